@@ -1,0 +1,232 @@
+/* ingot.h - the one public header of libingot, a local LLM runtime.
+ *
+ * Programs (the `ingot` CLI, the server, tests) use only this header.
+ * Conventions:
+ *   - Handles are opaque; every _init/_load call has a matching _free, and free(NULL)
+ *     is a no-op.
+ *   - Functions that can fail on outside input return enum ig_status and, where
+ *     an `err` buffer is given, write one human-readable line into it.
+ *   - The library never prints and never exits. Log lines (if wanted) go
+ *     through ig_log_set().
+ *   - Functions that fill a caller's buffer return the needed size when the
+ *     buffer is too small (as a negative number, see each function).
+ */
+#ifndef INGOT_H
+#define INGOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IG_VERSION "0.1.0"
+
+typedef int32_t ig_token;
+#define IG_TOKEN_NULL (-1)
+
+enum ig_status {
+    IG_OK = 0,
+    IG_ERR_IO,          /* file missing, unreadable, mmap failed */
+    IG_ERR_FORMAT,      /* the bytes are not a valid model file */
+    IG_ERR_UNSUPPORTED, /* valid, but an architecture/type ingot does not run */
+    IG_ERR_NOMEM,       /* allocation failed */
+    IG_ERR_DEVICE,      /* backend/device problem */
+    IG_ERR_ARG,         /* bad argument from the caller */
+    IG_ERR_CTX_FULL,    /* no free KV-cache cell for a token */
+};
+
+/* Short constant name of a status ("ok", "format error", ...). */
+const char *ig_status_str(enum ig_status s);
+
+/* ---------------------------------------------------------------- logging */
+
+enum ig_log_level { IG_LOG_DEBUG = 0, IG_LOG_INFO, IG_LOG_WARN, IG_LOG_ERROR };
+typedef void (*ig_log_fn)(enum ig_log_level level, const char *msg, void *user);
+/* Route library log lines to fn (NULL: drop them, the default). */
+void ig_log_set(ig_log_fn fn, void *user);
+
+/* ------------------------------------------------------------------ model */
+
+struct ig_model;
+
+struct ig_model_params {
+    int32_t n_threads;  /* threads for the forward step; <= 0: all cores */
+    bool    vocab_only; /* load metadata and tokenizer only, no weights */
+};
+struct ig_model_params ig_model_default_params(void);
+
+/* Open a GGUF model file. Weights stay mmapped read-only for the model's life.
+ * On failure *out is NULL and err (if non-NULL) holds one line saying what is
+ * wrong with which file. */
+enum ig_status ig_model_load(const char *path, const struct ig_model_params *p,
+                             struct ig_model **out, char *err, size_t err_len);
+void ig_model_free(struct ig_model *m);
+
+/* A summary of the model for `ingot show` and servers. Strings are owned by
+ * the model and live as long as it. */
+struct ig_model_info {
+    const char *arch;         /* "llama", "qwen2" */
+    const char *name;         /* general.name, or "" */
+    const char *tokenizer;    /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    const char *tokenizer_pre;/* pre-tokenizer name, "" for SentencePiece */
+    const char *weight_type;  /* the most common type among 2-D weights ("Q8_0") */
+    int64_t n_params;         /* elements over all tensors */
+    int64_t n_bytes;          /* bytes of tensor data */
+    int64_t file_size;
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
+    float   rope_freq_base, norm_eps;
+    bool    rope_neox;        /* rotate halves (NeoX) rather than pairs */
+    bool    tied_embeddings;  /* output projection shares token_embd */
+    bool    has_chat_template;
+    ig_token bos, eos;        /* IG_TOKEN_NULL when absent */
+    bool    add_bos;          /* tokenizer wants BOS prepended */
+};
+void ig_model_get_info(const struct ig_model *m, struct ig_model_info *out);
+
+/* A string metadata value (e.g. "tokenizer.chat_template"), NUL-terminated
+ * and owned by the model; NULL if absent or not a string. */
+const char *ig_model_meta_str(const struct ig_model *m, const char *key);
+
+/* Tensors of the file, for inspection. */
+struct ig_tensor_info {
+    const char *name;
+    const char *type;      /* "F32", "Q4_0", ... */
+    int32_t     n_dims;
+    int64_t     ne[4];     /* ne[0] is the contiguous dimension */
+    int64_t     n_bytes;
+};
+int32_t ig_model_n_tensors(const struct ig_model *m);
+bool    ig_model_tensor(const struct ig_model *m, int32_t i, struct ig_tensor_info *out);
+
+/* -------------------------------------------------------------- tokenizer */
+
+/* Tokenize text[0..len) into out[0..n_max). add_bos: prepend BOS if the model
+ * asks for it. parse_special: text like "<|im_end|>" becomes that control
+ * token (user-defined tokens are always recognized).
+ * Returns the number of tokens, or -(needed) if n_max is too small, or
+ * INT32_MIN on an internal failure (out of memory). */
+int32_t ig_tokenize(const struct ig_model *m, const char *text, int32_t len,
+                    ig_token *out, int32_t n_max, bool add_bos, bool parse_special);
+
+/* The bytes of one token. Control tokens give "" unless special is true.
+ * Returns the length written (no NUL), or -(needed) if len is too small.
+ * A piece may be part of a UTF-8 character (byte tokens). */
+int32_t ig_token_to_piece(const struct ig_model *m, ig_token t, char *buf, int32_t len,
+                          bool special);
+
+/* Text of tokens[0..n). strip_leading_space removes the one space a
+ * SentencePiece tokenizer added in front (decode(encode(s)) == s).
+ * Returns the length written (no NUL) or -(needed). */
+int32_t ig_detokenize(const struct ig_model *m, const ig_token *tokens, int32_t n,
+                      char *buf, int32_t len, bool special, bool strip_leading_space);
+
+/* Token kinds. */
+bool ig_token_is_eog(const struct ig_model *m, ig_token t); /* end of generation */
+int32_t ig_n_vocab(const struct ig_model *m);
+
+/* Incremental detokenizer for streaming: holds back bytes of an incomplete
+ * UTF-8 character so callers never print half of one. Zero-initialize, or
+ * use ig_detok_reset(). Fields are private. */
+struct ig_detok {
+    char    pend[8];
+    int32_t n_pend;
+    bool    strip_space; /* drop the next piece's leading space (after BOS) */
+};
+void ig_detok_reset(struct ig_detok *d, bool strip_leading_space);
+/* Append token t's text to buf; returns bytes written (only whole UTF-8
+ * characters), or -(needed) if len is too small (nothing is consumed then).
+ * 32 + the longest piece is always enough. */
+int32_t ig_detok_push(const struct ig_model *m, struct ig_detok *d, ig_token t,
+                      char *buf, int32_t len);
+/* Bytes still held (an invalid trailing sequence) written out, for the end. */
+int32_t ig_detok_flush(struct ig_detok *d, char *buf, int32_t len);
+
+/* ---------------------------------------------------------------- context */
+
+struct ig_ctx;
+
+struct ig_ctx_params {
+    int32_t n_ctx;     /* KV-cache cells shared by all sequences (0: model's, max 4096) */
+    int32_t n_seq_max; /* distinct sequence ids allowed: 0 .. n_seq_max-1 */
+    int32_t n_batch;   /* most tokens one ig_decode call may hold */
+    int32_t n_threads; /* <= 0: the model's setting */
+};
+struct ig_ctx_params ig_ctx_default_params(void);
+
+/* Allocate a context (scratch buffers and KV cache, once, up front). */
+enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p,
+                           struct ig_ctx **out, char *err, size_t err_len);
+void ig_ctx_free(struct ig_ctx *c);
+int32_t ig_ctx_n_ctx(const struct ig_ctx *c);
+
+/* One forward step over n tokens that may belong to several independent
+ * sequences. Token i has sequence id seq[i] and position pos[i] in it; it
+ * attends to every cached token of the same sequence with position <= pos[i]
+ * (including earlier tokens of this batch). A (seq, pos) already in the cache
+ * is overwritten. logits[i] nonzero asks for token i's logits; logits == NULL
+ * asks only for the last token's. */
+struct ig_batch {
+    int32_t         n;
+    const ig_token *token;  /* [n] */
+    const int32_t  *pos;    /* [n] */
+    const int32_t  *seq;    /* [n] */
+    const int8_t   *logits; /* [n] or NULL */
+};
+/* Returns IG_OK, IG_ERR_ARG (bad token id, seq id, position, n > n_batch),
+ * or IG_ERR_CTX_FULL (not enough free cells: nothing was changed). */
+enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b);
+
+/* Logits (n_vocab floats) of the i-th token of the last batch that asked for
+ * them, counting only those tokens; NULL if i is out of range. Valid until
+ * the next ig_decode. */
+const float *ig_logits(struct ig_ctx *c, int32_t i);
+
+/* Free the KV cells of sequence seq with position >= from_pos (from_pos <= 0:
+ * the whole sequence; seq < 0: every sequence). */
+void ig_seq_drop(struct ig_ctx *c, int32_t seq, int32_t from_pos);
+/* Highest cached position of seq, or -1 when it has none. */
+int32_t ig_seq_pos_max(const struct ig_ctx *c, int32_t seq);
+/* Cells in use over all sequences. */
+int32_t ig_ctx_n_used(const struct ig_ctx *c);
+
+/* ---------------------------------------------------------------- sampler */
+
+struct ig_sampler;
+
+/* The chain, in order: repetition penalty over the last repeat_last_n
+ * accepted tokens, top-k, top-p, min-p, temperature, then a draw from the
+ * seeded RNG. temp <= 0 is greedy (argmax after the penalty). */
+struct ig_sampler_params {
+    float    temp;           /* 0.8 */
+    int32_t  top_k;          /* 40; <= 0 disables */
+    float    top_p;          /* 0.9; >= 1 disables */
+    float    min_p;          /* 0.0; <= 0 disables */
+    float    repeat_penalty; /* 1.1; 1 disables */
+    int32_t  repeat_last_n;  /* 64 */
+    uint64_t seed;           /* RNG seed */
+};
+struct ig_sampler_params ig_sampler_default_params(void);
+
+struct ig_sampler *ig_sampler_init(const struct ig_sampler_params *p, int32_t n_vocab);
+void ig_sampler_free(struct ig_sampler *s);
+/* Pick a token from n_vocab logits (not modified). */
+ig_token ig_sampler_sample(struct ig_sampler *s, const float *logits);
+/* Record a token as part of the history the penalty sees. */
+void ig_sampler_accept(struct ig_sampler *s, ig_token t);
+/* Forget history and reseed. */
+void ig_sampler_reset(struct ig_sampler *s, uint64_t seed);
+
+/* ----------------------------------------------------------------- system */
+
+/* Number of online CPU cores. */
+int32_t ig_n_cores(void);
+/* Monotonic time in microseconds. */
+int64_t ig_time_us(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* INGOT_H */

@@ -1,0 +1,32 @@
+/* sampler.h - the sampler chain's individual cuts, exposed for tests. Each
+ * works on a candidate list; after a cut the list holds exactly the tokens
+ * that survive, sorted by logit (descending) where the cut needed sorting. */
+#ifndef IG_SAMPLER_H
+#define IG_SAMPLER_H
+
+#include "ingot.h"
+
+struct ig_cand {
+    int32_t id;
+    float logit;
+    float p;
+};
+
+struct ig_cands {
+    struct ig_cand *v;
+    int32_t n;
+    bool sorted; /* by logit, descending */
+};
+
+/* Divide positive logits / multiply negative ones by penalty for each distinct
+ * token in hist[0..n_hist) (llama.cpp's and Ollama's repeat penalty). */
+void ig_samp_penalty(struct ig_cands *c, const int32_t *hist, int32_t n_hist, float penalty);
+void ig_samp_top_k(struct ig_cands *c, int32_t k);   /* keep the k largest */
+void ig_samp_softmax(struct ig_cands *c);            /* sort, fill p */
+void ig_samp_top_p(struct ig_cands *c, float p);     /* smallest prefix with mass >= p */
+void ig_samp_min_p(struct ig_cands *c, float min_p); /* keep p >= min_p * p_max */
+void ig_samp_temp(struct ig_cands *c, float temp);
+/* Draw from softmax(c) with u uniform in [0, 1). */
+int32_t ig_samp_draw(struct ig_cands *c, float u);
+
+#endif

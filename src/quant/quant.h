@@ -1,0 +1,87 @@
+/* quant.h - weight types and block layouts, defined once for C (and later
+ * CUDA) code, plus the scalar reference (de)quantization every faster kernel
+ * is checked against. Type ids equal GGML's so GGUF files map 1:1. */
+#ifndef IG_QUANT_H
+#define IG_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ig_dtype {
+    IG_DTYPE_F32 = 0,
+    IG_DTYPE_F16 = 1,
+    IG_DTYPE_Q4_0 = 2,
+    IG_DTYPE_Q4_1 = 3,
+    IG_DTYPE_Q5_0 = 6,
+    IG_DTYPE_Q5_1 = 7,
+    IG_DTYPE_Q8_0 = 8,
+    IG_DTYPE_Q8_1 = 9,
+    IG_DTYPE_Q2_K = 10,
+    IG_DTYPE_Q3_K = 11,
+    IG_DTYPE_Q4_K = 12,
+    IG_DTYPE_Q5_K = 13,
+    IG_DTYPE_Q6_K = 14,
+    IG_DTYPE_Q8_K = 15,
+    IG_DTYPE_IQ2_XXS = 16,
+    IG_DTYPE_IQ2_XS = 17,
+    IG_DTYPE_IQ3_XXS = 18,
+    IG_DTYPE_IQ1_S = 19,
+    IG_DTYPE_IQ4_NL = 20,
+    IG_DTYPE_IQ3_S = 21,
+    IG_DTYPE_IQ2_S = 22,
+    IG_DTYPE_IQ4_XS = 23,
+    IG_DTYPE_I8 = 24,
+    IG_DTYPE_I16 = 25,
+    IG_DTYPE_I32 = 26,
+    IG_DTYPE_I64 = 27,
+    IG_DTYPE_F64 = 28,
+    IG_DTYPE_IQ1_M = 29,
+    IG_DTYPE_BF16 = 30,
+    IG_DTYPE_TQ1_0 = 34,
+    IG_DTYPE_TQ2_0 = 35,
+    IG_DTYPE_MXFP4 = 39,
+    IG_DTYPE_COUNT = 40
+};
+
+#define IG_QK8_0 32
+#define IG_QK4_0 32
+
+/* Q8_0: 32 weights = d * q, q in [-127, 127]. */
+struct ig_block_q8_0 {
+    uint16_t d; /* fp16 scale */
+    int8_t qs[IG_QK8_0];
+};
+/* Q4_0: 32 weights = d * (q - 8); low nibbles hold weights 0..15, high 16..31. */
+struct ig_block_q4_0 {
+    uint16_t d;
+    uint8_t qs[IG_QK4_0 / 2];
+};
+_Static_assert(sizeof(struct ig_block_q8_0) == 34, "Q8_0 block is 34 bytes");
+_Static_assert(sizeof(struct ig_block_q4_0) == 18, "Q4_0 block is 18 bytes");
+
+struct ig_dtype_traits {
+    const char *name;  /* NULL: id not a known type */
+    int32_t blck;      /* elements per block */
+    int32_t size;      /* bytes per block */
+    bool can_compute;  /* ingot has kernels for it */
+};
+/* Traits of a type id, or NULL for an unknown id. */
+const struct ig_dtype_traits *ig_dtype_get(uint32_t type);
+
+/* Bytes of a row of n elements; false if n is not a whole number of blocks
+ * or the size overflows. */
+bool ig_row_bytes(enum ig_dtype t, int64_t n, size_t *out);
+
+float ig_fp16_to_fp32(uint16_t h);
+uint16_t ig_fp32_to_fp16(float f); /* round to nearest even */
+float ig_bf16_to_fp32(uint16_t h);
+uint16_t ig_fp32_to_bf16(float f); /* round to nearest even */
+
+/* Scalar reference: row of n elements of type t -> floats. t must be
+ * computable and n a multiple of its block size. */
+void ig_dequantize_row(enum ig_dtype t, const void *src, float *dst, int64_t n);
+/* Scalar reference quantizer (writers and tests): n floats -> row of type t. */
+void ig_quantize_row(enum ig_dtype t, const float *src, void *dst, int64_t n);
+
+#endif

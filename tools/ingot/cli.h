@@ -1,0 +1,21 @@
+/* cli.h - shared pieces of the ingot command-line program. */
+#ifndef INGOT_CLI_H
+#define INGOT_CLI_H
+
+#include "ingot.h"
+
+#include <stdbool.h>
+
+int cmd_run(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+
+/* Print "ingot: error: ..." as one line on stderr; returns 1 for `return die(...)`. */
+int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse a whole-string number; false with a message on stderr if bad. */
+bool arg_int(const char *flag, const char *s, long lo, long hi, long *out);
+bool arg_float(const char *flag, const char *s, double lo, double hi, double *out);
+/* The value after a flag, or NULL (and a message) if missing. */
+const char *arg_value(int argc, char **argv, int *i);
+
+#endif

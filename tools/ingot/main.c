@@ -1,0 +1,41 @@
+/* main.c - `ingot COMMAND ...`: dispatch to one file per command family. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "ingot %s - run language models locally\n"
+            "\n"
+            "usage: ingot COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  run MODEL [PROMPT]   generate a continuation of PROMPT (or stdin)\n"
+            "  show MODEL           print a model's architecture, size and tokenizer\n"
+            "  version              print the version\n"
+            "  help                 this text\n"
+            "\n"
+            "`ingot COMMAND --help` describes a command's flags.\n",
+            IG_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("ingot %s\n", IG_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    die("unknown command '%s' (try `ingot help`)", cmd);
+    return 2;
+}
