@@ -32,8 +32,8 @@ static bool rd_str(struct reader *r, struct ig_gguf_str *s, const char *what) {
     uint64_t n;
     if (!rd_u64(r, &n, what)) return false;
     if (n > r->left) {
-        ig_err(r->err, r->err_len, "bad %s: string length %llu exceeds the %zu bytes left",
-               what, (unsigned long long)n, r->left);
+        ig_err(r->err, r->err_len, "bad string length %llu in %s: only %zu bytes left (truncated or corrupt file)",
+               (unsigned long long)n, what, r->left);
         return false;
     }
     s->p = (const char *)r->p;
@@ -169,12 +169,12 @@ enum ig_status ig_gguf_parse(const uint8_t *data, size_t size, struct ig_gguf **
         goto fail;
     /* each kv takes >= 13 bytes, each tensor info >= 32: bound counts first */
     if (g->n_kv > r.left / 13) {
-        ig_err(err, err_len, "bad metadata count %llu: the file has only %zu bytes left",
+        ig_err(err, err_len, "bad metadata count %llu: only %zu bytes left (truncated or corrupt file)",
                (unsigned long long)g->n_kv, r.left);
         goto fail;
     }
     if (g->n_tensors > r.left / 32) {
-        ig_err(err, err_len, "bad tensor count %llu: the file has only %zu bytes left",
+        ig_err(err, err_len, "bad tensor count %llu: only %zu bytes left (truncated or corrupt file)",
                (unsigned long long)g->n_tensors, r.left);
         goto fail;
     }
@@ -190,9 +190,12 @@ enum ig_status ig_gguf_parse(const uint8_t *data, size_t size, struct ig_gguf **
         struct ig_gguf_kv *kv = &g->kv[i];
         if (!rd_str(&r, &kv->key, "a metadata key") || !rd_u32(&r, &kv->type, "a metadata type")) goto fail;
         for (uint64_t j = 0; j < i; j++) {
+            /* real files have these (llama.cpp's dbrx vocab repeats general.file_type):
+             * the first value wins, as lookups return the first match */
             if (str_eq(g->kv[j].key, kv->key)) {
-                ig_err(err, err_len, "duplicate metadata key '%s'", show(kv->key, name, sizeof name));
-                goto fail;
+                ig_log(IG_LOG_WARN, "duplicate metadata key '%s': using the first value",
+                       show(kv->key, name, sizeof name));
+                break;
             }
         }
         const uint8_t *start = r.p;

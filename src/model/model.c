@@ -104,6 +104,12 @@ static bool bind(struct ig_model *m, struct ig_weight *w, const char *name, int6
         if (required) ERR("missing tensor %s", name);
         return !required;
     }
+    const struct ig_dtype_traits *tr = ig_dtype_get(t->type);
+    if (!tr->can_compute) {
+        ERR("tensor %s has type %s, which ingot cannot run yet (supported: F32, F16, BF16, Q8_0, Q4_0)",
+            name, tr->name);
+        return false;
+    }
     int want_dims = ne1 > 0 ? 2 : 1;
     bool shape_ok = t->ne[0] == ne0 && t->ne[1] == (ne1 > 0 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
     if (!shape_ok) {
@@ -113,12 +119,6 @@ static bool bind(struct ig_model *m, struct ig_weight *w, const char *name, int6
         else
             ERR("tensor %s has shape [%lld, %lld], expected [%lld]", name, (long long)t->ne[0],
                 (long long)t->ne[1], (long long)ne0);
-        return false;
-    }
-    const struct ig_dtype_traits *tr = ig_dtype_get(t->type);
-    if (!tr->can_compute) {
-        ERR("tensor %s has type %s, which ingot cannot run yet (supported: F32, F16, BF16, Q8_0, Q4_0)",
-            name, tr->name);
         return false;
     }
     w->data = t->data;

@@ -28,7 +28,7 @@ int32_t ig_token_to_piece(const struct ig_model *m, ig_token t, char *buf, int32
 int32_t ig_detokenize(const struct ig_model *m, const ig_token *tokens, int32_t n, char *buf, int32_t len,
                       bool special, bool strip_leading_space) {
     int32_t total = 0;
-    bool fits = true;
+    bool fits = true, strip = strip_leading_space && m->vocab.add_space_prefix;
     char tmp[256];
     for (int32_t i = 0; i < n; i++) {
         int32_t need = ig_vocab_piece(&m->vocab, tokens[i], tmp, sizeof tmp, special);
@@ -39,9 +39,9 @@ int32_t ig_detokenize(const struct ig_model *m, const ig_token *tokens, int32_t 
             need = ig_vocab_piece(&m->vocab, tokens[i], big, -need, special);
             p = big;
         }
-        if (strip_leading_space && total == 0 && need > 0 && p[0] == ' ' && m->vocab.add_space_prefix) {
-            p++;
-            need--;
+        if (strip && need > 0) { /* only the first non-empty piece (BOS decodes to "") */
+            strip = false;
+            if (p[0] == ' ') p++, need--;
         }
         if (fits && total + need <= len) memcpy(buf + total, p, (size_t)need);
         else fits = false;
