@@ -121,8 +121,11 @@ static void expect(const char *name, enum ig_status want_st, const char *want) {
 /* Offset of the tensor info that follows name's string in the header. */
 static size_t tensor_info_at(const uint8_t *b, size_t n, const char *name) {
     size_t l = strlen(name);
-    for (size_t i = 8; i + l < n; i++)
-        if (!memcmp(b + i, name, l) && *(const uint64_t *)(const void *)(b + i - 8) == l) return i + l;
+    for (size_t i = 8; i + l < n; i++) {
+        uint64_t len;
+        memcpy(&len, b + i - 8, 8);
+        if (len == l && !memcmp(b + i, name, l)) return i + l;
+    }
     return 0;
 }
 

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* strdup */
 /* model.c - ig_model_load: GGUF -> hyper-parameters + weights bound in place,
  * each tensor checked for presence, type and shape, with one clear message
  * naming what is wrong. */
@@ -252,6 +253,14 @@ enum ig_status ig_model_load(const char *path, const struct ig_model_params *p, 
         return st;
     }
     m->vocab_only = p->vocab_only;
+    m->tensor_names = calloc((size_t)m->gguf->n_tensors + 1, sizeof *m->tensor_names);
+    for (uint64_t i = 0; m->tensor_names && i < m->gguf->n_tensors; i++)
+        if (!(m->tensor_names[i] = dup_str(m->gguf->tensors[i].name))) break;
+    if (!m->tensor_names || (m->gguf->n_tensors && !m->tensor_names[m->gguf->n_tensors - 1])) {
+        ig_err(err, err_len, "%s: out of memory", path);
+        ig_model_free(m);
+        return IG_ERR_NOMEM;
+    }
     m->n_threads = p->n_threads > 0 ? p->n_threads : ig_n_cores();
     struct ig_gguf_str s;
     char arch[64] = "";
@@ -301,8 +310,11 @@ void ig_model_free(struct ig_model *m) {
     if (!m) return;
     ig_vocab_free(&m->vocab);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    for (int i = 0; i < m->n_meta_cache; i++) free(m->meta_cache[i]);
-    free(m->meta_cache);
+    for (int i = 0; i < m->n_meta; i++) free(m->meta_keys[i]), free(m->meta_vals[i]);
+    free(m->meta_keys);
+    free(m->meta_vals);
+    for (uint64_t i = 0; m->tensor_names && i < m->gguf->n_tensors; i++) free(m->tensor_names[i]);
+    free(m->tensor_names);
     free(m->owned);
     free(m->layers);
     free(m->rope_inv_freq);
@@ -346,16 +358,24 @@ void ig_model_get_info(const struct ig_model *m, struct ig_model_info *o) {
 const char *ig_model_meta_str(const struct ig_model *m, const char *key) {
     struct ig_gguf_str s;
     if (!ig_gguf_get_str(m->gguf, key, &s)) return NULL;
-    struct ig_model *mm = (struct ig_model *)m; /* cache is logically const */
-    char *c = dup_str(s);
-    char **cache = c ? realloc(mm->meta_cache, (size_t)(mm->n_meta_cache + 1) * sizeof *cache) : NULL;
-    if (!cache) {
-        free(c);
+    for (int32_t i = 0; i < m->n_meta; i++)
+        if (!strcmp(m->meta_keys[i], key)) return m->meta_vals[i];
+    /* first request for this key: keep a NUL-terminated copy (the cache is
+     * logically part of the const model) */
+    struct ig_model *mm = (struct ig_model *)m;
+    char **keys = realloc(mm->meta_keys, (size_t)(mm->n_meta + 1) * sizeof *keys);
+    if (keys) mm->meta_keys = keys;
+    char **vals = keys ? realloc(mm->meta_vals, (size_t)(mm->n_meta + 1) * sizeof *vals) : NULL;
+    if (vals) mm->meta_vals = vals;
+    char *k = strdup(key), *v = dup_str(s);
+    if (!keys || !vals || !k || !v) {
+        free(k);
+        free(v);
         return NULL;
     }
-    mm->meta_cache = cache;
-    cache[mm->n_meta_cache++] = c;
-    return c;
+    mm->meta_keys[mm->n_meta] = k;
+    mm->meta_vals[mm->n_meta++] = v;
+    return v;
 }
 
 int32_t ig_model_n_tensors(const struct ig_model *m) { return (int32_t)m->gguf->n_tensors; }
@@ -363,17 +383,7 @@ int32_t ig_model_n_tensors(const struct ig_model *m) { return (int32_t)m->gguf->
 bool ig_model_tensor(const struct ig_model *m, int32_t i, struct ig_tensor_info *o) {
     if (i < 0 || (uint64_t)i >= m->gguf->n_tensors) return false;
     const struct ig_gguf_tensor *t = &m->gguf->tensors[i];
-    /* names are not NUL-terminated in the file: keep a copy in the cache */
-    struct ig_model *mm = (struct ig_model *)m;
-    char *c = dup_str(t->name);
-    char **cache = c ? realloc(mm->meta_cache, (size_t)(mm->n_meta_cache + 1) * sizeof *cache) : NULL;
-    if (!cache) {
-        free(c);
-        return false;
-    }
-    mm->meta_cache = cache;
-    cache[mm->n_meta_cache++] = c;
-    o->name = c;
+    o->name = m->tensor_names[i];
     o->type = ig_dtype_get(t->type)->name;
     o->n_dims = (int32_t)t->n_dims;
     for (int d = 0; d < 4; d++) o->ne[d] = t->ne[d];

@@ -64,8 +64,9 @@ struct ig_model {
     int32_t n_owned;
     int32_t n_threads;
     bool vocab_only;
-    char **meta_cache;           /* NUL-terminated copies handed out by ig_model_meta_str */
-    int32_t n_meta_cache;
+    char **meta_keys, **meta_vals; /* NUL-terminated copies handed out by ig_model_meta_str */
+    int32_t n_meta;
+    char **tensor_names;         /* (n_tensors) NUL-terminated, for ig_model_tensor */
     char *name, *weight_type;
 };
 
