@@ -16,16 +16,8 @@
 
 #define N 32
 
-static int failures;
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
-            printf(__VA_ARGS__);                           \
-            printf("\n");                                  \
-            failures++;                                    \
-        }                                                  \
-    } while (0)
+#include "check.h"
+
 
 /* max |a-b| / max |b| */
 static double rel_err(const float *a, const float *b, int n) {

@@ -5,6 +5,7 @@
  * code points, then merge adjacent symbols by merge rank (lowest first, ties
  * leftmost). */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include "tokenizer/bigram_heap.h"
 #include "tokenizer/vocab.h"
 
 #include <pcre2.h>
@@ -148,57 +149,6 @@ struct bsym {
     int32_t off, n; /* into the byte-encoded word */
 };
 
-struct bbigram {
-    int32_t left, right, rank, size;
-};
-
-static bool bb_less(const struct bbigram *a, const struct bbigram *b) { /* min-heap on rank, left */
-    return a->rank > b->rank || (a->rank == b->rank && a->left > b->left);
-}
-
-struct bheap {
-    struct bbigram *v;
-    size_t n, cap;
-};
-
-static bool bheap_push(struct bheap *h, struct bbigram b) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        struct bbigram *v = realloc(h->v, nc * sizeof *v);
-        if (!v) return false;
-        h->v = v;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    h->v[i] = b;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bb_less(&h->v[p], &h->v[i])) break;
-        struct bbigram t = h->v[p];
-        h->v[p] = h->v[i];
-        h->v[i] = t;
-        i = p;
-    }
-    return true;
-}
-
-static struct bbigram bheap_pop(struct bheap *h) {
-    struct bbigram top = h->v[0];
-    h->v[0] = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && bb_less(&h->v[m], &h->v[l])) m = l;
-        if (r < h->n && bb_less(&h->v[m], &h->v[r])) m = r;
-        if (m == i) break;
-        struct bbigram t = h->v[m];
-        h->v[m] = h->v[i];
-        h->v[i] = t;
-        i = m;
-    }
-    return top;
-}
-
 struct bpe_work {
     char *word;         /* byte-encoded word */
     size_t word_cap;
@@ -206,7 +156,7 @@ struct bpe_work {
     size_t pair_cap;
     struct bsym *sym;
     size_t sym_cap;
-    struct bheap heap;
+    struct ig_bigram_heap heap;
 };
 
 static bool reserve(void **p, size_t *cap, size_t need, size_t elem) {
@@ -229,8 +179,7 @@ static bool add_bigram(const struct ig_vocab *v, struct bpe_work *w, int32_t l, 
     memcpy(w->pair + a->n + 1, w->word + b->off, (size_t)b->n);
     int32_t rank = ig_strmap_get(&v->merges, w->pair, n);
     if (rank < 0) return true;
-    struct bbigram bg = {l, r, rank, a->n + b->n};
-    return bheap_push(&w->heap, bg);
+    return ig_bigram_push(&w->heap, (struct ig_bigram){l, r, a->n + b->n, -(float)rank});
 }
 
 static bool encode_word(const struct ig_vocab *v, struct bpe_work *w, const char *s, size_t len,
@@ -255,7 +204,7 @@ static bool encode_word(const struct ig_vocab *v, struct bpe_work *w, const char
     for (int32_t i = 1; i < n; i++)
         if (!add_bigram(v, w, i - 1, i)) return false;
     while (w->heap.n > 0) {
-        struct bbigram b = bheap_pop(&w->heap);
+        struct ig_bigram b = ig_bigram_pop(&w->heap);
         struct bsym *l = &w->sym[b.left], *r = &w->sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size || l->next != b.right) continue; /* stale */
         l->n += r->n;

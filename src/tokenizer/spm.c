@@ -3,6 +3,7 @@
  * concatenation is the highest-scoring token (ties: leftmost), then emit each
  * symbol's token, or its bytes as <0xXX> tokens when it has none. The caller
  * has already replaced spaces with U+2581 and added the leading one. */
+#include "tokenizer/bigram_heap.h"
 #include "tokenizer/vocab.h"
 
 #include <stdlib.h>
@@ -14,73 +15,18 @@ struct sym {
     int32_t n;
 };
 
-struct bigram {
-    int32_t left, right;
-    float score;
-    int32_t size;
-};
-
-/* max-heap on (score, then smaller left) */
-static bool bg_less(const struct bigram *a, const struct bigram *b) {
-    return a->score < b->score || (a->score == b->score && a->left > b->left);
-}
-
-struct heap {
-    struct bigram *v;
-    size_t n, cap;
-};
-
-static bool heap_push(struct heap *h, struct bigram b) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        struct bigram *v = realloc(h->v, nc * sizeof *v);
-        if (!v) return false;
-        h->v = v;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    h->v[i] = b;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_less(&h->v[p], &h->v[i])) break;
-        struct bigram t = h->v[p];
-        h->v[p] = h->v[i];
-        h->v[i] = t;
-        i = p;
-    }
-    return true;
-}
-
-static struct bigram heap_pop(struct heap *h) {
-    struct bigram top = h->v[0];
-    h->v[0] = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && bg_less(&h->v[m], &h->v[l])) m = l;
-        if (r < h->n && bg_less(&h->v[m], &h->v[r])) m = r;
-        if (m == i) break;
-        struct bigram t = h->v[m];
-        h->v[m] = h->v[i];
-        h->v[i] = t;
-        i = m;
-    }
-    return top;
-}
-
-static bool try_bigram(const struct ig_vocab *v, struct sym *s, struct heap *h, int32_t l, int32_t r) {
+static bool try_bigram(const struct ig_vocab *v, struct sym *s, struct ig_bigram_heap *h, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return true;
     int32_t n = s[l].n + s[r].n;
     int32_t id = ig_strmap_get(&v->tok, s[l].text, (size_t)n);
     if (id < 0) return true;
-    struct bigram b = {l, r, v->score[id], n};
-    return heap_push(h, b);
+    return ig_bigram_push(h, (struct ig_bigram){l, r, n, v->score[id]});
 }
 
 bool ig_spm_encode(const struct ig_vocab *v, const char *text, size_t len, struct ig_tokvec *out) {
     if (len == 0) return true;
     struct sym *s = malloc(len * sizeof *s);
-    struct heap h = {0};
+    struct ig_bigram_heap h = {0};
     bool ok = s != NULL;
     int32_t n = 0;
     for (size_t off = 0; ok && off < len;) {
@@ -95,7 +41,7 @@ bool ig_spm_encode(const struct ig_vocab *v, const char *text, size_t len, struc
     }
     for (int32_t i = 1; ok && i < n; i++) ok = try_bigram(v, s, &h, i - 1, i);
     while (ok && h.n > 0) {
-        struct bigram b = heap_pop(&h);
+        struct ig_bigram b = ig_bigram_pop(&h);
         struct sym *l = &s[b.left], *r = &s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
         l->n += r->n;

@@ -105,6 +105,8 @@ def forward(kv, W, tokens):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
     inv = base ** (-np.arange(0, hd, 2, dtype=np.float64) / hd)
+    if "rope_freqs.weight" in W:  # Llama 3 rope scaling: per-frequency divisors
+        inv = inv / W["rope_freqs.weight"]
     ang = np.arange(T)[:, None] * inv[None, :]  # (T, hd/2)
     cos, sin = np.cos(ang), np.sin(ang)
 

@@ -15,16 +15,17 @@ struct shape {
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
     bool tied;
     float rope_base;
+    bool rope_freqs; /* write rope_freqs.weight (Llama 3 style rope scaling factors) */
 };
 
 static const struct {
     const char *name;
     struct shape s;
 } k_presets[] = {
-    {"tinyllama-1.1b", {"llama", 2048, 22, 32, 4, 5632, 32000, 2048, false, 10000.0f}},
-    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 32768, true, 1000000.0f}},
-    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 131072, true, 500000.0f}},
-    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 8192, false, 500000.0f}},
+    {"tinyllama-1.1b", {"llama", 2048, 22, 32, 4, 5632, 32000, 2048, false, 10000.0f, false}},
+    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 32768, true, 1000000.0f, false}},
+    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 131072, true, 500000.0f, true}},
+    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 8192, false, 500000.0f, false}},
 };
 
 static void usage(FILE *f) {
@@ -37,6 +38,7 @@ static void usage(FILE *f) {
             "  --n-embd N --n-layer N --n-head N --n-head-kv N --n-ff N --n-vocab N --n-ctx N\n"
             "  --tied           share token_embd as the output projection\n"
             "  --rope-base F    RoPE frequency base\n"
+            "  --rope-freqs     add rope_freqs.weight (per-frequency divisors, as Llama 3 GGUFs have)\n"
             "  --type T         f32 | f16 | bf16 | q8_0 | q4_0 for 2-D weights (default f32)\n"
             "  --seed S         weight seed (default 1)\n");
 }
@@ -58,6 +60,10 @@ static uint64_t mix(uint64_t z) {
 static void fill(void *user, int32_t t, int64_t row, float *dst, int64_t n) {
     const struct gen *g = user;
     uint64_t s = mix(g->seed ^ mix((uint64_t)t * 0x100000001b3ull ^ mix((uint64_t)row)));
+    if (g->kind[t] == 3) { /* rope divisors: 1 for high frequencies rising to 8, like Llama 3's */
+        for (int64_t i = 0; i < n; i++) dst[i] = 1.0f + 7.0f * (float)i / (float)(n > 1 ? n - 1 : 1);
+        return;
+    }
     float scale = g->kind[t] == 0 ? 1.0f / sqrtf((float)g->n_in[t]) : g->kind[t] == 1 ? 0.2f : 0.5f;
     for (int64_t i = 0; i < n; i++) {
         s = mix(s);
@@ -72,7 +78,7 @@ static void progress(void *user, int32_t done, int32_t total) {
 }
 
 int main(int argc, char **argv) {
-    struct shape s = {"llama", 64, 2, 4, 2, 128, 512, 2048, false, 10000.0f};
+    struct shape s = {"llama", 64, 2, 4, 2, 128, 512, 2048, false, 10000.0f, false};
     const char *out = NULL, *type = "f32";
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -84,6 +90,10 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(a, "--tied")) {
             s.tied = true;
+            continue;
+        }
+        if (!strcmp(a, "--rope-freqs")) {
+            s.rope_freqs = true;
             continue;
         }
         if (!v) {
@@ -177,7 +187,7 @@ int main(int argc, char **argv) {
     ig_gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", 0);
 
     /* tensors, in llama.cpp's order */
-    int n_max = 3 + s.n_layer * 12;
+    int n_max = 4 + s.n_layer * 12;
     const char **names = calloc((size_t)n_max, sizeof *names);
     int64_t *n_in = calloc((size_t)n_max, sizeof *n_in);
     uint8_t *kind = calloc((size_t)n_max, 1);
@@ -193,6 +203,7 @@ int main(int argc, char **argv) {
         nt++;                                                                                  \
     } while (0)
     ADD("token_embd.weight", wt, 0, s.n_embd, nv);
+    if (s.rope_freqs) ADD("rope_freqs.weight", IG_DTYPE_F32, 3, (s.n_embd / s.n_head) / 2, 0);
     char nm[96];
     for (int l = 0; l < s.n_layer; l++) {
 #define L(suffix) (snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix), nm)
