@@ -52,9 +52,18 @@ void ig_log_set(ig_log_fn fn, void *user);
 
 struct ig_model;
 
+enum ig_backend {
+    IG_BACKEND_AUTO = 0, /* the fastest usable backend (today: cpu) */
+    IG_BACKEND_CPU,      /* SIMD kernels chosen for this CPU at run time */
+    IG_BACKEND_CPU_REF,  /* the scalar reference, for debugging and as the oracle */
+};
+/* "auto", "cpu", "cpu-ref" -> backend; false for an unknown name. */
+bool ig_backend_parse(const char *name, enum ig_backend *out);
+
 struct ig_model_params {
     int32_t n_threads;  /* threads for the forward step; <= 0: all cores */
     bool    vocab_only; /* load metadata and tokenizer only, no weights */
+    enum ig_backend backend;
 };
 struct ig_model_params ig_model_default_params(void);
 
@@ -161,6 +170,10 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p,
                            struct ig_ctx **out, char *err, size_t err_len);
 void ig_ctx_free(struct ig_ctx *c);
 int32_t ig_ctx_n_ctx(const struct ig_ctx *c);
+/* The backend running this context, e.g. "cpu (avx2)", "cpu-ref". */
+const char *ig_ctx_backend(const struct ig_ctx *c);
+/* Threads of this context's pool. */
+int32_t ig_ctx_n_threads(const struct ig_ctx *c);
 
 /* One forward step over n tokens that may belong to several independent
  * sequences. Token i has sequence id seq[i] and position pos[i] in it; it

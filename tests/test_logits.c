@@ -6,7 +6,7 @@
  *   - a prompt decoded in chunks equals the prompt decoded in one batch;
  *   - ig_seq_drop + re-decode reproduces the logits;
  *   - a batch that does not fit returns IG_ERR_CTX_FULL and changes nothing.
- * usage: test_logits MODEL.gguf OUT.bin */
+ * usage: test_logits MODEL.gguf OUT.bin   (backend from $INGOT_BACKEND) */
 #include "ingot.h"
 
 #include <math.h>
@@ -68,6 +68,11 @@ int main(int argc, char **argv) {
     char err[512];
     struct ig_model_params mp = ig_model_default_params();
     mp.n_threads = 2;
+    const char *be = getenv("INGOT_BACKEND");
+    if (be && !ig_backend_parse(be, &mp.backend)) {
+        printf("FAIL: INGOT_BACKEND='%s' unknown\n", be);
+        return 1;
+    }
     if (ig_model_load(argv[1], &mp, &m, err, sizeof err) != IG_OK) {
         printf("FAIL load: %s\n", err);
         return 1;
@@ -83,6 +88,7 @@ int main(int argc, char **argv) {
 
     /* reference run: sequence A alone, one batch */
     struct ig_ctx *c = new_ctx(m, 128, 2);
+    printf("backend: %s\n", ig_ctx_backend(c));
     run_seq(c, a, N, 0, 0, N, la, nv);
     ig_seq_drop(c, -1, 0);
     run_seq(c, b, N, 0, 0, N, lb, nv);

@@ -25,9 +25,10 @@ struct ig_attn_args {
 struct ig_backend_ops {
     const char *name;
     /* out[t] = W x[t] for t < n_tok; W is (n_out rows of n_in) of any computable type.
-     * scratch: n_threads * W->n_in floats. */
+     * scratch: matmul_scratch(n_tok, n_in, n_threads) bytes. */
     void (*matmul)(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out,
-                   int32_t n_tok, float *scratch);
+                   int32_t n_tok, void *scratch);
+    size_t (*matmul_scratch)(int32_t n_tok, int64_t n_in, int n_threads);
     /* out = x / rms(x) * w, n elements */
     void (*rmsnorm)(float *out, const float *x, const float *w, int32_t n, float eps);
     /* rotate n_heads heads of head_dim at position pos; inv_freq has n_rot/2 entries */
@@ -42,6 +43,10 @@ struct ig_backend_ops {
     void (*embed)(const struct ig_weight *E, int32_t tok, float *out);
 };
 
+/* The scalar reference ("cpu-ref"). */
 extern const struct ig_backend_ops ig_cpu_ref_ops;
+/* The fast CPU backend ("cpu"): SIMD matmul chosen for this CPU at run time,
+ * the reference for the other ops. */
+const struct ig_backend_ops *ig_cpu_ops(void);
 
 #endif

@@ -36,7 +36,7 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     struct ig_ctx *c = calloc(1, sizeof *c);
     if (!c) return IG_ERR_NOMEM;
     c->m = m;
-    c->ops = &ig_cpu_ref_ops;
+    c->ops = m->backend == IG_BACKEND_CPU_REF ? &ig_cpu_ref_ops : ig_cpu_ops();
     c->n_ctx = n_ctx;
     c->n_seq_max = p->n_seq_max;
     c->n_batch = p->n_batch;
@@ -64,7 +64,8 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     c->tok_seq = malloc(nb * sizeof(int32_t));
     c->tok_pos = malloc(nb * sizeof(int32_t));
     c->out_idx = malloc(nb * sizeof(int32_t));
-    c->mm_scratch = c->pool ? alloc_f((size_t)ig_pool_n_threads(c->pool) * row, &ok) : NULL;
+    c->mm_scratch = c->pool ? calloc(1, c->ops->matmul_scratch(c->n_batch, (int64_t)row, ig_pool_n_threads(c->pool))) : NULL;
+    if (!c->mm_scratch) ok = false;
     c->att_scratch = c->pool ? alloc_f((size_t)ig_pool_n_threads(c->pool) * (size_t)n_ctx, &ok) : NULL;
     c->logits_cap = IG_MIN(c->n_seq_max, c->n_batch);
     c->logits = alloc_f((size_t)c->logits_cap * (size_t)hp->n_vocab, &ok);
@@ -90,6 +91,8 @@ void ig_ctx_free(struct ig_ctx *c) {
 }
 
 int32_t ig_ctx_n_ctx(const struct ig_ctx *c) { return c->n_ctx; }
+const char *ig_ctx_backend(const struct ig_ctx *c) { return c->ops->name; }
+int32_t ig_ctx_n_threads(const struct ig_ctx *c) { return ig_pool_n_threads(c->pool); }
 int32_t ig_ctx_n_used(const struct ig_ctx *c) { return c->n_used; }
 
 void ig_seq_drop(struct ig_ctx *c, int32_t seq, int32_t from_pos) {

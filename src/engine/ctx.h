@@ -29,7 +29,7 @@ struct ig_ctx {
     int32_t *tok_cell; /* (n_batch) cell of each batch token */
     int32_t *tok_seq, *tok_pos; /* (n_batch) copies of the batch's ids */
     int32_t *out_idx;  /* (n_batch) batch rows that produce logits */
-    float *mm_scratch;  /* (n_threads, max row length) */
+    void *mm_scratch;   /* the backend's matmul scratch for n_batch tokens */
     float *att_scratch; /* (n_threads, n_ctx) */
 
     float *logits;      /* (logits_cap, n_vocab) */

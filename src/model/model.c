@@ -10,8 +10,22 @@
 #define ERR(...) (ig_err(err, err_len, __VA_ARGS__))
 
 struct ig_model_params ig_model_default_params(void) {
-    struct ig_model_params p = {.n_threads = 0, .vocab_only = false};
+    struct ig_model_params p = {.n_threads = 0, .vocab_only = false, .backend = IG_BACKEND_AUTO};
     return p;
+}
+
+bool ig_backend_parse(const char *name, enum ig_backend *out) {
+    static const struct {
+        const char *name;
+        enum ig_backend b;
+    } k[] = {{"auto", IG_BACKEND_AUTO}, {"cpu", IG_BACKEND_CPU}, {"cpu-ref", IG_BACKEND_CPU_REF}};
+    for (size_t i = 0; name && i < sizeof k / sizeof k[0]; i++) {
+        if (!strcmp(name, k[i].name)) {
+            *out = k[i].b;
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool key_u32(const struct ig_gguf *g, const char *arch, const char *suffix, uint32_t *out,
@@ -253,6 +267,7 @@ enum ig_status ig_model_load(const char *path, const struct ig_model_params *p, 
         return st;
     }
     m->vocab_only = p->vocab_only;
+    m->backend = p->backend;
     m->tensor_names = calloc((size_t)m->gguf->n_tensors + 1, sizeof *m->tensor_names);
     for (uint64_t i = 0; m->tensor_names && i < m->gguf->n_tensors; i++)
         if (!(m->tensor_names[i] = dup_str(m->gguf->tensors[i].name))) break;

@@ -32,6 +32,8 @@ static void run_usage(FILE *f) {
             "  --seed S               random seed (default: from the clock)\n"
             "  --ctx N                context size in tokens (default: the model's, at most 4096)\n"
             "  --threads N            CPU threads (default: all cores)\n"
+            "  --backend B            auto | cpu | cpu-ref (scalar reference); also the\n"
+            "                         INGOT_BACKEND environment variable (default auto)\n"
             "  --stop STR             stop before STR is printed; repeatable\n"
             "  --verbose              print model details and library log lines\n"
             "  -h, --help             this text\n");
@@ -123,7 +125,8 @@ int cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *prompt_arg = NULL;
     struct ig_sampler_params sp = ig_sampler_default_params();
     long max_tokens = -1, n_ctx = 0, n_threads = 0;
-    bool have_seed = false, verbose = false, have_penalty = false;
+    bool have_seed = false, verbose = false, have_penalty = false, have_backend = false;
+    enum ig_backend backend = IG_BACKEND_AUTO;
     struct stopper st = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -161,6 +164,13 @@ int cmd_run(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1 << 24, &n_ctx)) return 2;
         } else if (!strcmp(a, "--threads")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1024, &n_threads)) return 2;
+        } else if (!strcmp(a, "--backend")) {
+            if (!(v = arg_value(argc, argv, &i))) return 2;
+            if (!ig_backend_parse(v, &backend)) {
+                die("unknown backend '%s' (auto, cpu, cpu-ref)", v);
+                return 2;
+            }
+            have_backend = true;
         } else if (!strcmp(a, "--stop")) {
             if (!(v = arg_value(argc, argv, &i))) return 2;
             if (!*v) return die("--stop needs a non-empty string");
@@ -184,6 +194,9 @@ int cmd_run(int argc, char **argv) {
         run_usage(stderr);
         return 2;
     }
+    const char *env_backend = getenv("INGOT_BACKEND");
+    if (!have_backend && env_backend && *env_backend && !ig_backend_parse(env_backend, &backend))
+        return die("INGOT_BACKEND='%s' is not a backend (auto, cpu, cpu-ref)", env_backend);
     if (sp.temp == 0 && !have_penalty) sp.repeat_penalty = 1.0f; /* --temp 0: plain argmax */
     if (!have_seed) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     if (verbose) ig_log_set(log_to_stderr, NULL);
@@ -209,6 +222,7 @@ int cmd_run(int argc, char **argv) {
     int64_t t0 = ig_time_us();
     struct ig_model_params mp = ig_model_default_params();
     mp.n_threads = (int32_t)n_threads;
+    mp.backend = backend;
     if (ig_model_load(model_path, &mp, &m, err, sizeof err) != IG_OK) {
         die("%s", err);
         goto done;
@@ -223,9 +237,9 @@ int cmd_run(int argc, char **argv) {
     struct ig_model_info info;
     ig_model_get_info(m, &info);
     if (verbose)
-        fprintf(stderr, "ingot: %s %s, %d layers, n_embd %d, vocab %d, ctx %d, threads %d, backend cpu-ref\n",
+        fprintf(stderr, "ingot: %s %s, %d layers, n_embd %d, vocab %d, ctx %d, threads %d, backend %s\n",
                 info.arch, info.weight_type, info.n_layer, info.n_embd, info.n_vocab, ig_ctx_n_ctx(c),
-                n_threads > 0 ? (int)n_threads : ig_n_cores());
+                ig_ctx_n_threads(c), ig_ctx_backend(c));
 
     if (prompt_len > (size_t)INT32_MAX) {
         die("the prompt is too long");

@@ -14,6 +14,10 @@ struct matmul_job {
     float *scratch;
 };
 
+static size_t matmul_scratch(int32_t n_tok, int64_t n_in, int n_threads) {
+    return (size_t)n_threads * (size_t)n_in * sizeof(float);
+}
+
 static void matmul_worker(void *arg, int ith, int nth) {
     const struct matmul_job *j = arg;
     const struct ig_weight *W = j->W;
@@ -39,7 +43,7 @@ static void matmul_worker(void *arg, int ith, int nth) {
 }
 
 static void matmul(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
-                   float *scratch) {
+                   void *scratch) {
     struct matmul_job j = {W, x, out, n_tok, scratch};
     ig_pool_run(pool, matmul_worker, &j);
 }
@@ -115,6 +119,7 @@ static void embed(const struct ig_weight *E, int32_t tok, float *out) {
 const struct ig_backend_ops ig_cpu_ref_ops = {
     .name = "cpu-ref",
     .matmul = matmul,
+    .matmul_scratch = matmul_scratch,
     .rmsnorm = rmsnorm,
     .rope = rope,
     .attention = attention,

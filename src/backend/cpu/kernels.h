@@ -1,0 +1,39 @@
+/* kernels.h - CPU dot-product kernels for the fast backend. Quantized weights
+ * (Q8_0, Q4_0) are multiplied against activations quantized on the fly to
+ * 8-bit blocks (struct ig_block_q8x); float weights against F32 activations.
+ * Each kernel has a portable C version (the oracle for the SIMD ones, and the
+ * path on CPUs without AVX2) and an AVX2 version picked at run time. */
+#ifndef IG_KERNELS_H
+#define IG_KERNELS_H
+
+#include "quant/quant.h"
+
+/* Activation block: 32 values = d * qs[i], qs in [-127, 127]. */
+struct ig_block_q8x {
+    float d;
+    int8_t qs[32];
+};
+_Static_assert(sizeof(struct ig_block_q8x) == 36, "q8x block is 36 bytes");
+
+/* Quantize n floats (n % 32 == 0) to n/32 blocks. */
+void ig_quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n);
+
+/* out[j] = dot(w row, x_j) for j < nx (nx in 1..4): one pass over the weight
+ * row serves up to four tokens. x is struct ig_block_q8x rows (n/32 blocks
+ * each) for Q8_0/Q4_0, float rows (n each) for F32/F16/BF16. x_stride is in
+ * blocks or floats. */
+typedef void (*ig_dot_fn)(int64_t n, const void *w, const void *x, int64_t x_stride, int nx, float *out);
+
+struct ig_kernels {
+    const char *isa;          /* "avx2", "c" */
+    ig_dot_fn dot[IG_DTYPE_COUNT];
+};
+
+/* Portable C kernels. */
+extern const struct ig_kernels ig_kernels_c;
+/* The best kernels this CPU runs (checked once at run time). */
+const struct ig_kernels *ig_kernels_best(void);
+/* True if the type's kernels take quantized (q8x) activations. */
+static inline bool ig_kernel_wants_q8x(enum ig_dtype t) { return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0; }
+
+#endif

@@ -1,0 +1,124 @@
+/* kernels_avx2.c - x86-64 AVX2 + FMA + F16C kernels, compiled with target
+ * attributes so the binary still starts on CPUs without them; chosen at run
+ * time by ig_kernels_best().
+ *
+ * Integer dots use the sign trick: maddubs multiplies unsigned by signed
+ * bytes, so take |w| and move w's sign onto x; pairs then sum to int16
+ * without overflow (2 * 128 * 127 < 32767) and madd widens to int32. */
+#include "backend/cpu/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 32 int8 x 32 int8 -> 8 int32 lanes as floats */
+AVX2 static inline __m256 dot32(__m256i w, __m256i x) {
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+AVX2 static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b); /* high nibbles = elements 16..31 */
+    v = _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+#define DOT_QUANT(NAME, BLOCK, LOAD_W)                                                          \
+    AVX2 static void NAME(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+        const BLOCK *wb = w;                                                                    \
+        const struct ig_block_q8x *xb = x;                                                      \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),         \
+                         _mm256_setzero_ps()};                                                  \
+        for (int64_t b = 0; b < n / 32; b++) {                                                  \
+            __m256i wv = LOAD_W;                                                                \
+            float dw = _cvtsh_ss(wb[b].d);                                                      \
+            for (int j = 0; j < nx; j++) {                                                      \
+                const struct ig_block_q8x *xj = xb + j * xs + b;                                \
+                __m256i xv = _mm256_loadu_si256((const __m256i *)xj->qs);                       \
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xj->d), dot32(wv, xv), acc[j]);    \
+            }                                                                                   \
+        }                                                                                       \
+        for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);                                     \
+    }
+
+DOT_QUANT(dot_q8_0, struct ig_block_q8_0, _mm256_loadu_si256((const __m256i *)wb[b].qs))
+DOT_QUANT(dot_q4_0, struct ig_block_q4_0, unpack_q4(wb[b].qs))
+
+/* Float weights: 8 lanes, 2 accumulators per token to hide FMA latency. */
+#define DOT_FLOAT(NAME, LOAD8)                                                                   \
+    AVX2 static void NAME(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+        for (int j0 = 0; j0 < nx; j0 += 2) {                                                    \
+            int m = nx - j0 < 2 ? nx - j0 : 2;                                                  \
+            const float *x0 = (const float *)x + j0 * xs, *x1 = x0 + (m > 1 ? xs : 0);          \
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                          \
+            __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();                          \
+            int64_t i = 0;                                                                      \
+            for (; i + 16 <= n; i += 16) {                                                      \
+                __m256 w0 = LOAD8(i), w1 = LOAD8(i + 8);                                        \
+                a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), a0);                          \
+                a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x0 + i + 8), a1);                      \
+                b0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), b0);                          \
+                b1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x1 + i + 8), b1);                      \
+            }                                                                                   \
+            for (; i + 8 <= n; i += 8) {                                                        \
+                __m256 w0 = LOAD8(i);                                                           \
+                a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), a0);                          \
+                b0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), b0);                          \
+            }                                                                                   \
+            float sa = hsum(_mm256_add_ps(a0, a1)), sb = hsum(_mm256_add_ps(b0, b1));           \
+            for (; i < n; i++) {                                                                \
+                float wi = _mm_cvtss_f32(_mm256_castps256_ps128(LOAD1(i)));                     \
+                sa += wi * x0[i];                                                               \
+                sb += wi * x1[i];                                                               \
+            }                                                                                   \
+            out[j0] = sa;                                                                       \
+            if (m > 1) out[j0 + 1] = sb;                                                        \
+        }                                                                                       \
+    }
+
+#define W32 ((const float *)w)
+#define W16 ((const uint16_t *)w)
+#define LOAD8(i) _mm256_loadu_ps(W32 + (i))
+#define LOAD1(i) _mm256_set1_ps(W32[i])
+DOT_FLOAT(dot_f32, LOAD8)
+#undef LOAD8
+#undef LOAD1
+#define LOAD8(i) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(W16 + (i))))
+#define LOAD1(i) _mm256_set1_ps(_cvtsh_ss(W16[i]))
+DOT_FLOAT(dot_f16, LOAD8)
+#undef LOAD8
+#undef LOAD1
+#define LOAD8(i) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(W16 + (i)))), 16))
+#define LOAD1(i) _mm256_set1_ps(ig_bf16_to_fp32(W16[i]))
+DOT_FLOAT(dot_bf16, LOAD8)
+#undef LOAD8
+#undef LOAD1
+
+static const struct ig_kernels k_avx2 = {
+    .isa = "avx2",
+    .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
+            [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
+};
+
+const struct ig_kernels *ig_kernels_best(void) {
+    static const struct ig_kernels *best;
+    if (!best) {
+        __builtin_cpu_init();
+        bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        best = ok ? &k_avx2 : &ig_kernels_c; /* F16C ships with every AVX2 CPU */
+    }
+    return best;
+}
+#else
+const struct ig_kernels *ig_kernels_best(void) { return &ig_kernels_c; }
+#endif

@@ -1,0 +1,78 @@
+/* kernels_c.c - portable kernels: the same arithmetic as the SIMD ones
+ * (integer block sums, one float scale per block), in plain C. */
+#include "backend/cpu/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+void ig_quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(v[i]));
+        float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = d;
+        for (int i = 0; i < 32; i++) y[b].qs[i] = (int8_t)lrintf(v[i] * id);
+    }
+}
+
+static void dot_q8_0(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q8_0 *wb = w;
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int32_t acc = 0;
+            for (int i = 0; i < 32; i++) acc += wb[b].qs[i] * xb[b].qs[i];
+            s += ig_fp16_to_fp32(wb[b].d) * xb[b].d * (float)acc;
+        }
+        out[j] = s;
+    }
+}
+
+static void dot_q4_0(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q4_0 *wb = w;
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int32_t acc = 0;
+            for (int i = 0; i < 16; i++) {
+                acc += ((wb[b].qs[i] & 0x0f) - 8) * xb[b].qs[i];
+                acc += ((wb[b].qs[i] >> 4) - 8) * xb[b].qs[i + 16];
+            }
+            s += ig_fp16_to_fp32(wb[b].d) * xb[b].d * (float)acc;
+        }
+        out[j] = s;
+    }
+}
+
+static void dot_float(enum ig_dtype t, int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    for (int j = 0; j < nx; j++) {
+        const float *xv = (const float *)x + j * xs;
+        float s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float wv = t == IG_DTYPE_F32 ? ((const float *)w)[i]
+                       : t == IG_DTYPE_F16 ? ig_fp16_to_fp32(((const uint16_t *)w)[i])
+                                           : ig_bf16_to_fp32(((const uint16_t *)w)[i]);
+            s += wv * xv[i];
+        }
+        out[j] = s;
+    }
+}
+
+static void dot_f32(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    dot_float(IG_DTYPE_F32, n, w, x, xs, nx, out);
+}
+static void dot_f16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    dot_float(IG_DTYPE_F16, n, w, x, xs, nx, out);
+}
+static void dot_bf16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    dot_float(IG_DTYPE_BF16, n, w, x, xs, nx, out);
+}
+
+const struct ig_kernels ig_kernels_c = {
+    .isa = "c",
+    .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
+            [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
+};
