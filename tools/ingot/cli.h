@@ -8,6 +8,7 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Print "ingot: error: ..." as one line on stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run MODEL [PROMPT]   generate a continuation of PROMPT (or stdin)\n"
             "  show MODEL           print a model's architecture, size and tokenizer\n"
+            "  bench MODEL          measure prompt and generation speed\n"
             "  version              print the version\n"
             "  help                 this text\n"
             "\n"
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ingot %s\n", IG_VERSION);
         return 0;

@@ -1,0 +1,220 @@
+/* cmd_bench.c - `ingot bench MODEL`: prompt processing and generation speed
+ * over repeated runs (median and spread), the memory bandwidth decode reaches
+ * against a bandwidth measured in the same run, load time and peak memory. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static void bench_usage(FILE *f) {
+    fprintf(f,
+            "usage: ingot bench MODEL [flags]\n"
+            "\n"
+            "Measures prompt processing (ppN: N prompt tokens in batches) and\n"
+            "generation (tgN: N tokens one at a time) in tokens/s, the weight bytes\n"
+            "decode reads per second, and that as a percentage of the memory read\n"
+            "bandwidth measured in the same run.\n"
+            "  -p N            prompt tokens (default 512; 0 skips)\n"
+            "  -n N            generated tokens (default 128; 0 skips)\n"
+            "  -r N            repetitions, median reported (default 5)\n"
+            "  --threads N     CPU threads (default: all cores)\n"
+            "  --backend B     auto | cpu | cpu-ref (default auto)\n"
+            "  --no-bw         skip the bandwidth measurement\n"
+            "  --json          one JSON object, for scripts\n");
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct stat_ {
+    double median, min, max;
+};
+
+static struct stat_ stats(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    struct stat_ s = {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1]};
+    return s;
+}
+
+/* Bytes of weights one decode step reads: everything but the embedding table,
+ * of which it reads one row (unless the table doubles as the output). */
+static double bytes_per_token(struct ig_model *m, const struct ig_model_info *in) {
+    double total = 0;
+    for (int32_t i = 0; i < ig_model_n_tensors(m); i++) {
+        struct ig_tensor_info t;
+        ig_model_tensor(m, i, &t);
+        if (!strcmp(t.name, "token_embd.weight") && !in->tied_embeddings) total += (double)t.n_bytes / (double)t.ne[1];
+        else total += (double)t.n_bytes;
+    }
+    return total;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *path = NULL;
+    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0;
+    bool json = false, do_bw = true;
+    enum ig_backend backend = IG_BACKEND_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            bench_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-p")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 16, &n_prompt)) return 2;
+        } else if (!strcmp(a, "-n")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 16, &n_gen)) return 2;
+        } else if (!strcmp(a, "-r")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1000, &reps)) return 2;
+        } else if (!strcmp(a, "--threads")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1024, &n_threads)) return 2;
+        } else if (!strcmp(a, "--backend")) {
+            if (!(v = arg_value(argc, argv, &i))) return 2;
+            if (!ig_backend_parse(v, &backend)) {
+                die("unknown backend '%s' (auto, cpu, cpu-ref)", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "--no-bw")) {
+            do_bw = false;
+        } else if (a[0] == '-') {
+            die("unknown flag '%s' for bench (see `ingot bench --help`)", a);
+            return 2;
+        } else if (!path) {
+            path = a;
+        } else {
+            die("unexpected argument '%s'", a);
+            return 2;
+        }
+    }
+    if (!path) {
+        bench_usage(stderr);
+        return 2;
+    }
+    char err[512];
+    struct ig_model *m = NULL;
+    struct ig_ctx *c = NULL;
+    struct ig_model_params mp = ig_model_default_params();
+    mp.n_threads = (int32_t)n_threads;
+    mp.backend = backend;
+    int64_t t0 = ig_time_us();
+    if (ig_model_load(path, &mp, &m, err, sizeof err) != IG_OK) return die("%s", err);
+    struct ig_ctx_params cp = ig_ctx_default_params();
+    cp.n_ctx = (int32_t)(n_prompt + n_gen + 1);
+    if (ig_ctx_init(m, &cp, &c, err, sizeof err) != IG_OK) {
+        ig_model_free(m);
+        return die("%s", err);
+    }
+    double t_load = (double)(ig_time_us() - t0) / 1e6;
+    struct ig_model_info in;
+    ig_model_get_info(m, &in);
+    int threads = ig_ctx_n_threads(c);
+    if (!json) fprintf(stderr, "ingot bench: %s, %s on %s, %d threads\n", path, in.weight_type, ig_ctx_backend(c), threads);
+
+    int32_t nb = ig_ctx_n_ctx(c);
+    ig_token *toks = malloc((size_t)nb * sizeof *toks);
+    int32_t *pos = malloc((size_t)nb * sizeof *pos), *seq = calloc((size_t)nb, sizeof *seq);
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    if (!toks || !pos || !seq || !pp || !tg) return die("out of memory");
+    uint64_t r = 12345;
+    for (int32_t i = 0; i < nb; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        toks[i] = (ig_token)((r >> 33) % (uint64_t)in.n_vocab);
+        pos[i] = i;
+    }
+    /* one untimed warm-up pass (page faults of the mapping, cold caches) */
+    for (int rep = -1; rep < reps; rep++) {
+        ig_seq_drop(c, -1, 0);
+        if (n_prompt > 0) {
+            int64_t t = ig_time_us();
+            for (long i = 0; i < n_prompt; i += 512) {
+                int32_t k = (int32_t)(n_prompt - i < 512 ? n_prompt - i : 512);
+                struct ig_batch b = {k, toks + i, pos + i, seq, NULL};
+                if (ig_decode(c, &b) != IG_OK) return die("decode failed");
+            }
+            if (rep >= 0) pp[rep] = (double)n_prompt / ((double)(ig_time_us() - t) / 1e6);
+        }
+        if (n_gen > 0) {
+            ig_seq_drop(c, -1, 0);
+            struct ig_batch b0 = {1, toks, pos, seq, NULL};
+            if (ig_decode(c, &b0) != IG_OK) return die("decode failed");
+            int64_t t = ig_time_us();
+            for (long i = 1; i <= n_gen; i++) {
+                struct ig_batch b = {1, toks + i, pos + i, seq, NULL};
+                if (ig_decode(c, &b) != IG_OK) return die("decode failed");
+            }
+            if (rep >= 0) tg[rep] = (double)n_gen / ((double)(ig_time_us() - t) / 1e6);
+        }
+        if (rep < 0 && !json) fprintf(stderr, "ingot bench: warm-up done, %ld runs...\n", reps);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double peak_mib = (double)ru.ru_maxrss / 1024.0;
+    double bpt = bytes_per_token(m, &in);
+    double bw = do_bw ? ig_measure_read_bandwidth(threads, (size_t)1 << 30) : 0;
+    struct stat_ sp = n_prompt ? stats(pp, (int)reps) : (struct stat_){0, 0, 0};
+    struct stat_ sg = n_gen ? stats(tg, (int)reps) : (struct stat_){0, 0, 0};
+    double gbs = sg.median * bpt / 1e9;
+
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", path);
+        cJSON_AddStringToObject(o, "architecture", in.arch);
+        cJSON_AddStringToObject(o, "weight_type", in.weight_type);
+        cJSON_AddNumberToObject(o, "parameters", (double)in.n_params);
+        cJSON_AddNumberToObject(o, "file_bytes", (double)in.file_size);
+        cJSON_AddStringToObject(o, "backend", ig_ctx_backend(c));
+        cJSON_AddNumberToObject(o, "threads", threads);
+        cJSON_AddNumberToObject(o, "repetitions", (double)reps);
+        cJSON_AddNumberToObject(o, "load_s", t_load);
+        cJSON_AddNumberToObject(o, "peak_rss_mib", peak_mib);
+        cJSON_AddNumberToObject(o, "bytes_per_token", bpt);
+        cJSON_AddNumberToObject(o, "read_bandwidth_gbs", bw);
+        if (n_prompt) {
+            cJSON *p = cJSON_AddObjectToObject(o, "pp");
+            cJSON_AddNumberToObject(p, "tokens", (double)n_prompt);
+            cJSON_AddNumberToObject(p, "tps_median", sp.median);
+            cJSON_AddNumberToObject(p, "tps_min", sp.min);
+            cJSON_AddNumberToObject(p, "tps_max", sp.max);
+        }
+        if (n_gen) {
+            cJSON *g = cJSON_AddObjectToObject(o, "tg");
+            cJSON_AddNumberToObject(g, "tokens", (double)n_gen);
+            cJSON_AddNumberToObject(g, "tps_median", sg.median);
+            cJSON_AddNumberToObject(g, "tps_min", sg.min);
+            cJSON_AddNumberToObject(g, "tps_max", sg.max);
+            cJSON_AddNumberToObject(g, "gbs", gbs);
+            if (bw > 0) cJSON_AddNumberToObject(g, "bw_fraction", gbs / bw);
+        }
+        char *s = cJSON_Print(o);
+        if (s) puts(s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("| model | type | backend | threads | test | t/s (median) | min - max | GB/s | %% of read bw |\n");
+        printf("|---|---|---|--:|---|--:|---|--:|--:|\n");
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        if (n_prompt)
+            printf("| %s | %s | %s | %d | pp%ld | %.2f | %.2f - %.2f | | |\n", name, in.weight_type, ig_ctx_backend(c),
+                   threads, n_prompt, sp.median, sp.min, sp.max);
+        if (n_gen) {
+            printf("| %s | %s | %s | %d | tg%ld | %.2f | %.2f - %.2f | %.1f | ", name, in.weight_type,
+                   ig_ctx_backend(c), threads, n_gen, sg.median, sg.min, sg.max, gbs);
+            if (bw > 0) printf("%.0f%% |\n", 100 * gbs / bw);
+            else printf("- |\n");
+        }
+        printf("\nread bandwidth (%d threads): %.1f GB/s; weights read per token: %.1f MiB; "
+               "load %.2f s; peak RSS %.0f MiB\n",
+               threads, bw, bpt / (1024.0 * 1024.0), t_load, peak_mib);
+    }
+    free(toks), free(pos), free(seq), free(pp), free(tg);
+    ig_ctx_free(c);
+    ig_model_free(m);
+    return 0;
+}
