@@ -18,56 +18,62 @@ static float frand(void) {
 }
 
 int main(void) {
-    const struct ig_kernels *best = ig_kernels_best(), *c = &ig_kernels_c;
-    printf("kernels: %s vs %s\n", best->isa, c->isa);
-    const enum ig_dtype types[] = {IG_DTYPE_F32, IG_DTYPE_F16, IG_DTYPE_BF16, IG_DTYPE_Q8_0, IG_DTYPE_Q4_0};
-    const int64_t sizes[] = {32, 64, 96, 160, 256, 1024, 2048, 2080, 5632, 8192};
     int checked = 0;
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        enum ig_dtype t = types[ti];
-        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-            int64_t n = sizes[si];
-            size_t rb;
-            ig_row_bytes(t, n, &rb);
-            float *wf = malloc((size_t)n * sizeof(float)), *wd = malloc((size_t)n * sizeof(float));
-            float *x = malloc(4 * (size_t)n * sizeof(float)), *xd = malloc(4 * (size_t)n * sizeof(float));
-            void *w = malloc(rb);
-            struct ig_block_q8x *xq = malloc(4 * (size_t)(n / 32) * sizeof *xq);
-            for (int64_t i = 0; i < n; i++) wf[i] = frand() * (i % 17 == 0 ? 4.0f : 1.0f);
-            for (int64_t i = 0; i < 4 * n; i++) x[i] = frand() * 3.0f;
-            ig_quantize_row(t, wf, w, n);
-            ig_dequantize_row(t, w, wd, n);
-            bool q = ig_kernel_wants_q8x(t);
-            for (int j = 0; j < 4; j++) {
-                ig_quantize_q8x(x + j * n, xq + j * (n / 32), n);
-                for (int64_t i = 0; i < n; i++) {
-                    const struct ig_block_q8x *b = &xq[j * (n / 32) + i / 32];
-                    xd[j * n + i] = q ? b->d * b->qs[i % 32] : x[j * n + i];
-                    /* the activation quantizer rounds to nearest: error <= d/2 */
-                    CHECK(!q || fabsf(xd[j * n + i] - x[j * n + i]) <= b->d * 0.5f + 1e-6f, "q8x error at %lld",
-                          (long long)i);
-                }
-            }
-            const void *xin = q ? (const void *)xq : (const void *)x;
-            int64_t xs = q ? n / 32 : n;
-            for (int nx = 1; nx <= 4; nx++) {
-                float oc[4], ob[4];
-                c->dot[t](n, w, xin, xs, nx, oc);
-                best->dot[t](n, w, xin, xs, nx, ob);
-                for (int j = 0; j < nx; j++) {
-                    double ref = 0, mag = 0;
+    const struct ig_kernels *c = &ig_kernels_c, *sets[2] = {ig_kernels_best(), ig_kernels_avx2()};
+    for (int si_ = 0; si_ < 2; si_++) {
+        const struct ig_kernels *best = sets[si_];
+        if (!best || (si_ == 1 && best == sets[0])) continue;
+        printf("kernels: %s vs %s\n", best->isa, c->isa);
+        const enum ig_dtype types[] = {IG_DTYPE_F32, IG_DTYPE_F16, IG_DTYPE_BF16, IG_DTYPE_Q8_0, IG_DTYPE_Q4_0};
+        const int64_t sizes[] = {32, 64, 96, 160, 256, 1024, 2048, 2080, 5632, 8192};
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            enum ig_dtype t = types[ti];
+            for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+                int64_t n = sizes[si];
+                size_t rb;
+                ig_row_bytes(t, n, &rb);
+                float *wf = malloc((size_t)n * sizeof(float)), *wd = malloc((size_t)n * sizeof(float));
+                float *x = malloc(4 * (size_t)n * sizeof(float)), *xd = malloc(4 * (size_t)n * sizeof(float));
+                void *w = malloc(rb);
+                struct ig_block_q8x *xq = malloc(4 * (size_t)(n / 32) * sizeof *xq);
+                for (int64_t i = 0; i < n; i++)
+                    wf[i] = frand() * (i % 17 == 0 ? 4.0f : 1.0f);
+                for (int64_t i = 0; i < 4 * n; i++)
+                    x[i] = frand() * 3.0f;
+                ig_quantize_row(t, wf, w, n);
+                ig_dequantize_row(t, w, wd, n);
+                bool q = ig_kernel_wants_q8x(t);
+                for (int j = 0; j < 4; j++) {
+                    ig_quantize_q8x(x + j * n, xq + j * (n / 32), n);
                     for (int64_t i = 0; i < n; i++) {
-                        ref += (double)wd[i] * xd[j * n + i];
-                        mag += fabs((double)wd[i] * xd[j * n + i]);
+                        const struct ig_block_q8x *b = &xq[j * (n / 32) + i / 32];
+                        xd[j * n + i] = q ? b->d * b->qs[i % 32] : x[j * n + i];
+                        /* the activation quantizer rounds to nearest: error <= d/2 */
+                        CHECK(!q || fabsf(xd[j * n + i] - x[j * n + i]) <= b->d * 0.5f + 1e-6f, "q8x error at %lld",
+                              (long long)i);
                     }
-                    CHECK(fabs(oc[j] - ref) <= 1e-5 * mag + 1e-6, "%s n=%lld nx=%d: C kernel %g vs scalar %g",
-                          ig_dtype_get(t)->name, (long long)n, nx, oc[j], ref);
-                    CHECK(fabs(ob[j] - oc[j]) <= 1e-5 * mag + 1e-6, "%s n=%lld nx=%d: %s %g vs C %g",
-                          ig_dtype_get(t)->name, (long long)n, nx, best->isa, ob[j], oc[j]);
-                    checked++;
                 }
+                const void *xin = q ? (const void *)xq : (const void *)x;
+                int64_t xs = q ? n / 32 : n;
+                for (int nx = 1; nx <= 4; nx++) {
+                    float oc[4], ob[4];
+                    c->dot[t](n, w, xin, xs, nx, oc);
+                    best->dot[t](n, w, xin, xs, nx, ob);
+                    for (int j = 0; j < nx; j++) {
+                        double ref = 0, mag = 0;
+                        for (int64_t i = 0; i < n; i++) {
+                            ref += (double)wd[i] * xd[j * n + i];
+                            mag += fabs((double)wd[i] * xd[j * n + i]);
+                        }
+                        CHECK(fabs(oc[j] - ref) <= 1e-5 * mag + 1e-6, "%s n=%lld nx=%d: C kernel %g vs scalar %g",
+                              ig_dtype_get(t)->name, (long long)n, nx, oc[j], ref);
+                        CHECK(fabs(ob[j] - oc[j]) <= 1e-5 * mag + 1e-6, "%s n=%lld nx=%d: %s %g vs C %g",
+                              ig_dtype_get(t)->name, (long long)n, nx, best->isa, ob[j], oc[j]);
+                        checked++;
+                    }
+                }
+                free(wf), free(wd), free(x), free(xd), free(w), free(xq);
             }
-            free(wf), free(wd), free(x), free(xd), free(w), free(xq);
         }
     }
     printf("kernels: %d dot products checked, %d failures\n", checked, failures);

@@ -25,14 +25,17 @@ void ig_quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n);
 typedef void (*ig_dot_fn)(int64_t n, const void *w, const void *x, int64_t x_stride, int nx, float *out);
 
 struct ig_kernels {
-    const char *isa;          /* "avx2", "c" */
+    const char *isa;          /* "avx2+avx512vnni", "avx2", "c" */
     ig_dot_fn dot[IG_DTYPE_COUNT];
 };
 
 /* Portable C kernels. */
 extern const struct ig_kernels ig_kernels_c;
-/* The best kernels this CPU runs (checked once at run time). */
+/* The best kernels this CPU runs (checked once at run time; INGOT_CPU_ISA=avx2
+ * keeps to AVX2 on AVX-512 machines). */
 const struct ig_kernels *ig_kernels_best(void);
+/* The plain AVX2 kernels, or NULL on CPUs without AVX2 (for tests). */
+const struct ig_kernels *ig_kernels_avx2(void);
 /* True if the type's kernels take quantized (q8x) activations. */
 static inline bool ig_kernel_wants_q8x(enum ig_dtype t) { return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0; }
 

@@ -7,6 +7,9 @@
  * without overflow (2 * 128 * 127 < 32767) and madd widens to int32. */
 #include "backend/cpu/kernels.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -25,6 +28,14 @@ AVX2 static inline __m256 dot32(__m256i w, __m256i x) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
+/* The same with AVX-512 VNNI (256-bit form): one vpdpbusd instead of
+ * maddubs + madd. */
+#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+VNNI static inline __m256 dot32_vnni(__m256i w, __m256i x) {
+    return _mm256_cvtepi32_ps(
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
 AVX2 static inline __m256i unpack_q4(const uint8_t *qs) {
     __m128i b = _mm_loadu_si128((const __m128i *)qs);
     __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b); /* high nibbles = elements 16..31 */
@@ -32,26 +43,51 @@ AVX2 static inline __m256i unpack_q4(const uint8_t *qs) {
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-#define DOT_QUANT(NAME, BLOCK, LOAD_W)                                                          \
-    AVX2 static void NAME(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+/* One token (decode): four blocks per step into four accumulators, so the
+ * FMA latency chain does not bound the loop. Several tokens (prefill): each
+ * weight block is unpacked once and used for up to four tokens. */
+#define DOT_QUANT(NAME, ATTR, BLOCK, LOAD_W, DOT)                                               \
+    ATTR static void NAME(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
         const BLOCK *wb = w;                                                                    \
         const struct ig_block_q8x *xb = x;                                                      \
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),         \
                          _mm256_setzero_ps()};                                                  \
-        for (int64_t b = 0; b < n / 32; b++) {                                                  \
-            __m256i wv = LOAD_W;                                                                \
+        int64_t nb = n / 32, b = 0;                                                             \
+        if (nx == 1) {                                                                          \
+            for (; b + 4 <= nb; b += 4) {                                                       \
+                for (int u = 0; u < 4; u++) {                                                   \
+                    __m256i wv = LOAD_W(b + u);                                                 \
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)xb[b + u].qs);             \
+                    float d = _cvtsh_ss(wb[b + u].d) * xb[b + u].d;                             \
+                    acc[u] = _mm256_fmadd_ps(_mm256_set1_ps(d), DOT(wv, xv), acc[u]);           \
+                }                                                                               \
+            }                                                                                   \
+            for (; b < nb; b++) {                                                               \
+                __m256i xv = _mm256_loadu_si256((const __m256i *)xb[b].qs);                     \
+                float d = _cvtsh_ss(wb[b].d) * xb[b].d;                                         \
+                acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(d), DOT(LOAD_W(b), xv), acc[0]);        \
+            }                                                                                   \
+            out[0] = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))); \
+            return;                                                                             \
+        }                                                                                       \
+        for (; b < nb; b++) {                                                                   \
+            __m256i wv = LOAD_W(b);                                                             \
             float dw = _cvtsh_ss(wb[b].d);                                                      \
             for (int j = 0; j < nx; j++) {                                                      \
                 const struct ig_block_q8x *xj = xb + j * xs + b;                                \
                 __m256i xv = _mm256_loadu_si256((const __m256i *)xj->qs);                       \
-                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xj->d), dot32(wv, xv), acc[j]);    \
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xj->d), DOT(wv, xv), acc[j]);      \
             }                                                                                   \
         }                                                                                       \
         for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);                                     \
     }
 
-DOT_QUANT(dot_q8_0, struct ig_block_q8_0, _mm256_loadu_si256((const __m256i *)wb[b].qs))
-DOT_QUANT(dot_q4_0, struct ig_block_q4_0, unpack_q4(wb[b].qs))
+#define LOAD_Q8(i) _mm256_loadu_si256((const __m256i *)wb[i].qs)
+#define LOAD_Q4(i) unpack_q4(wb[i].qs)
+DOT_QUANT(dot_q8_0, AVX2, struct ig_block_q8_0, LOAD_Q8, dot32)
+DOT_QUANT(dot_q4_0, AVX2, struct ig_block_q4_0, LOAD_Q4, dot32)
+DOT_QUANT(dot_q8_0_vnni, VNNI, struct ig_block_q8_0, LOAD_Q8, dot32_vnni)
+DOT_QUANT(dot_q4_0_vnni, VNNI, struct ig_block_q4_0, LOAD_Q4, dot32_vnni)
 
 /* Float weights: 8 lanes, 2 accumulators per token to hide FMA latency. */
 #define DOT_FLOAT(NAME, LOAD8)                                                                   \
@@ -110,15 +146,34 @@ static const struct ig_kernels k_avx2 = {
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
 };
 
+static const struct ig_kernels k_avx512vnni = {
+    .isa = "avx2+avx512vnni",
+    .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
+            [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni},
+};
+
+static const struct ig_kernels *pick(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return &ig_kernels_c;
+    /* F16C ships with every AVX2 CPU; INGOT_CPU_ISA=avx2 forces the plain path */
+    const char *force = getenv("INGOT_CPU_ISA");
+    bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    if (vnni && !(force && !strcmp(force, "avx2"))) return &k_avx512vnni;
+    return &k_avx2;
+}
+
 const struct ig_kernels *ig_kernels_best(void) {
-    static const struct ig_kernels *best;
-    if (!best) {
-        __builtin_cpu_init();
-        bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        best = ok ? &k_avx2 : &ig_kernels_c; /* F16C ships with every AVX2 CPU */
-    }
-    return best;
+    static const struct ig_kernels *_Atomic best;
+    const struct ig_kernels *k = best;
+    if (!k) best = k = pick(); /* idempotent: a race stores the same pointer */
+    return k;
+}
+
+const struct ig_kernels *ig_kernels_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k_avx2 : NULL;
 }
 #else
 const struct ig_kernels *ig_kernels_best(void) { return &ig_kernels_c; }
+const struct ig_kernels *ig_kernels_avx2(void) { return NULL; }
 #endif

@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 
+#include <stdio.h>
 #include <string.h>
 
 enum { ROW_BLOCK = 16, TOK_GROUP = 4 };
@@ -70,7 +71,9 @@ const struct ig_backend_ops *ig_cpu_ops(void) {
     static struct ig_backend_ops ops;
     if (!ops.name) {
         struct ig_backend_ops o = ig_cpu_ref_ops;
-        o.name = ig_kernels_best() == &ig_kernels_c ? "cpu (portable C)" : "cpu (avx2)";
+        static char name[48];
+        snprintf(name, sizeof name, "cpu (%s)", ig_kernels_best()->isa);
+        o.name = name;
         o.matmul = mm;
         o.matmul_scratch = mm_scratch;
         ops = o;
