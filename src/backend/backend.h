@@ -29,6 +29,10 @@ struct ig_backend_ops {
     void (*matmul)(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out,
                    int32_t n_tok, void *scratch);
     size_t (*matmul_scratch)(int32_t n_tok, int64_t n_in, int n_threads);
+    /* out[i][t] = W[i] x[t] for n_w weights sharing the input x (same n_in):
+     * Q/K/V, gate/up. One parallel region, the input quantized once. */
+    void (*matmul_n)(struct ig_pool *pool, const struct ig_weight *const *W, float *const *out, int n_w,
+                     const float *x, int32_t n_tok, void *scratch);
     /* out = x / rms(x) * w, n elements */
     void (*rmsnorm)(float *out, const float *x, const float *w, int32_t n, float eps);
     /* rotate n_heads heads of head_dim at position pos; inv_freq has n_rot/2 entries */

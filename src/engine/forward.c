@@ -11,6 +11,13 @@ static void add_bias(float *x, const float *b, int32_t n_tok, int32_t n) {
         for (int32_t i = 0; i < n; i++) x[(size_t)t * (size_t)n + (size_t)i] += b[i];
 }
 
+/* Weights that can share one quantized input (mixed-type files may differ). */
+static bool same_format(const struct ig_weight *const *W, int n) {
+    for (int i = 1; i < n; i++)
+        if (W[i]->type != W[0]->type) return false;
+    return true;
+}
+
 void ig_forward(struct ig_ctx *c, const struct ig_batch *b, const int32_t *out_idx, int32_t n_out) {
     const struct ig_model *m = c->m;
     const struct ig_hparams *hp = &m->hp;
@@ -33,9 +40,13 @@ void ig_forward(struct ig_ctx *c, const struct ig_batch *b, const int32_t *out_i
         /* attention block */
         for (int32_t t = 0; t < n; t++)
             ops->rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm, E, hp->norm_eps);
-        ops->matmul(c->pool, &L->wq, c->xb, c->q, n, c->mm_scratch);
-        ops->matmul(c->pool, &L->wk, c->xb, c->k, n, c->mm_scratch);
-        ops->matmul(c->pool, &L->wv, c->xb, c->v, n, c->mm_scratch);
+        const struct ig_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {c->q, c->k, c->v};
+        if (same_format(qkv, 3)) {
+            ops->matmul_n(c->pool, qkv, qkv_out, 3, c->xb, n, c->mm_scratch);
+        } else {
+            for (int i = 0; i < 3; i++) ops->matmul(c->pool, qkv[i], c->xb, qkv_out[i], n, c->mm_scratch);
+        }
         add_bias(c->q, L->bq, n, n_q);
         add_bias(c->k, L->bk, n, n_kv);
         add_bias(c->v, L->bv, n, n_kv);
@@ -59,8 +70,13 @@ void ig_forward(struct ig_ctx *c, const struct ig_batch *b, const int32_t *out_i
         /* MLP block */
         for (int32_t t = 0; t < n; t++)
             ops->rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm, E, hp->norm_eps);
-        ops->matmul(c->pool, &L->w_gate, c->xb, c->hb, n, c->mm_scratch);
-        ops->matmul(c->pool, &L->w_up, c->xb, c->hb2, n, c->mm_scratch);
+        const struct ig_weight *gu[2] = {&L->w_gate, &L->w_up};
+        float *gu_out[2] = {c->hb, c->hb2};
+        if (same_format(gu, 2)) {
+            ops->matmul_n(c->pool, gu, gu_out, 2, c->xb, n, c->mm_scratch);
+        } else {
+            for (int i = 0; i < 2; i++) ops->matmul(c->pool, gu[i], c->xb, gu_out[i], n, c->mm_scratch);
+        }
         for (int32_t t = 0; t < n; t++)
             ops->swiglu(c->hb + (size_t)t * F, c->hb + (size_t)t * F, c->hb2 + (size_t)t * F, F);
         ops->matmul(c->pool, &L->w_down, c->hb, c->xb2, n, c->mm_scratch);

@@ -11,14 +11,20 @@
 
 enum { ROW_BLOCK = 16, TOK_GROUP = 4 };
 
+enum { MAX_W = 4 };
+
 struct mm_job {
-    const struct ig_weight *W;
+    const struct ig_weight *const *W; /* n_w weights with the same n_in and type family */
+    float *const *out;
+    int n_w;
+    int64_t n_in;
     const float *x;
-    float *out;
     int32_t n_tok;
-    const void *xq;  /* quantized activations, or x itself */
+    const void *xq;   /* quantized activations, or x itself */
     int64_t x_stride; /* in blocks or floats */
-    ig_dot_fn dot;
+    size_t xs_bytes;
+    int64_t n_blocks_total; /* row blocks over all weights */
+    int64_t first_block[MAX_W + 1];
 };
 
 static size_t mm_scratch(int32_t n_tok, int64_t n_in, int n_threads) {
@@ -27,44 +33,63 @@ static size_t mm_scratch(int32_t n_tok, int64_t n_in, int n_threads) {
 
 static void quantize_worker(void *arg, int ith, int nth) {
     const struct mm_job *j = arg;
-    int64_t nb = j->W->n_in / 32;
+    int64_t nb = j->n_in / 32;
     for (int32_t t = ith; t < j->n_tok; t += nth)
-        ig_quantize_q8x(j->x + (size_t)t * (size_t)j->W->n_in, (struct ig_block_q8x *)j->xq + (size_t)t * (size_t)nb,
-                        j->W->n_in);
+        ig_quantize_q8x(j->x + (size_t)t * (size_t)j->n_in, (struct ig_block_q8x *)j->xq + (size_t)t * (size_t)nb,
+                        j->n_in);
 }
 
+/* Rows of all weights are numbered as one sequence of 16-row blocks and split
+ * evenly over the threads; within a block, groups of up to 4 tokens share
+ * each weight row. */
 static void mm_worker(void *arg, int ith, int nth) {
     const struct mm_job *j = arg;
-    const struct ig_weight *W = j->W;
-    /* split rows in whole row blocks so threads never share a cache line of out */
-    int64_t n_blocks = (W->n_out + ROW_BLOCK - 1) / ROW_BLOCK;
-    int64_t b0 = n_blocks * ith / nth, b1 = n_blocks * (ith + 1) / nth;
-    size_t xs_bytes = ig_kernel_wants_q8x(W->type) ? sizeof(struct ig_block_q8x) : sizeof(float);
+    const struct ig_kernels *k = ig_kernels_best();
+    int64_t b0 = j->n_blocks_total * ith / nth, b1 = j->n_blocks_total * (ith + 1) / nth;
     float res[TOK_GROUP];
-    for (int64_t rb = b0 * ROW_BLOCK; rb < IG_MIN(b1 * ROW_BLOCK, W->n_out); rb += ROW_BLOCK) {
-        int64_t re = IG_MIN(rb + ROW_BLOCK, W->n_out);
+    int wi = 0;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        while (blk >= j->first_block[wi + 1]) wi++;
+        const struct ig_weight *W = j->W[wi];
+        ig_dot_fn dot = k->dot[W->type];
+        float *out = j->out[wi];
+        int64_t rb = (blk - j->first_block[wi]) * ROW_BLOCK, re = IG_MIN(rb + ROW_BLOCK, W->n_out);
         for (int32_t t = 0; t < j->n_tok; t += TOK_GROUP) {
             int nx = j->n_tok - t < TOK_GROUP ? j->n_tok - t : TOK_GROUP;
-            const void *xt = (const uint8_t *)j->xq + (size_t)t * (size_t)j->x_stride * xs_bytes;
+            const void *xt = (const uint8_t *)j->xq + (size_t)t * (size_t)j->x_stride * j->xs_bytes;
             for (int64_t r = rb; r < re; r++) {
-                j->dot(W->n_in, (const uint8_t *)W->data + (size_t)r * W->row_bytes, xt, j->x_stride, nx, res);
-                for (int k = 0; k < nx; k++) j->out[(size_t)(t + k) * (size_t)W->n_out + (size_t)r] = res[k];
+                dot(W->n_in, (const uint8_t *)W->data + (size_t)r * W->row_bytes, xt, j->x_stride, nx, res);
+                for (int q = 0; q < nx; q++) out[(size_t)(t + q) * (size_t)W->n_out + (size_t)r] = res[q];
             }
         }
     }
 }
 
-static void mm(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
-               void *scratch) {
-    const struct ig_kernels *k = ig_kernels_best();
-    struct mm_job j = {W, x, out, n_tok, x, W->n_in, k->dot[W->type]};
-    IG_ASSERT(j.dot);
-    if (ig_kernel_wants_q8x(W->type)) {
+static void mm_n(struct ig_pool *pool, const struct ig_weight *const *W, float *const *out, int n_w,
+                 const float *x, int32_t n_tok, void *scratch) {
+    IG_ASSERT(n_w >= 1 && n_w <= MAX_W);
+    struct mm_job j = {W, out, n_w, W[0]->n_in, x, n_tok, x, W[0]->n_in, sizeof(float), 0, {0}};
+    bool quant = ig_kernel_wants_q8x(W[0]->type);
+    for (int i = 0; i < n_w; i++) {
+        /* one activation format for all: same n_in, and all quantized or all float */
+        IG_ASSERT(W[i]->n_in == j.n_in && ig_kernel_wants_q8x(W[i]->type) == quant && ig_kernels_best()->dot[W[i]->type]);
+        j.first_block[i] = j.n_blocks_total;
+        j.n_blocks_total += (W[i]->n_out + ROW_BLOCK - 1) / ROW_BLOCK;
+    }
+    j.first_block[n_w] = j.n_blocks_total;
+    if (quant) {
         j.xq = scratch;
-        j.x_stride = W->n_in / 32;
-        ig_pool_run(pool, quantize_worker, &j);
+        j.x_stride = j.n_in / 32;
+        j.xs_bytes = sizeof(struct ig_block_q8x);
+        if (n_tok <= 2) quantize_worker(&j, 0, 1); /* decode: not worth waking the pool */
+        else ig_pool_run(pool, quantize_worker, &j);
     }
     ig_pool_run(pool, mm_worker, &j);
+}
+
+static void mm(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
+               void *scratch) {
+    mm_n(pool, &W, &out, 1, x, n_tok, scratch);
 }
 
 const struct ig_backend_ops *ig_cpu_ops(void) {
@@ -76,6 +101,7 @@ const struct ig_backend_ops *ig_cpu_ops(void) {
         o.name = name;
         o.matmul = mm;
         o.matmul_scratch = mm_scratch;
+        o.matmul_n = mm_n;
         ops = o;
     }
     return &ops;

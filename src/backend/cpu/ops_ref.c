@@ -48,6 +48,11 @@ static void matmul(struct ig_pool *pool, const struct ig_weight *W, const float 
     ig_pool_run(pool, matmul_worker, &j);
 }
 
+static void matmul_n(struct ig_pool *pool, const struct ig_weight *const *W, float *const *out, int n_w,
+                     const float *x, int32_t n_tok, void *scratch) {
+    for (int i = 0; i < n_w; i++) matmul(pool, W[i], x, out[i], n_tok, scratch);
+}
+
 static void rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps) {
     float ss = 0;
     for (int32_t i = 0; i < n; i++) ss += x[i] * x[i];
@@ -120,6 +125,7 @@ const struct ig_backend_ops ig_cpu_ref_ops = {
     .name = "cpu-ref",
     .matmul = matmul,
     .matmul_scratch = matmul_scratch,
+    .matmul_n = matmul_n,
     .rmsnorm = rmsnorm,
     .rope = rope,
     .attention = attention,
