@@ -76,6 +76,18 @@ int main(void) {
             }
         }
     }
+    /* axpy, every ISA present, odd lengths */
+    for (int si_ = 0; si_ < 2; si_++) {
+        const struct ig_kernels *k = sets[si_];
+        if (!k) continue;
+        for (int64_t n = 1; n < 100; n += 7) {
+            float xa[100], y1[100], y2[100];
+            for (int64_t i = 0; i < n; i++) xa[i] = frand(), y1[i] = y2[i] = frand();
+            c->axpy(n, 0.37f, xa, y1);
+            k->axpy(n, 0.37f, xa, y2);
+            for (int64_t i = 0; i < n; i++) CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpy n=%lld", k->isa, (long long)n);
+        }
+    }
     printf("kernels: %d dot products checked, %d failures\n", checked, failures);
     return failures ? 1 : 0;
 }

@@ -21,6 +21,8 @@ static void bench_usage(FILE *f) {
             "  -p N            prompt tokens (default 512; 0 skips)\n"
             "  -n N            generated tokens (default 128; 0 skips)\n"
             "  -r N            repetitions, median reported (default 5)\n"
+            "  -d N            context depth: generation starts after N cached tokens\n"
+            "                  (default 0), to see how decode speed holds as context grows\n"
             "  --threads N     CPU threads (default: all cores)\n"
             "  --backend B     auto | cpu | cpu-ref (default auto)\n"
             "  --no-bw         skip the bandwidth measurement\n"
@@ -57,7 +59,7 @@ static double bytes_per_token(struct ig_model *m, const struct ig_model_info *in
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
-    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0;
+    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0, depth = 0;
     bool json = false, do_bw = true;
     enum ig_backend backend = IG_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -71,6 +73,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 16, &n_gen)) return 2;
         } else if (!strcmp(a, "-r")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1000, &reps)) return 2;
+        } else if (!strcmp(a, "-d")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 20, &depth)) return 2;
         } else if (!strcmp(a, "--threads")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1024, &n_threads)) return 2;
         } else if (!strcmp(a, "--backend")) {
@@ -106,7 +110,7 @@ int cmd_bench(int argc, char **argv) {
     int64_t t0 = ig_time_us();
     if (ig_model_load(path, &mp, &m, err, sizeof err) != IG_OK) return die("%s", err);
     struct ig_ctx_params cp = ig_ctx_default_params();
-    cp.n_ctx = (int32_t)(n_prompt + n_gen + 1);
+    cp.n_ctx = (int32_t)((n_prompt > depth ? n_prompt : depth) + n_gen + 1);
     if (ig_ctx_init(m, &cp, &c, err, sizeof err) != IG_OK) {
         ig_model_free(m);
         return die("%s", err);
@@ -142,10 +146,13 @@ int cmd_bench(int argc, char **argv) {
         }
         if (n_gen > 0) {
             ig_seq_drop(c, -1, 0);
-            struct ig_batch b0 = {1, toks, pos, seq, NULL};
-            if (ig_decode(c, &b0) != IG_OK) return die("decode failed");
+            for (long i = 0; i <= depth; i += 512) { /* fill the context to the depth (untimed) */
+                int32_t k = (int32_t)(depth + 1 - i < 512 ? depth + 1 - i : 512);
+                struct ig_batch b0 = {k, toks + i, pos + i, seq, NULL};
+                if (ig_decode(c, &b0) != IG_OK) return die("decode failed");
+            }
             int64_t t = ig_time_us();
-            for (long i = 1; i <= n_gen; i++) {
+            for (long i = depth + 1; i <= depth + n_gen; i++) {
                 struct ig_batch b = {1, toks + i, pos + i, seq, NULL};
                 if (ig_decode(c, &b) != IG_OK) return die("decode failed");
             }
@@ -172,6 +179,7 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddStringToObject(o, "backend", ig_ctx_backend(c));
         cJSON_AddNumberToObject(o, "threads", threads);
         cJSON_AddNumberToObject(o, "repetitions", (double)reps);
+        cJSON_AddNumberToObject(o, "depth", (double)depth);
         cJSON_AddNumberToObject(o, "load_s", t_load);
         cJSON_AddNumberToObject(o, "peak_rss_mib", peak_mib);
         cJSON_AddNumberToObject(o, "bytes_per_token", bpt);
@@ -204,8 +212,11 @@ int cmd_bench(int argc, char **argv) {
             printf("| %s | %s | %s | %d | pp%ld | %.2f | %.2f - %.2f | | |\n", name, in.weight_type, ig_ctx_backend(c),
                    threads, n_prompt, sp.median, sp.min, sp.max);
         if (n_gen) {
-            printf("| %s | %s | %s | %d | tg%ld | %.2f | %.2f - %.2f | %.1f | ", name, in.weight_type,
-                   ig_ctx_backend(c), threads, n_gen, sg.median, sg.min, sg.max, gbs);
+            char test[48];
+            if (depth) snprintf(test, sizeof test, "tg%ld @ d%ld", n_gen, depth);
+            else snprintf(test, sizeof test, "tg%ld", n_gen);
+            printf("| %s | %s | %s | %d | %s | %.2f | %.2f - %.2f | %.1f | ", name, in.weight_type,
+                   ig_ctx_backend(c), threads, test, sg.median, sg.min, sg.max, gbs);
             if (bw > 0) printf("%.0f%% |\n", 100 * gbs / bw);
             else printf("- |\n");
         }

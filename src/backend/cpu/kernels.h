@@ -24,9 +24,13 @@ void ig_quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n);
  * blocks or floats. */
 typedef void (*ig_dot_fn)(int64_t n, const void *w, const void *x, int64_t x_stride, int nx, float *out);
 
+/* y[i] += a * x[i] */
+typedef void (*ig_axpy_fn)(int64_t n, float a, const float *x, float *y);
+
 struct ig_kernels {
     const char *isa;          /* "avx2+avx512vnni", "avx2", "c" */
     ig_dot_fn dot[IG_DTYPE_COUNT];
+    ig_axpy_fn axpy;
 };
 
 /* Portable C kernels. */

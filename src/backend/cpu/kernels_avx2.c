@@ -140,13 +140,22 @@ DOT_FLOAT(dot_bf16, LOAD8)
 #undef LOAD8
 #undef LOAD1
 
+AVX2 static void axpy(int64_t n, float a, const float *x, float *y) {
+    __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 static const struct ig_kernels k_avx2 = {
+    .axpy = axpy,
     .isa = "avx2",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
 };
 
 static const struct ig_kernels k_avx512vnni = {
+    .axpy = axpy,
     .isa = "avx2+avx512vnni",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni},

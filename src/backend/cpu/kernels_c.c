@@ -71,7 +71,12 @@ static void dot_bf16(int64_t n, const void *w, const void *x, int64_t xs, int nx
     dot_float(IG_DTYPE_BF16, n, w, x, xs, nx, out);
 }
 
+static void axpy(int64_t n, float a, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 const struct ig_kernels ig_kernels_c = {
+    .axpy = axpy,
     .isa = "c",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},

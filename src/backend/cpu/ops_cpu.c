@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,6 +93,44 @@ static void mm(struct ig_pool *pool, const struct ig_weight *W, const float *x, 
     mm_n(pool, &W, &out, 1, x, n_tok, scratch);
 }
 
+/* Attention with the SIMD dot and axpy kernels; the same arithmetic as the
+ * reference (max-subtracted softmax over the visible cells). */
+static void attn_worker(void *arg, int ith, int nth) {
+    const struct ig_attn_args *a = arg;
+    const struct ig_kernels *k = ig_kernels_best();
+    ig_dot_fn dot = k->dot[IG_DTYPE_F32];
+    int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, group = a->n_head / a->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = a->scratch + (size_t)ith * (size_t)a->n_ctx;
+    for (int32_t job = ith; job < a->n_tok * a->n_head; job += nth) {
+        int32_t t = job / a->n_head, h = job % a->n_head, kvh = h / group;
+        const float *q = a->q + (size_t)t * (size_t)(a->n_head * hd) + (size_t)h * (size_t)hd;
+        float *out = a->out + (size_t)t * (size_t)(a->n_head * hd) + (size_t)h * (size_t)hd;
+        int32_t seq = a->tok_seq[t], pos = a->tok_pos[t];
+        float mx = -INFINITY;
+        for (int32_t c = 0; c < a->n_ctx; c++) {
+            if (a->cell_seq[c] != seq || a->cell_pos[c] > pos) continue;
+            dot(hd, a->k_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, q, hd, 1, &sc[c]);
+            sc[c] *= scale;
+            if (sc[c] > mx) mx = sc[c];
+        }
+        float sum = 0;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int32_t c = 0; c < a->n_ctx; c++) {
+            if (a->cell_seq[c] != seq || a->cell_pos[c] > pos) continue;
+            float p = expf(sc[c] - mx);
+            sum += p;
+            k->axpy(hd, p, a->v_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, out);
+        }
+        float inv = sum > 0 ? 1.0f / sum : 0.0f;
+        for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+    }
+}
+
+static void attention(struct ig_pool *pool, const struct ig_attn_args *a) {
+    ig_pool_run(pool, attn_worker, (void *)a);
+}
+
 const struct ig_backend_ops *ig_cpu_ops(void) {
     static struct ig_backend_ops ops;
     if (!ops.name) {
@@ -102,6 +141,7 @@ const struct ig_backend_ops *ig_cpu_ops(void) {
         o.matmul = mm;
         o.matmul_scratch = mm_scratch;
         o.matmul_n = mm_n;
+        o.attention = attention;
         ops = o;
     }
     return &ops;
