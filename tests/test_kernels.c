@@ -82,10 +82,38 @@ int main(void) {
         if (!k) continue;
         for (int64_t n = 1; n < 100; n += 7) {
             float xa[100], y1[100], y2[100];
-            for (int64_t i = 0; i < n; i++) xa[i] = frand(), y1[i] = y2[i] = frand();
+            for (int64_t i = 0; i < n; i++)
+                xa[i] = frand(), y1[i] = y2[i] = frand();
             c->axpy(n, 0.37f, xa, y1);
             k->axpy(n, 0.37f, xa, y2);
-            for (int64_t i = 0; i < n; i++) CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpy n=%lld", k->isa, (long long)n);
+            for (int64_t i = 0; i < n; i++)
+                CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpy n=%lld", k->isa, (long long)n);
+        }
+    }
+    /* grouped attention helpers: head sizes with and without a SIMD tail, groups 1..9 */
+    for (int si_ = 0; si_ < 2; si_++) {
+        const struct ig_kernels *k = sets[si_];
+        if (!k) continue;
+        const int64_t hds[] = {8, 64, 128, 12};
+        for (size_t h = 0; h < 4; h++) {
+            for (int G = 1; G <= 9; G++) {
+                int64_t n = hds[h];
+                float kv[128], q[9 * 128], p[9], o1[9], o2[9], y1[9 * 128], y2[9 * 128];
+                for (int64_t i = 0; i < n; i++)
+                    kv[i] = frand();
+                for (int64_t i = 0; i < G * n; i++)
+                    q[i] = frand(), y1[i] = y2[i] = frand();
+                for (int g = 0; g < G; g++)
+                    p[g] = frand();
+                c->dotg(n, kv, q, G, o1);
+                k->dotg(n, kv, q, G, o2);
+                c->axpyg(n, kv, p, G, y1);
+                k->axpyg(n, kv, p, G, y2);
+                for (int g = 0; g < G; g++)
+                    CHECK(fabsf(o1[g] - o2[g]) <= 1e-5f * (float)n, "%s dotg n=%lld G=%d", k->isa, (long long)n, G);
+                for (int64_t i = 0; i < G * n; i++)
+                    CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpyg n=%lld G=%d", k->isa, (long long)n, G);
+            }
         }
     }
     printf("kernels: %d dot products checked, %d failures\n", checked, failures);

@@ -18,7 +18,7 @@ struct ig_attn_args {
     const int32_t *tok_seq;   /* (n_tok) */
     const int32_t *tok_pos;   /* (n_tok) */
     float *out;               /* (n_tok, n_head * head_dim) */
-    float *scratch;           /* (n_threads, n_ctx) */
+    float *scratch;           /* (n_threads, n_ctx * n_head / n_head_kv) */
     int32_t n_tok, n_ctx, n_head, n_head_kv, head_dim;
 };
 

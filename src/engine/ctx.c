@@ -66,7 +66,9 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     c->out_idx = malloc(nb * sizeof(int32_t));
     c->mm_scratch = c->pool ? calloc(1, c->ops->matmul_scratch(c->n_batch, (int64_t)row, ig_pool_n_threads(c->pool))) : NULL;
     if (!c->mm_scratch) ok = false;
-    c->att_scratch = c->pool ? alloc_f((size_t)ig_pool_n_threads(c->pool) * (size_t)n_ctx, &ok) : NULL;
+    /* attention scores: per thread, n_ctx for each query head of a KV group */
+    size_t group = (size_t)(hp->n_head / hp->n_head_kv);
+    c->att_scratch = c->pool ? alloc_f((size_t)ig_pool_n_threads(c->pool) * (size_t)n_ctx * group, &ok) : NULL;
     c->logits_cap = IG_MIN(c->n_seq_max, c->n_batch);
     c->logits = alloc_f((size_t)c->logits_cap * (size_t)hp->n_vocab, &ok);
     if (!ok || !c->cell_seq || !c->cell_pos || !c->tok_cell || !c->tok_seq || !c->tok_pos || !c->out_idx) {

@@ -30,7 +30,7 @@ struct ig_ctx {
     int32_t *tok_seq, *tok_pos; /* (n_batch) copies of the batch's ids */
     int32_t *out_idx;  /* (n_batch) batch rows that produce logits */
     void *mm_scratch;   /* the backend's matmul scratch for n_batch tokens */
-    float *att_scratch; /* (n_threads, n_ctx) */
+    float *att_scratch; /* (n_threads, n_ctx * n_head / n_head_kv) */
 
     float *logits;      /* (logits_cap, n_vocab) */
     int32_t logits_cap, n_logits;

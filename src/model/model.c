@@ -58,7 +58,7 @@ static bool load_hparams(struct ig_model *m, const char *arch, char *err, size_t
     if (!key_u32(g, arch, "attention.head_count_kv", &n_head_kv, false, err, err_len)) n_head_kv = n_head;
     key_u32(g, arch, "context_length", &n_ctx, false, err, err_len);
     if (n_embd == 0 || n_embd > 65536 || n_layer == 0 || n_layer > 1024 || n_head == 0 || n_head > 1024 ||
-        n_head_kv == 0 || n_head % n_head_kv != 0 || n_ff == 0 || n_ff > (1u << 20)) {
+        n_head_kv == 0 || n_head % n_head_kv != 0 || n_head / n_head_kv > 64 || n_ff == 0 || n_ff > (1u << 20)) {
         ERR("bad hyper-parameters: n_embd %u, n_layer %u, n_head %u, n_head_kv %u, n_ff %u", n_embd,
             n_layer, n_head, n_head_kv, n_ff);
         return false;

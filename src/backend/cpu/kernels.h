@@ -26,11 +26,18 @@ typedef void (*ig_dot_fn)(int64_t n, const void *w, const void *x, int64_t x_str
 
 /* y[i] += a * x[i] */
 typedef void (*ig_axpy_fn)(int64_t n, float a, const float *x, float *y);
+/* Grouped-query attention helpers: one key/value row against the G query
+ * heads that share it. dotg: out[g] = dot(k, q + g * n). axpyg: y + g * n
+ * += p[g] * v for each g. */
+typedef void (*ig_dotg_fn)(int64_t n, const float *k, const float *q, int G, float *out);
+typedef void (*ig_axpyg_fn)(int64_t n, const float *v, const float *p, int G, float *y);
 
 struct ig_kernels {
     const char *isa;          /* "avx2+avx512vnni", "avx2", "c" */
     ig_dot_fn dot[IG_DTYPE_COUNT];
     ig_axpy_fn axpy;
+    ig_dotg_fn dotg;
+    ig_axpyg_fn axpyg;
 };
 
 /* Portable C kernels. */

@@ -147,8 +147,40 @@ AVX2 static void axpy(int64_t n, float a, const float *x, float *y) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+AVX2 static void dotg(int64_t n, const float *k, const float *q, int G, float *out) {
+    if (n % 8) {
+        ig_kernels_c.dotg(n, k, q, G, out);
+        return;
+    }
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        int m = G - g0 < 4 ? G - g0 : 4;
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t i = 0; i < n; i += 8) {
+            __m256 kv = _mm256_loadu_ps(k + i);
+            for (int g = 0; g < m; g++) a[g] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + (g0 + g) * n + i), a[g]);
+        }
+        for (int g = 0; g < m; g++) out[g0 + g] = hsum(a[g]);
+    }
+}
+
+AVX2 static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
+    if (n % 8) {
+        ig_kernels_c.axpyg(n, v, p, G, y);
+        return;
+    }
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256 vv = _mm256_loadu_ps(v + i);
+        for (int g = 0; g < G; g++) {
+            float *yg = y + g * n + i;
+            _mm256_storeu_ps(yg, _mm256_fmadd_ps(_mm256_set1_ps(p[g]), vv, _mm256_loadu_ps(yg)));
+        }
+    }
+}
+
 static const struct ig_kernels k_avx2 = {
     .axpy = axpy,
+    .dotg = dotg,
+    .axpyg = axpyg,
     .isa = "avx2",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
@@ -156,6 +188,8 @@ static const struct ig_kernels k_avx2 = {
 
 static const struct ig_kernels k_avx512vnni = {
     .axpy = axpy,
+    .dotg = dotg,
+    .axpyg = axpyg,
     .isa = "avx2+avx512vnni",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni},

@@ -75,8 +75,23 @@ static void axpy(int64_t n, float a, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void dotg(int64_t n, const float *k, const float *q, int G, float *out) {
+    for (int g = 0; g < G; g++) {
+        float s = 0;
+        for (int64_t i = 0; i < n; i++) s += k[i] * q[g * n + i];
+        out[g] = s;
+    }
+}
+
+static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
+    for (int g = 0; g < G; g++)
+        for (int64_t i = 0; i < n; i++) y[g * n + i] += p[g] * v[i];
+}
+
 const struct ig_kernels ig_kernels_c = {
     .axpy = axpy,
+    .dotg = dotg,
+    .axpyg = axpyg,
     .isa = "c",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},

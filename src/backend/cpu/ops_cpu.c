@@ -93,37 +93,47 @@ static void mm(struct ig_pool *pool, const struct ig_weight *W, const float *x, 
     mm_n(pool, &W, &out, 1, x, n_tok, scratch);
 }
 
-/* Attention with the SIMD dot and axpy kernels; the same arithmetic as the
- * reference (max-subtracted softmax over the visible cells). */
+/* Attention, one job per (token, kv head): each visible key/value row is read
+ * once for all the query heads that share it (GQA). Same arithmetic as the
+ * reference: max-subtracted softmax over the visible cells. Scratch per
+ * thread: group * n_ctx scores. */
 static void attn_worker(void *arg, int ith, int nth) {
     const struct ig_attn_args *a = arg;
     const struct ig_kernels *k = ig_kernels_best();
-    ig_dot_fn dot = k->dot[IG_DTYPE_F32];
-    int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, group = a->n_head / a->n_head_kv;
+    int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, G = a->n_head / a->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = a->scratch + (size_t)ith * (size_t)a->n_ctx;
-    for (int32_t job = ith; job < a->n_tok * a->n_head; job += nth) {
-        int32_t t = job / a->n_head, h = job % a->n_head, kvh = h / group;
-        const float *q = a->q + (size_t)t * (size_t)(a->n_head * hd) + (size_t)h * (size_t)hd;
-        float *out = a->out + (size_t)t * (size_t)(a->n_head * hd) + (size_t)h * (size_t)hd;
+    float *sc = a->scratch + (size_t)ith * (size_t)a->n_ctx * (size_t)G; /* (n_ctx, G) */
+    float mx[64], sum[64], p[64];
+    IG_ASSERT(G <= 64);
+    for (int32_t job = ith; job < a->n_tok * a->n_head_kv; job += nth) {
+        int32_t t = job / a->n_head_kv, kvh = job % a->n_head_kv;
+        const float *q = a->q + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
+        float *out = a->out + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
         int32_t seq = a->tok_seq[t], pos = a->tok_pos[t];
-        float mx = -INFINITY;
+        for (int g = 0; g < G; g++) mx[g] = -INFINITY, sum[g] = 0;
         for (int32_t c = 0; c < a->n_ctx; c++) {
             if (a->cell_seq[c] != seq || a->cell_pos[c] > pos) continue;
-            dot(hd, a->k_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, q, hd, 1, &sc[c]);
-            sc[c] *= scale;
-            if (sc[c] > mx) mx = sc[c];
+            float *s = sc + (size_t)c * (size_t)G;
+            k->dotg(hd, a->k_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, q, G, s);
+            for (int g = 0; g < G; g++) {
+                s[g] *= scale;
+                if (s[g] > mx[g]) mx[g] = s[g];
+            }
         }
-        float sum = 0;
-        memset(out, 0, (size_t)hd * sizeof(float));
+        memset(out, 0, (size_t)G * (size_t)hd * sizeof(float));
         for (int32_t c = 0; c < a->n_ctx; c++) {
             if (a->cell_seq[c] != seq || a->cell_pos[c] > pos) continue;
-            float p = expf(sc[c] - mx);
-            sum += p;
-            k->axpy(hd, p, a->v_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, out);
+            const float *s = sc + (size_t)c * (size_t)G;
+            for (int g = 0; g < G; g++) {
+                p[g] = expf(s[g] - mx[g]);
+                sum[g] += p[g];
+            }
+            k->axpyg(hd, a->v_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, p, G, out);
         }
-        float inv = sum > 0 ? 1.0f / sum : 0.0f;
-        for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+        for (int g = 0; g < G; g++) {
+            float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
+            for (int32_t i = 0; i < hd; i++) out[g * hd + i] *= inv;
+        }
     }
 }
 
