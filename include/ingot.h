@@ -239,7 +239,7 @@ int32_t ig_n_cores(void);
 /* Monotonic time in microseconds. */
 int64_t ig_time_us(void);
 /* Memory read bandwidth in GB/s (1e9 bytes/s) with n_threads threads streaming
- * a buffer of `bytes` (use >= 256 MiB to defeat caches); best of 5 passes;
+ * a buffer of `bytes` (use >= 256 MiB to defeat caches); best of 10 passes;
  * 0 on failure. Allocates and frees the buffer. */
 double ig_measure_read_bandwidth(int n_threads, size_t bytes);
 

@@ -55,7 +55,7 @@ double ig_measure_read_bandwidth(int n_threads, size_t bytes) {
     memset(buf, 1, bytes); /* fault the pages in before timing */
     struct bw_job j = {buf, bytes / 8, {0}};
     double best = 0;
-    for (int pass = 0; pass < 5; pass++) {
+    for (int pass = 0; pass < 10; pass++) {
         int64_t t0 = ig_time_us();
         ig_pool_run(pool, bw_worker, &j);
         double s = (double)(ig_time_us() - t0) / 1e6;
