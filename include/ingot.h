@@ -52,18 +52,19 @@ void ig_log_set(ig_log_fn fn, void *user);
 
 struct ig_model;
 
-enum ig_backend {
-    IG_BACKEND_AUTO = 0, /* the fastest usable backend (today: cpu) */
+enum ig_backend_type {
+    IG_BACKEND_AUTO = 0, /* CUDA when a usable GPU and driver are found, else cpu */
     IG_BACKEND_CPU,      /* SIMD kernels chosen for this CPU at run time */
     IG_BACKEND_CPU_REF,  /* the scalar reference, for debugging and as the oracle */
+    IG_BACKEND_CUDA,     /* an NVIDIA GPU; an error when none is usable */
 };
-/* "auto", "cpu", "cpu-ref" -> backend; false for an unknown name. */
-bool ig_backend_parse(const char *name, enum ig_backend *out);
+/* "auto", "cpu", "cpu-ref", "cuda" -> backend; false for an unknown name. */
+bool ig_backend_parse(const char *name, enum ig_backend_type *out);
 
 struct ig_model_params {
     int32_t n_threads;  /* threads for the forward step; <= 0: all cores */
     bool    vocab_only; /* load metadata and tokenizer only, no weights */
-    enum ig_backend backend;
+    enum ig_backend_type backend;
 };
 struct ig_model_params ig_model_default_params(void);
 

@@ -1,56 +1,116 @@
-/* backend.h - the ops the transformer (engine/forward.c) is written against.
- * The model is written once; a backend supplies these. Activations are F32,
- * row-major: x[t * n + i] is element i of token t. The CPU scalar backend
- * (backend/cpu/ops_ref.c) is the oracle every faster backend is tested
- * against. */
+/* backend.h - the interface the transformer (engine/forward.c) is written
+ * against, once, for every backend. A backend owns memory (activations, KV
+ * cache, per-step metadata and, where it needs to, a copy of the weights) and
+ * runs batch-level ops on it. Pointers passed to ops are backend memory:
+ * host memory for the CPU backends, device memory for CUDA. Activations are
+ * F32, row-major: x[t * n + i] is element i of token t.
+ * The CPU scalar backend (backend/cpu/ops_ref.c) is the oracle every faster
+ * backend is tested against. */
 #ifndef IG_BACKEND_H
 #define IG_BACKEND_H
 
 #include "core/pool.h"
 #include "model/model.h"
 
+/* Every weight the forward step reads, as one backend sees them. */
+struct ig_weights {
+    struct ig_weight tok_embd;  /* (n_vocab rows of n_embd) */
+    struct ig_weight output;    /* (n_embd -> n_vocab) */
+    const float *output_norm;   /* (n_embd) */
+    struct ig_layer *layers;    /* [n_layer] */
+    const double *rope_inv_freq; /* (n_rot / 2) */
+};
+
+/* Per-step metadata in backend memory (ig_decode uploads it). */
+struct ig_step {
+    const int32_t *token;    /* (n_tok) */
+    const int32_t *pos;      /* (n_tok) */
+    const int32_t *seq;      /* (n_tok) */
+    const int32_t *cell;     /* (n_tok) KV cell of each token */
+    const int32_t *out_idx;  /* (n_out) batch rows that produce logits */
+    const int32_t *cell_seq; /* (n_ctx) -1: free */
+    const int32_t *cell_pos; /* (n_ctx) */
+    int32_t n_tok, n_out, n_ctx;
+};
+
 struct ig_attn_args {
     const float *q;           /* (n_tok, n_head * head_dim) */
     const float *k_cache;     /* (n_ctx, n_head_kv * head_dim) this layer's keys */
     const float *v_cache;     /* (n_ctx, n_head_kv * head_dim) */
-    const int32_t *cell_seq;  /* (n_ctx) -1: free */
-    const int32_t *cell_pos;  /* (n_ctx) */
-    const int32_t *tok_seq;   /* (n_tok) */
-    const int32_t *tok_pos;   /* (n_tok) */
+    const struct ig_step *step;
     float *out;               /* (n_tok, n_head * head_dim) */
-    float *scratch;           /* (n_threads, n_ctx * n_head / n_head_kv) */
-    int32_t n_tok, n_ctx, n_head, n_head_kv, head_dim;
+    float *scratch;           /* attn_scratch bytes */
+    int32_t n_head, n_head_kv, head_dim;
 };
+
+struct ig_backend;
 
 struct ig_backend_ops {
     const char *name;
-    /* out[t] = W x[t] for t < n_tok; W is (n_out rows of n_in) of any computable type.
-     * scratch: matmul_scratch(n_tok, n_in, n_threads) bytes. */
-    void (*matmul)(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out,
-                   int32_t n_tok, void *scratch);
-    size_t (*matmul_scratch)(int32_t n_tok, int64_t n_in, int n_threads);
-    /* out[i][t] = W[i] x[t] for n_w weights sharing the input x (same n_in):
-     * Q/K/V, gate/up. One parallel region, the input quantized once. */
-    void (*matmul_n)(struct ig_pool *pool, const struct ig_weight *const *W, float *const *out, int n_w,
+    /* --- lifetime */
+    /* Make the backend for a model (threads, device, weights placed).
+     * NULL with a message in err when it cannot. */
+    struct ig_backend *(*create)(struct ig_model *m, int n_threads, char *err, size_t err_len);
+    void (*destroy)(struct ig_backend *b);
+    /* The weights as this backend reads them. */
+    const struct ig_weights *(*weights)(struct ig_backend *b);
+    int (*n_threads)(struct ig_backend *b);
+    /* --- memory: zeroed allocation, NULL on failure */
+    void *(*alloc)(struct ig_backend *b, size_t bytes);
+    void (*free)(struct ig_backend *b, void *p);
+    void (*upload)(struct ig_backend *b, void *dst, const void *src, size_t n);
+    void (*download)(struct ig_backend *b, void *dst, const void *src, size_t n); /* waits for the work */
+    /* scratch the matmul and attention ops need for n_tok tokens */
+    size_t (*matmul_scratch)(struct ig_backend *b, int32_t n_tok, int64_t n_in);
+    size_t (*attn_scratch)(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group);
+
+    /* --- ops over a batch of n_tok tokens */
+    /* out[t] = row step->token[t] of E */
+    void (*embed)(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out);
+    /* out[r] = x[idx ? idx[r] : r] / rms * w for r < n_rows (rows of n) */
+    void (*rmsnorm)(struct ig_backend *b, float *out, const float *x, const int32_t *idx, const float *w,
+                    int32_t n_rows, int32_t n, float eps);
+    /* out[t] = W x[t]; scratch: matmul_scratch bytes */
+    void (*matmul)(struct ig_backend *b, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
+                   void *scratch);
+    /* out[i][t] = W[i] x[t] for n_w (<= 4) weights sharing x: one pass, x quantized once */
+    void (*matmul_n)(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
                      const float *x, int32_t n_tok, void *scratch);
-    /* out = x / rms(x) * w, n elements */
-    void (*rmsnorm)(float *out, const float *x, const float *w, int32_t n, float eps);
-    /* rotate n_heads heads of head_dim at position pos; inv_freq has n_rot/2 entries */
-    void (*rope)(float *x, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos,
-                 const double *inv_freq, bool neox);
-    /* causal multi-sequence attention over the KV cells (GQA: head h uses kv head
-     * h / (n_head / n_head_kv)); scale 1/sqrt(head_dim) */
-    void (*attention)(struct ig_pool *pool, const struct ig_attn_args *a);
-    /* out = silu(g) * u */
-    void (*swiglu)(float *out, const float *g, const float *u, int32_t n);
-    /* row `tok` of E as floats */
-    void (*embed)(const struct ig_weight *E, int32_t tok, float *out);
+    /* x[t] += bias for t < n_tok (rows of n) */
+    void (*add_bias)(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n);
+    /* rotate q (n_head heads) and k (n_head_kv heads) of each token at step->pos[t] */
+    void (*rope)(struct ig_backend *b, float *q, float *k, const struct ig_step *s, int32_t n_head,
+                 int32_t n_head_kv, int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox);
+    /* copy k, v rows of each token into cell step->cell[t] of the layer's caches */
+    void (*kv_store)(struct ig_backend *b, float *k_cache, float *v_cache, const float *k, const float *v,
+                     const struct ig_step *s, int32_t kv_dim);
+    /* causal multi-sequence attention over the KV cells (GQA); scale 1/sqrt(head_dim) */
+    void (*attention)(struct ig_backend *b, const struct ig_attn_args *a);
+    /* x += y, n elements */
+    void (*add)(struct ig_backend *b, float *x, const float *y, size_t n);
+    /* g = silu(g) * u, n elements */
+    void (*swiglu)(struct ig_backend *b, float *g, const float *u, size_t n);
+};
+
+/* A backend instance: its ops plus private state (see each backend). */
+struct ig_backend {
+    const struct ig_backend_ops *ops;
 };
 
 /* The scalar reference ("cpu-ref"). */
 extern const struct ig_backend_ops ig_cpu_ref_ops;
-/* The fast CPU backend ("cpu"): SIMD matmul chosen for this CPU at run time,
- * the reference for the other ops. */
+/* The fast CPU backend ("cpu"): SIMD kernels chosen for this CPU at run time. */
 const struct ig_backend_ops *ig_cpu_ops(void);
+/* The CUDA backend, or NULL when ingot was built without it. */
+const struct ig_backend_ops *ig_cuda_ops(void);
+
+/* Shared by the CPU backends (ops_ref.c): host memory, the thread pool. */
+struct ig_cpu_backend {
+    struct ig_backend base;
+    struct ig_pool *pool;
+    struct ig_weights w;
+};
+struct ig_backend *ig_cpu_create(const struct ig_backend_ops *ops, struct ig_model *m, int n_threads, char *err,
+                                 size_t err_len);
 
 #endif

@@ -12,10 +12,32 @@ struct ig_ctx_params ig_ctx_default_params(void) {
     return p;
 }
 
-static void *alloc_f(size_t n, bool *ok) {
-    void *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) *ok = false;
-    return p;
+/* Pick and start the backend: explicit, or auto (CUDA when usable, else the
+ * CPU, saying why in the log). */
+static struct ig_backend *start_backend(struct ig_model *m, int n_threads, char *err, size_t err_len) {
+    const struct ig_backend_ops *cuda = ig_cuda_ops();
+    char why[256] = "";
+    switch (m->backend) {
+    case IG_BACKEND_CPU_REF:
+        return ig_cpu_ref_ops.create(m, n_threads, err, err_len);
+    case IG_BACKEND_CPU:
+        return ig_cpu_ops()->create(m, n_threads, err, err_len);
+    case IG_BACKEND_CUDA:
+        if (!cuda) {
+            ERR("this ingot was built without CUDA (cmake -DINGOT_CUDA=ON)");
+            return NULL;
+        }
+        return cuda->create(m, n_threads, err, err_len);
+    case IG_BACKEND_AUTO:
+        if (cuda) {
+            struct ig_backend *b = cuda->create(m, n_threads, why, sizeof why);
+            if (b) return b;
+            ig_log(IG_LOG_WARN, "CUDA not used: %s; running on the CPU", why);
+        }
+        return ig_cpu_ops()->create(m, n_threads, err, err_len);
+    }
+    ERR("unknown backend %d", (int)m->backend);
+    return NULL;
 }
 
 enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, struct ig_ctx **out, char *err,
@@ -36,44 +58,56 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     struct ig_ctx *c = calloc(1, sizeof *c);
     if (!c) return IG_ERR_NOMEM;
     c->m = m;
-    c->ops = m->backend == IG_BACKEND_CPU_REF ? &ig_cpu_ref_ops : ig_cpu_ops();
     c->n_ctx = n_ctx;
     c->n_seq_max = p->n_seq_max;
     c->n_batch = p->n_batch;
     int nt = p->n_threads > 0 ? p->n_threads : m->n_threads;
-    c->pool = ig_pool_create(nt);
+    c->be = start_backend(m, nt, err, err_len);
+    if (!c->be) {
+        free(c);
+        return m->backend == IG_BACKEND_CUDA ? IG_ERR_DEVICE : IG_ERR_NOMEM;
+    }
+    struct ig_backend *b = c->be;
+    const struct ig_backend_ops *ops = b->ops;
+    c->w = ops->weights(b);
     size_t nb = (size_t)c->n_batch, n_q = (size_t)hp->n_head * (size_t)hp->head_dim;
-    size_t n_kv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * n_kv;
-    size_t row = (size_t)IG_MAX(IG_MAX(hp->n_embd, hp->n_ff), (int32_t)n_q);
-    bool ok = c->pool != NULL;
-    c->k_cache = alloc_f(cache, &ok);
-    c->v_cache = alloc_f(cache, &ok);
-    c->cell_seq = malloc((size_t)n_ctx * sizeof(int32_t));
-    c->cell_pos = malloc((size_t)n_ctx * sizeof(int32_t));
-    c->x = alloc_f(nb * (size_t)hp->n_embd, &ok);
-    c->xb = alloc_f(nb * (size_t)hp->n_embd, &ok);
-    c->xb2 = alloc_f(nb * (size_t)hp->n_embd, &ok);
-    c->q = alloc_f(nb * n_q, &ok);
-    c->k = alloc_f(nb * n_kv, &ok);
-    c->v = alloc_f(nb * n_kv, &ok);
-    c->att = alloc_f(nb * n_q, &ok);
-    c->hb = alloc_f(nb * (size_t)hp->n_ff, &ok);
-    c->hb2 = alloc_f(nb * (size_t)hp->n_ff, &ok);
-    c->tok_cell = malloc(nb * sizeof(int32_t));
-    c->tok_seq = malloc(nb * sizeof(int32_t));
-    c->tok_pos = malloc(nb * sizeof(int32_t));
-    c->out_idx = malloc(nb * sizeof(int32_t));
-    c->mm_scratch = c->pool ? calloc(1, c->ops->matmul_scratch(c->n_batch, (int64_t)row, ig_pool_n_threads(c->pool))) : NULL;
-    if (!c->mm_scratch) ok = false;
-    /* attention scores: per thread, n_ctx for each query head of a KV group */
-    size_t group = (size_t)(hp->n_head / hp->n_head_kv);
-    c->att_scratch = c->pool ? alloc_f((size_t)ig_pool_n_threads(c->pool) * (size_t)n_ctx * group, &ok) : NULL;
+    size_t n_kv = (size_t)hp->n_head_kv * (size_t)hp->head_dim, fs = sizeof(float), is = sizeof(int32_t);
+    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * n_kv * fs;
+    int64_t row = IG_MAX(IG_MAX(hp->n_embd, hp->n_ff), (int32_t)n_q);
+    bool ok = true;
+#define BA(ptr, bytes) (ok = ok && ((ptr) = ops->alloc(b, bytes)) != NULL)
+    BA(c->k_cache, cache);
+    BA(c->v_cache, cache);
+    BA(c->x, nb * (size_t)hp->n_embd * fs);
+    BA(c->xb, nb * (size_t)hp->n_embd * fs);
+    BA(c->xb2, nb * (size_t)hp->n_embd * fs);
+    BA(c->q, nb * n_q * fs);
+    BA(c->k, nb * n_kv * fs);
+    BA(c->v, nb * n_kv * fs);
+    BA(c->att, nb * n_q * fs);
+    BA(c->hb, nb * (size_t)hp->n_ff * fs);
+    BA(c->hb2, nb * (size_t)hp->n_ff * fs);
+    BA(c->mm_scratch, ops->matmul_scratch(b, c->n_batch, row));
+    BA(c->att_scratch, ops->attn_scratch(b, c->n_batch, n_ctx, hp->n_head / hp->n_head_kv));
+    BA(c->d_token, nb * is);
+    BA(c->d_pos, nb * is);
+    BA(c->d_seq, nb * is);
+    BA(c->d_cell, nb * is);
+    BA(c->d_out_idx, nb * is);
+    BA(c->d_cell_seq, (size_t)n_ctx * is);
+    BA(c->d_cell_pos, (size_t)n_ctx * is);
     c->logits_cap = IG_MIN(c->n_seq_max, c->n_batch);
-    c->logits = alloc_f((size_t)c->logits_cap * (size_t)hp->n_vocab, &ok);
-    if (!ok || !c->cell_seq || !c->cell_pos || !c->tok_cell || !c->tok_seq || !c->tok_pos || !c->out_idx) {
-        double mib = (double)(2 * cache * sizeof(float)) / (1024.0 * 1024.0);
-        ERR("out of memory allocating a context of %d tokens (KV cache %.1f MiB); try a smaller --ctx", n_ctx, mib);
+    BA(c->d_logits, (size_t)c->logits_cap * (size_t)hp->n_vocab * fs);
+#undef BA
+    c->logits = calloc((size_t)c->logits_cap * (size_t)hp->n_vocab, fs);
+    c->cell_seq = malloc((size_t)n_ctx * is);
+    c->cell_pos = malloc((size_t)n_ctx * is);
+    c->tok_cell = malloc(nb * is);
+    c->out_idx = malloc(nb * is);
+    if (!ok || !c->logits || !c->cell_seq || !c->cell_pos || !c->tok_cell || !c->out_idx) {
+        double mib = (double)(2 * cache) / (1024.0 * 1024.0);
+        ERR("out of %s memory allocating a context of %d tokens (KV cache %.1f MiB); try a smaller --ctx",
+            ops->name, n_ctx, mib);
         ig_ctx_free(c);
         return IG_ERR_NOMEM;
     }
@@ -84,17 +118,22 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
 
 void ig_ctx_free(struct ig_ctx *c) {
     if (!c) return;
-    ig_pool_free(c->pool);
-    free(c->k_cache), free(c->v_cache), free(c->cell_seq), free(c->cell_pos);
-    free(c->x), free(c->xb), free(c->xb2), free(c->q), free(c->k), free(c->v), free(c->att);
-    free(c->hb), free(c->hb2), free(c->tok_cell), free(c->tok_seq), free(c->tok_pos), free(c->out_idx);
-    free(c->mm_scratch), free(c->att_scratch), free(c->logits);
+    struct ig_backend *b = c->be;
+    if (b) {
+        void *bufs[] = {c->k_cache, c->v_cache, c->x, c->xb, c->xb2, c->q, c->k, c->v, c->att, c->hb, c->hb2,
+                        c->mm_scratch, c->att_scratch, c->d_token, c->d_pos, c->d_seq, c->d_cell, c->d_out_idx,
+                        c->d_cell_seq, c->d_cell_pos, c->d_logits};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (bufs[i]) b->ops->free(b, bufs[i]);
+        b->ops->destroy(b);
+    }
+    free(c->logits), free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx);
     free(c);
 }
 
 int32_t ig_ctx_n_ctx(const struct ig_ctx *c) { return c->n_ctx; }
-const char *ig_ctx_backend(const struct ig_ctx *c) { return c->ops->name; }
-int32_t ig_ctx_n_threads(const struct ig_ctx *c) { return ig_pool_n_threads(c->pool); }
+const char *ig_ctx_backend(const struct ig_ctx *c) { return c->be->ops->name; }
+int32_t ig_ctx_n_threads(const struct ig_ctx *c) { return c->be->ops->n_threads(c->be); }
 int32_t ig_ctx_n_used(const struct ig_ctx *c) { return c->n_used; }
 
 void ig_seq_drop(struct ig_ctx *c, int32_t seq, int32_t from_pos) {
@@ -162,20 +201,36 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
             if (b->seq[u] == b->seq[t] && b->pos[u] == b->pos[t]) return IG_ERR_ARG;
         if (b->logits ? b->logits[t] != 0 : t == b->n - 1) n_out++;
     }
-    if (n_out > c->logits_cap) {
-        size_t nv = (size_t)c->m->hp.n_vocab;
+    struct ig_backend *be = c->be;
+    const struct ig_backend_ops *ops = be->ops;
+    size_t nv = (size_t)c->m->hp.n_vocab;
+    if (n_out > c->logits_cap) { /* grows only when a batch asks for more rows than ever before */
         float *l = realloc(c->logits, (size_t)n_out * nv * sizeof(float));
         if (!l) return IG_ERR_NOMEM;
         c->logits = l;
+        float *dl = ops->alloc(be, (size_t)n_out * nv * sizeof(float));
+        if (!dl) return IG_ERR_NOMEM;
+        ops->free(be, c->d_logits);
+        c->d_logits = dl;
         c->logits_cap = n_out;
     }
     enum ig_status st = place(c, b);
     if (st != IG_OK) return st;
-    /* batch rows that produce logits, in batch order */
     n_out = 0;
     for (int32_t t = 0; t < b->n; t++)
         if (b->logits ? b->logits[t] != 0 : t == b->n - 1) c->out_idx[n_out++] = t;
-    ig_forward(c, b, c->out_idx, n_out);
+    size_t nt = (size_t)b->n * sizeof(int32_t);
+    ops->upload(be, c->d_token, b->token, nt);
+    ops->upload(be, c->d_pos, b->pos, nt);
+    ops->upload(be, c->d_seq, b->seq, nt);
+    ops->upload(be, c->d_cell, c->tok_cell, nt);
+    ops->upload(be, c->d_out_idx, c->out_idx, (size_t)n_out * sizeof(int32_t));
+    ops->upload(be, c->d_cell_seq, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
+    ops->upload(be, c->d_cell_pos, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
+    struct ig_step s = {c->d_token, c->d_pos, c->d_seq, c->d_cell, c->d_out_idx, c->d_cell_seq, c->d_cell_pos,
+                        b->n, n_out, c->n_ctx};
+    ig_forward(c, &s);
+    ops->download(be, c->logits, c->d_logits, (size_t)n_out * nv * sizeof(float));
     c->n_logits = n_out;
     return IG_OK;
 }

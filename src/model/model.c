@@ -14,11 +14,12 @@ struct ig_model_params ig_model_default_params(void) {
     return p;
 }
 
-bool ig_backend_parse(const char *name, enum ig_backend *out) {
+bool ig_backend_parse(const char *name, enum ig_backend_type *out) {
     static const struct {
         const char *name;
-        enum ig_backend b;
-    } k[] = {{"auto", IG_BACKEND_AUTO}, {"cpu", IG_BACKEND_CPU}, {"cpu-ref", IG_BACKEND_CPU_REF}};
+        enum ig_backend_type b;
+    } k[] = {{"auto", IG_BACKEND_AUTO}, {"cpu", IG_BACKEND_CPU}, {"cpu-ref", IG_BACKEND_CPU_REF},
+           {"cuda", IG_BACKEND_CUDA}};
     for (size_t i = 0; name && i < sizeof k / sizeof k[0]; i++) {
         if (!strcmp(name, k[i].name)) {
             *out = k[i].b;

@@ -63,7 +63,7 @@ struct ig_model {
     float **owned;               /* small vectors converted to F32 at load */
     int32_t n_owned;
     int32_t n_threads;
-    enum ig_backend backend;
+    enum ig_backend_type backend;
     bool vocab_only;
     char **meta_keys, **meta_vals; /* NUL-terminated copies handed out by ig_model_meta_str */
     int32_t n_meta;

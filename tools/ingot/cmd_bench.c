@@ -24,7 +24,7 @@ static void bench_usage(FILE *f) {
             "  -d N            context depth: generation starts after N cached tokens\n"
             "                  (default 0), to see how decode speed holds as context grows\n"
             "  --threads N     CPU threads (default: all cores)\n"
-            "  --backend B     auto | cpu | cpu-ref (default auto)\n"
+            "  --backend B     auto | cpu | cpu-ref | cuda (default auto)\n"
             "  --no-bw         skip the bandwidth measurement\n"
             "  --json          one JSON object, for scripts\n");
 }
@@ -61,7 +61,7 @@ int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
     long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0, depth = 0;
     bool json = false, do_bw = true;
-    enum ig_backend backend = IG_BACKEND_AUTO;
+    enum ig_backend_type backend = IG_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -80,7 +80,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--backend")) {
             if (!(v = arg_value(argc, argv, &i))) return 2;
             if (!ig_backend_parse(v, &backend)) {
-                die("unknown backend '%s' (auto, cpu, cpu-ref)", v);
+                die("unknown backend '%s' (auto, cpu, cpu-ref, cuda)", v);
                 return 2;
             }
         } else if (!strcmp(a, "--json")) {

@@ -32,7 +32,7 @@ static void run_usage(FILE *f) {
             "  --seed S               random seed (default: from the clock)\n"
             "  --ctx N                context size in tokens (default: the model's, at most 4096)\n"
             "  --threads N            CPU threads (default: all cores)\n"
-            "  --backend B            auto | cpu | cpu-ref (scalar reference); also the\n"
+            "  --backend B            auto | cpu | cpu-ref | cuda (scalar reference); also the\n"
             "                         INGOT_BACKEND environment variable (default auto)\n"
             "  --stop STR             stop before STR is printed; repeatable\n"
             "  --verbose              print model details and library log lines\n"
@@ -126,7 +126,7 @@ int cmd_run(int argc, char **argv) {
     struct ig_sampler_params sp = ig_sampler_default_params();
     long max_tokens = -1, n_ctx = 0, n_threads = 0;
     bool have_seed = false, verbose = false, have_penalty = false, have_backend = false;
-    enum ig_backend backend = IG_BACKEND_AUTO;
+    enum ig_backend_type backend = IG_BACKEND_AUTO;
     struct stopper st = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -167,7 +167,7 @@ int cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--backend")) {
             if (!(v = arg_value(argc, argv, &i))) return 2;
             if (!ig_backend_parse(v, &backend)) {
-                die("unknown backend '%s' (auto, cpu, cpu-ref)", v);
+                die("unknown backend '%s' (auto, cpu, cpu-ref, cuda)", v);
                 return 2;
             }
             have_backend = true;
@@ -196,7 +196,7 @@ int cmd_run(int argc, char **argv) {
     }
     const char *env_backend = getenv("INGOT_BACKEND");
     if (!have_backend && env_backend && *env_backend && !ig_backend_parse(env_backend, &backend))
-        return die("INGOT_BACKEND='%s' is not a backend (auto, cpu, cpu-ref)", env_backend);
+        return die("INGOT_BACKEND='%s' is not a backend (auto, cpu, cpu-ref, cuda)", env_backend);
     if (sp.temp == 0 && !have_penalty) sp.repeat_penalty = 1.0f; /* --temp 0: plain argmax */
     if (!have_seed) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     if (verbose) ig_log_set(log_to_stderr, NULL);

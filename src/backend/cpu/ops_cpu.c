@@ -28,7 +28,9 @@ struct mm_job {
     int64_t first_block[MAX_W + 1];
 };
 
-static size_t mm_scratch(int32_t n_tok, int64_t n_in, int n_threads) {
+static struct ig_pool *pool_of(struct ig_backend *b) { return ((struct ig_cpu_backend *)b)->pool; }
+
+static size_t mm_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) {
     return (size_t)n_tok * (size_t)(n_in / 32 + 1) * sizeof(struct ig_block_q8x);
 }
 
@@ -66,8 +68,9 @@ static void mm_worker(void *arg, int ith, int nth) {
     }
 }
 
-static void mm_n(struct ig_pool *pool, const struct ig_weight *const *W, float *const *out, int n_w,
+static void mm_n(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
                  const float *x, int32_t n_tok, void *scratch) {
+    struct ig_pool *pool = pool_of(b);
     IG_ASSERT(n_w >= 1 && n_w <= MAX_W);
     struct mm_job j = {W, out, n_w, W[0]->n_in, x, n_tok, x, W[0]->n_in, sizeof(float), 0, {0}};
     bool quant = ig_kernel_wants_q8x(W[0]->type);
@@ -88,9 +91,9 @@ static void mm_n(struct ig_pool *pool, const struct ig_weight *const *W, float *
     ig_pool_run(pool, mm_worker, &j);
 }
 
-static void mm(struct ig_pool *pool, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
+static void mm(struct ig_backend *b, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
                void *scratch) {
-    mm_n(pool, &W, &out, 1, x, n_tok, scratch);
+    mm_n(b, &W, &out, 1, x, n_tok, scratch);
 }
 
 /* Attention, one job per (token, kv head): each visible key/value row is read
@@ -102,17 +105,18 @@ static void attn_worker(void *arg, int ith, int nth) {
     const struct ig_kernels *k = ig_kernels_best();
     int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, G = a->n_head / a->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = a->scratch + (size_t)ith * (size_t)a->n_ctx * (size_t)G; /* (n_ctx, G) */
+    const struct ig_step *st = a->step;
+    float *sc = a->scratch + (size_t)ith * (size_t)st->n_ctx * (size_t)G; /* (n_ctx, G) */
     float mx[64], sum[64], p[64];
     IG_ASSERT(G <= 64);
-    for (int32_t job = ith; job < a->n_tok * a->n_head_kv; job += nth) {
+    for (int32_t job = ith; job < st->n_tok * a->n_head_kv; job += nth) {
         int32_t t = job / a->n_head_kv, kvh = job % a->n_head_kv;
         const float *q = a->q + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
         float *out = a->out + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
-        int32_t seq = a->tok_seq[t], pos = a->tok_pos[t];
+        int32_t seq = st->seq[t], pos = st->pos[t];
         for (int g = 0; g < G; g++) mx[g] = -INFINITY, sum[g] = 0;
-        for (int32_t c = 0; c < a->n_ctx; c++) {
-            if (a->cell_seq[c] != seq || a->cell_pos[c] > pos) continue;
+        for (int32_t c = 0; c < st->n_ctx; c++) {
+            if (st->cell_seq[c] != seq || st->cell_pos[c] > pos) continue;
             float *s = sc + (size_t)c * (size_t)G;
             k->dotg(hd, a->k_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, q, G, s);
             for (int g = 0; g < G; g++) {
@@ -121,8 +125,8 @@ static void attn_worker(void *arg, int ith, int nth) {
             }
         }
         memset(out, 0, (size_t)G * (size_t)hd * sizeof(float));
-        for (int32_t c = 0; c < a->n_ctx; c++) {
-            if (a->cell_seq[c] != seq || a->cell_pos[c] > pos) continue;
+        for (int32_t c = 0; c < st->n_ctx; c++) {
+            if (st->cell_seq[c] != seq || st->cell_pos[c] > pos) continue;
             const float *s = sc + (size_t)c * (size_t)G;
             for (int g = 0; g < G; g++) {
                 p[g] = expf(s[g] - mx[g]);
@@ -137,22 +141,28 @@ static void attn_worker(void *arg, int ith, int nth) {
     }
 }
 
-static void attention(struct ig_pool *pool, const struct ig_attn_args *a) {
-    ig_pool_run(pool, attn_worker, (void *)a);
+static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
+    ig_pool_run(pool_of(b), attn_worker, (void *)a);
+}
+
+static struct ig_backend_ops g_ops; /* the reference table with the fast ops swapped in */
+
+static struct ig_backend *create(struct ig_model *m, int n_threads, char *err, size_t err_len) {
+    return ig_cpu_create(&g_ops, m, n_threads, err, err_len);
 }
 
 const struct ig_backend_ops *ig_cpu_ops(void) {
-    static struct ig_backend_ops ops;
-    if (!ops.name) {
-        struct ig_backend_ops o = ig_cpu_ref_ops;
+    if (!g_ops.name) { /* first use; a race writes identical values */
         static char name[48];
         snprintf(name, sizeof name, "cpu (%s)", ig_kernels_best()->isa);
-        o.name = name;
+        struct ig_backend_ops o = ig_cpu_ref_ops;
+        o.create = create;
         o.matmul = mm;
         o.matmul_scratch = mm_scratch;
         o.matmul_n = mm_n;
         o.attention = attention;
-        ops = o;
+        o.name = name;
+        g_ops = o;
     }
-    return &ops;
+    return &g_ops;
 }
