@@ -16,6 +16,7 @@ struct ig_ctx_params ig_ctx_default_params(void) {
  * CPU, saying why in the log). */
 static struct ig_backend *start_backend(struct ig_model *m, int n_threads, char *err, size_t err_len) {
     const struct ig_backend_ops *cuda = ig_cuda_ops();
+    struct ig_backend *b;
     char why[256] = "";
     switch (m->backend) {
     case IG_BACKEND_CPU_REF:
@@ -27,11 +28,12 @@ static struct ig_backend *start_backend(struct ig_model *m, int n_threads, char 
             ERR("this ingot was built without CUDA (cmake -DINGOT_CUDA=ON)");
             return NULL;
         }
-        return cuda->create(m, n_threads, err, err_len);
+        if ((b = cuda->create(m, n_threads, why, sizeof why))) return b;
+        ERR("cannot use CUDA: %s", why);
+        return NULL;
     case IG_BACKEND_AUTO:
         if (cuda) {
-            struct ig_backend *b = cuda->create(m, n_threads, why, sizeof why);
-            if (b) return b;
+            if ((b = cuda->create(m, n_threads, why, sizeof why))) return b;
             ig_log(IG_LOG_WARN, "CUDA not used: %s; running on the CPU", why);
         }
         return ig_cpu_ops()->create(m, n_threads, err, err_len);

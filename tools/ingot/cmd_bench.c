@@ -29,6 +29,10 @@ static void bench_usage(FILE *f) {
             "  --json          one JSON object, for scripts\n");
 }
 
+static void bench_log(enum ig_log_level level, const char *msg, void *user) {
+    if (level >= IG_LOG_WARN) fprintf(stderr, "ingot: %s\n", msg);
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -104,6 +108,7 @@ int cmd_bench(int argc, char **argv) {
     char err[512];
     struct ig_model *m = NULL;
     struct ig_ctx *c = NULL;
+    ig_log_set(bench_log, NULL);
     struct ig_model_params mp = ig_model_default_params();
     mp.n_threads = (int32_t)n_threads;
     mp.backend = backend;

@@ -39,8 +39,10 @@ static void run_usage(FILE *f) {
             "  -h, --help             this text\n");
 }
 
+/* Warnings (e.g. why the GPU is not used) always; the rest with --verbose. */
 static void log_to_stderr(enum ig_log_level level, const char *msg, void *user) {
     static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < IG_LOG_WARN && !*(const bool *)user) return;
     fprintf(stderr, "ingot: %s: %s\n", names[level], msg);
 }
 
@@ -199,7 +201,7 @@ int cmd_run(int argc, char **argv) {
         return die("INGOT_BACKEND='%s' is not a backend (auto, cpu, cpu-ref, cuda)", env_backend);
     if (sp.temp == 0 && !have_penalty) sp.repeat_penalty = 1.0f; /* --temp 0: plain argmax */
     if (!have_seed) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    if (verbose) ig_log_set(log_to_stderr, NULL);
+    ig_log_set(log_to_stderr, &verbose);
 
     char *prompt = NULL;
     size_t prompt_len = 0;

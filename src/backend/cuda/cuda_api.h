@@ -1,0 +1,42 @@
+/* cuda_api.h - plain C entry points of the CUDA kernels (cuda_kernels.cu),
+ * so the C side (cuda_glue.c) never includes CUDA or C++ headers. Pointers
+ * are device memory unless named host_. Launch errors abort (STYLE: the one
+ * place ingot aborts); setup errors return false with a message. */
+#ifndef IG_CUDA_API_H
+#define IG_CUDA_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Find a usable device; fills its name, free and total memory. */
+bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t *total_b, char *err, size_t err_len);
+void *ig_cuda_malloc(size_t bytes); /* zeroed; NULL on failure */
+void ig_cuda_free(void *p);
+void ig_cuda_upload(void *dst, const void *host_src, size_t n);
+void ig_cuda_download(void *host_dst, const void *src, size_t n); /* waits for queued work */
+
+/* weight: type (enum ig_dtype), rows of row_bytes, n_in elements per row */
+void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, const int32_t *tok, int n_tok, float *out);
+void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n, float eps);
+void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, const float *x, float *out,
+                    int n_tok);
+void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);
+void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv, int head_dim,
+                  int n_rot, const double *inv_freq, bool neox);
+void ig_cuda_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell, int n_tok,
+                      int kv_dim);
+void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq, const int32_t *pos,
+                       const int32_t *cell_seq, const int32_t *cell_pos, float *out, int n_tok, int n_ctx,
+                       int n_head, int n_head_kv, int head_dim);
+void ig_cuda_add(float *x, const float *y, size_t n);
+void ig_cuda_swiglu(float *g, const float *u, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

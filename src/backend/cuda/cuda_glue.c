@@ -1,0 +1,173 @@
+/* cuda_glue.c - the CUDA backend's ops table, on the C side: weights are
+ * uploaded once (quantized types stay quantized), every op forwards to a
+ * launcher in cuda_kernels.cu. Creation fails cleanly (no GPU, no driver, too
+ * little memory) so that `auto` can fall back to the CPU with the reason. */
+#include "backend/backend.h"
+#include "backend/cuda/cuda_api.h"
+
+#include <string.h>
+
+struct cuda_backend {
+    struct ig_backend base;
+    struct ig_weights w;
+    void **allocs; /* weight buffers to free */
+    int n_allocs;
+    char name[160];
+};
+
+static struct cuda_backend *cb(struct ig_backend *b) { return (struct cuda_backend *)b; }
+
+static void *keep(struct cuda_backend *b, void *p) {
+    void **a = realloc(b->allocs, (size_t)(b->n_allocs + 1) * sizeof *a);
+    if (!a) {
+        ig_cuda_free(p);
+        return NULL;
+    }
+    b->allocs = a;
+    b->allocs[b->n_allocs++] = p;
+    return p;
+}
+
+static const void *upload(struct cuda_backend *b, const void *host, size_t n) {
+    if (!host) return NULL;
+    void *d = ig_cuda_malloc(n);
+    if (!d || !keep(b, d)) return NULL;
+    ig_cuda_upload(d, host, n);
+    return d;
+}
+
+static bool up_weight(struct cuda_backend *b, struct ig_weight *dst, const struct ig_weight *src) {
+    *dst = *src;
+    if (!src->data) return true;
+    dst->data = upload(b, src->data, src->row_bytes * (size_t)src->n_out);
+    return dst->data != NULL;
+}
+
+static bool up_vec(struct cuda_backend *b, const float **dst, const float *src, int64_t n) {
+    *dst = src ? upload(b, src, (size_t)n * sizeof(float)) : NULL;
+    return !src || *dst;
+}
+
+static void destroy(struct ig_backend *be) {
+    if (!be) return;
+    struct cuda_backend *b = cb(be);
+    for (int i = 0; i < b->n_allocs; i++) ig_cuda_free(b->allocs[i]);
+    free(b->allocs);
+    free(b->w.layers);
+    free(b);
+}
+
+static size_t weight_bytes(const struct ig_model *m) {
+    size_t n = 0;
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) n += m->gguf->tensors[i].n_bytes;
+    return n;
+}
+
+static struct ig_backend *create(struct ig_model *m, int n_threads, char *err, size_t err_len) {
+    char gpu[128];
+    size_t free_b, total_b;
+    if (!ig_cuda_init(gpu, sizeof gpu, &free_b, &total_b, err, err_len)) return NULL;
+    size_t need = weight_bytes(m), margin = (size_t)512 << 20;
+    if (need + margin > free_b) {
+        ig_err(err, err_len, "the model needs %.2f GiB on the GPU but %s has %.2f GiB free", (double)need / (1 << 30),
+               gpu, (double)free_b / (1 << 30));
+        return NULL;
+    }
+    struct cuda_backend *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->base.ops = ig_cuda_ops();
+    snprintf(b->name, sizeof b->name, "cuda (%s)", gpu);
+    const struct ig_hparams *hp = &m->hp;
+    int64_t n_q = (int64_t)hp->n_head * hp->head_dim, n_kv = (int64_t)hp->n_head_kv * hp->head_dim;
+    bool ok = (b->w.layers = calloc((size_t)hp->n_layer, sizeof *b->w.layers)) != NULL;
+    ok = ok && up_weight(b, &b->w.tok_embd, &m->tok_embd);
+    if (ok && m->tied) b->w.output = b->w.tok_embd;
+    else ok = ok && up_weight(b, &b->w.output, &m->output);
+    ok = ok && up_vec(b, &b->w.output_norm, m->output_norm, hp->n_embd);
+    b->w.rope_inv_freq = upload(b, m->rope_inv_freq, (size_t)(hp->n_rot / 2) * sizeof(double));
+    ok = ok && b->w.rope_inv_freq;
+    for (int l = 0; ok && l < hp->n_layer; l++) {
+        const struct ig_layer *s = &m->layers[l];
+        struct ig_layer *d = &b->w.layers[l];
+        ok = up_vec(b, &d->attn_norm, s->attn_norm, hp->n_embd) && up_weight(b, &d->wq, &s->wq) &&
+             up_weight(b, &d->wk, &s->wk) && up_weight(b, &d->wv, &s->wv) && up_weight(b, &d->wo, &s->wo) &&
+             up_vec(b, &d->bq, s->bq, n_q) && up_vec(b, &d->bk, s->bk, n_kv) && up_vec(b, &d->bv, s->bv, n_kv) &&
+             up_vec(b, &d->ffn_norm, s->ffn_norm, hp->n_embd) && up_weight(b, &d->w_gate, &s->w_gate) &&
+             up_weight(b, &d->w_up, &s->w_up) && up_weight(b, &d->w_down, &s->w_down);
+    }
+    if (!ok) {
+        ig_err(err, err_len, "out of GPU memory uploading the weights to %s", gpu);
+        destroy(&b->base);
+        return NULL;
+    }
+    return &b->base;
+}
+
+static const struct ig_weights *weights(struct ig_backend *b) { return &cb(b)->w; }
+static int n_threads(struct ig_backend *b) { return 1; }
+static void *alloc(struct ig_backend *b, size_t n) { return ig_cuda_malloc(n); }
+static void bfree(struct ig_backend *b, void *p) { ig_cuda_free(p); }
+static void up(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_upload(dst, src, n); }
+static void down(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_download(dst, src, n); }
+static size_t no_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) { return 16; }
+static size_t no_attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group) { return 16; }
+
+static void embed(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out) {
+    ig_cuda_embed(E->type, E->data, E->row_bytes, (int)E->n_in, s->token, s->n_tok, out);
+}
+static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int32_t *idx, const float *w,
+                    int32_t n_rows, int32_t n, float eps) {
+    ig_cuda_rmsnorm(out, x, idx, w, n_rows, n, eps);
+}
+static void matmul(struct ig_backend *b, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
+                   void *scratch) {
+    ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, x, out, n_tok);
+}
+static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
+                     const float *x, int32_t n_tok, void *scratch) {
+    for (int i = 0; i < n_w; i++) matmul(b, W[i], x, out[i], n_tok, scratch);
+}
+static void add_bias(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n) {
+    ig_cuda_add_bias(x, bias, n_tok, n);
+}
+static void rope(struct ig_backend *b, float *q, float *k, const struct ig_step *s, int32_t n_head, int32_t n_head_kv,
+                 int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox) {
+    ig_cuda_rope(q, k, s->pos, s->n_tok, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox);
+}
+static void kv_store(struct ig_backend *b, float *kc, float *vc, const float *k, const float *v,
+                     const struct ig_step *s, int32_t kv_dim) {
+    ig_cuda_kv_store(kc, vc, k, v, s->cell, s->n_tok, kv_dim);
+}
+static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
+    const struct ig_step *s = a->step;
+    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, a->out, s->n_tok,
+                      s->n_ctx, a->n_head, a->n_head_kv, a->head_dim);
+}
+static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
+static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }
+
+static const struct ig_backend_ops k_cuda_ops = {
+    .name = "cuda",
+    .create = create,
+    .destroy = destroy,
+    .weights = weights,
+    .n_threads = n_threads,
+    .alloc = alloc,
+    .free = bfree,
+    .upload = up,
+    .download = down,
+    .matmul_scratch = no_scratch,
+    .attn_scratch = no_attn_scratch,
+    .embed = embed,
+    .rmsnorm = rmsnorm,
+    .matmul = matmul,
+    .matmul_n = matmul_n,
+    .add_bias = add_bias,
+    .rope = rope,
+    .kv_store = kv_store,
+    .attention = attention,
+    .add = add,
+    .swiglu = swiglu,
+};
+
+const struct ig_backend_ops *ig_cuda_ops(void) { return &k_cuda_ops; }

@@ -1,0 +1,371 @@
+// cuda_kernels.cu - CUDA kernels for the forward step and their C launchers.
+// First version, correctness first: GEMV-style matmul (one warp per output
+// row, up to 8 tokens per pass) that dequantizes weights in registers and
+// multiplies F32 activations, so results match the CPU scalar reference to
+// F32 rounding; block-per-(token, head) attention with scores in shared
+// memory. Everything runs on one stream.
+#include "backend/cuda/cuda_api.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            fprintf(stderr, "ingot: CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+#define LAUNCHED() CK(cudaGetLastError())
+
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_BF16 = 30 };
+
+static cudaStream_t g_stream;
+
+extern "C" bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t *total_b, char *err,
+                             size_t err_len) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        snprintf(err, err_len, "%s", e == cudaErrorInsufficientDriver ? "the NVIDIA driver is missing or too old"
+                                     : e == cudaErrorNoDevice || n == 0 ? "no NVIDIA GPU found"
+                                                                        : cudaGetErrorString(e));
+        cudaGetLastError();
+        return false;
+    }
+    cudaDeviceProp p;
+    if ((e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess || (e = cudaSetDevice(0)) != cudaSuccess ||
+        (e = cudaMemGetInfo(free_b, total_b)) != cudaSuccess) {
+        snprintf(err, err_len, "cannot use GPU 0: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        return false;
+    }
+    if (p.major < 7) {
+        snprintf(err, err_len, "%s has compute capability %d.%d; ingot needs 7.0 or newer", p.name, p.major, p.minor);
+        return false;
+    }
+    snprintf(name, name_len, "%s", p.name);
+    if (!g_stream) CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    return true;
+}
+
+extern "C" void *ig_cuda_malloc(size_t bytes) {
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    CK(cudaMemsetAsync(p, 0, bytes ? bytes : 1, g_stream));
+    return p;
+}
+extern "C" void ig_cuda_free(void *p) {
+    CK(cudaStreamSynchronize(g_stream));
+    CK(cudaFree(p));
+}
+extern "C" void ig_cuda_upload(void *dst, const void *src, size_t n) {
+    if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, g_stream));
+}
+extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
+    if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, g_stream));
+    CK(cudaStreamSynchronize(g_stream));
+}
+
+// ---------------------------------------------------------------- dequant
+
+__device__ __forceinline__ float bf16_to_f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+__device__ __forceinline__ float h_to_f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+// element i of a row of type t
+__device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
+    switch (t) {
+    case T_F32: return ((const float *)row)[i];
+    case T_F16: return h_to_f(((const uint16_t *)row)[i]);
+    case T_BF16: return bf16_to_f(((const uint16_t *)row)[i]);
+    case T_Q8_0: {
+        const uint8_t *b = row + (i / 32) * 34;
+        return h_to_f(*(const uint16_t *)b) * (float)(int8_t)b[2 + i % 32];
+    }
+    case T_Q4_0: {
+        const uint8_t *b = row + (i / 32) * 18;
+        int j = i % 32;
+        int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4);
+        return h_to_f(*(const uint16_t *)b) * (float)(q - 8);
+    }
+    }
+    return 0.f;
+}
+
+__global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, const int32_t *tok, float *out) {
+    const uint8_t *row = w + (size_t)tok[blockIdx.x] * row_bytes;
+    for (int i = threadIdx.x; i < n_in; i += blockDim.x) out[(size_t)blockIdx.x * n_in + i] = deq(t, row, i);
+}
+
+extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, const int32_t *tok, int n_tok,
+                              float *out) {
+    k_embed<<<n_tok, 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, tok, out);
+    LAUNCHED();
+}
+
+// ---------------------------------------------------------------- rmsnorm
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// block-wide sum (blockDim.x a multiple of 32, <= 1024)
+__device__ float block_sum(float v, float *sh) {
+    v = warp_sum(v);
+    int w = threadIdx.x / 32, l = threadIdx.x % 32;
+    __syncthreads();
+    if (l == 0) sh[w] = v;
+    __syncthreads();
+    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : 0.f;
+    if (w == 0) v = warp_sum(v);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    return sh[0];
+}
+__device__ float block_max(float v, float *sh) {
+    v = warp_max(v);
+    int w = threadIdx.x / 32, l = threadIdx.x % 32;
+    __syncthreads();
+    if (l == 0) sh[w] = v;
+    __syncthreads();
+    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : -INFINITY;
+    if (w == 0) v = warp_max(v);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    return sh[0];
+}
+
+__global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n, float eps) {
+    __shared__ float sh[32];
+    const float *xr = x + (size_t)(idx ? idx[blockIdx.x] : blockIdx.x) * n;
+    float ss = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss, sh);
+    float scale = rsqrtf(ss / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) out[(size_t)blockIdx.x * n + i] = xr[i] * scale * w[i];
+}
+
+extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n,
+                                float eps) {
+    k_rmsnorm<<<n_rows, 256, 0, g_stream>>>(out, x, idx, w, n, eps);
+    LAUNCHED();
+}
+
+// ----------------------------------------------------------------- matmul
+// One warp per output row; the warp walks the row in 32-element chunks
+// (lane l takes element chunk*32 + l... no: blocks of 32 are split so each
+// lane dequantizes its own elements), NT tokens accumulated at once.
+
+template <int T, int NT>
+__global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, const float *x, float *out,
+                         int n_tok) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    int t0 = blockIdx.y * NT;
+    if (row >= n_out) return;
+    const uint8_t *r = w + (size_t)row * row_bytes;
+    float acc[NT];
+#pragma unroll
+    for (int j = 0; j < NT; j++) acc[j] = 0.f;
+    int nt = min(NT, n_tok - t0);
+    if (T == T_Q8_0 || T == T_Q4_0) {
+        // lane handles whole blocks: block b = lane, lane + 32, ...
+        int bs = T == T_Q8_0 ? 34 : 18;
+        for (int b = lane; b < n_in / 32; b += 32) {
+            const uint8_t *blk = r + (size_t)b * bs;
+            float d = h_to_f(*(const uint16_t *)blk);
+            float wv[32];
+            if (T == T_Q8_0) {
+#pragma unroll
+                for (int i = 0; i < 32; i++) wv[i] = (float)(int8_t)blk[2 + i];
+            } else {
+#pragma unroll
+                for (int i = 0; i < 16; i++) {
+                    wv[i] = (float)((blk[2 + i] & 15) - 8);
+                    wv[i + 16] = (float)((blk[2 + i] >> 4) - 8);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                if (j >= nt) break;
+                const float4 *xv = (const float4 *)(x + (size_t)(t0 + j) * n_in + b * 32);
+                float s = 0;
+#pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    float4 v = xv[i];
+                    s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
+                }
+                acc[j] += d * s;
+            }
+        }
+    } else {
+        for (int i = lane; i < n_in; i += 32) {
+            float wi = T == T_F32 ? ((const float *)r)[i] : T == T_F16 ? h_to_f(((const uint16_t *)r)[i])
+                                                                         : bf16_to_f(((const uint16_t *)r)[i]);
+#pragma unroll
+            for (int j = 0; j < NT; j++)
+                if (j < nt) acc[j] += wi * x[(size_t)(t0 + j) * n_in + i];
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        float s = warp_sum(acc[j]);
+        if (lane == 0 && j < nt) out[(size_t)(t0 + j) * n_out + row] = s;
+    }
+}
+
+template <int T>
+static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, const float *x, float *out, int n_tok) {
+    const int NT = 8, warps = 8;
+    dim3 grid((n_out + warps - 1) / warps, (n_tok + NT - 1) / NT);
+    k_matmul<T, NT><<<grid, warps * 32, 0, g_stream>>>((const uint8_t *)w, rb, n_in, n_out, x, out, n_tok);
+    LAUNCHED();
+}
+
+extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, const float *x, float *out,
+                               int n_tok) {
+    switch (type) {
+    case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_BF16: launch_matmul<T_BF16>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_Q8_0: launch_matmul<T_Q8_0>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_Q4_0: launch_matmul<T_Q4_0>(w, rb, n_in, n_out, x, out, n_tok); break;
+    default: fprintf(stderr, "ingot: CUDA matmul: type %d\n", type); abort();
+    }
+}
+
+// ------------------------------------------------------------ elementwise
+
+__global__ void k_add_bias(float *x, const float *b, size_t total, int n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < total) x[i] += b[i % n];
+}
+extern "C" void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n) {
+    size_t total = (size_t)n_tok * n;
+    k_add_bias<<<(unsigned)((total + 255) / 256), 256, 0, g_stream>>>(x, b, total, n);
+    LAUNCHED();
+}
+
+__global__ void k_add(float *x, const float *y, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] += y[i];
+}
+extern "C" void ig_cuda_add(float *x, const float *y, size_t n) {
+    k_add<<<(unsigned)((n + 255) / 256), 256, 0, g_stream>>>(x, y, n);
+    LAUNCHED();
+}
+
+__global__ void k_swiglu(float *g, const float *u, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) g[i] = g[i] / (1.f + expf(-g[i])) * u[i];
+}
+extern "C" void ig_cuda_swiglu(float *g, const float *u, size_t n) {
+    k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, g_stream>>>(g, u, n);
+    LAUNCHED();
+}
+
+// RoPE: thread per (token, head, pair); angles in double like the CPU reference.
+__global__ void k_rope(float *x, const int32_t *pos, int n_heads, int head_dim, int n_rot, const double *inv_freq,
+                       bool neox, int total) {
+    int id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= total) return;
+    int half = n_rot / 2;
+    int i = id % half, h = (id / half) % n_heads, t = id / half / n_heads;
+    double s, c;
+    sincos((double)pos[t] * inv_freq[i], &s, &c);
+    float *v = x + ((size_t)t * n_heads + h) * head_dim;
+    int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+    float x0 = v[a], x1 = v[b];
+    v[a] = x0 * (float)c - x1 * (float)s;
+    v[b] = x0 * (float)s + x1 * (float)c;
+}
+extern "C" void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv,
+                             int head_dim, int n_rot, const double *inv_freq, bool neox) {
+    int tq = n_tok * n_head * (n_rot / 2), tk = n_tok * n_head_kv * (n_rot / 2);
+    k_rope<<<(tq + 255) / 256, 256, 0, g_stream>>>(q, pos, n_head, head_dim, n_rot, inv_freq, neox, tq);
+    LAUNCHED();
+    k_rope<<<(tk + 255) / 256, 256, 0, g_stream>>>(k, pos, n_head_kv, head_dim, n_rot, inv_freq, neox, tk);
+    LAUNCHED();
+}
+
+__global__ void k_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell, int kv_dim,
+                           int total) {
+    int id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= total) return;
+    int t = id / kv_dim, i = id % kv_dim;
+    kc[(size_t)cell[t] * kv_dim + i] = k[id];
+    vc[(size_t)cell[t] * kv_dim + i] = v[id];
+}
+extern "C" void ig_cuda_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell,
+                                 int n_tok, int kv_dim) {
+    int total = n_tok * kv_dim;
+    k_kv_store<<<(total + 255) / 256, 256, 0, g_stream>>>(kc, vc, k, v, cell, kv_dim, total);
+    LAUNCHED();
+}
+
+// -------------------------------------------------------------- attention
+// One block per (token, head). Scores for every cell in shared memory;
+// cells of other sequences or later positions are masked.
+
+__global__ void k_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
+                            const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
+                            int n_ctx, int n_head, int n_head_kv, int hd) {
+    extern __shared__ float sc[]; // n_ctx scores, then 32 for reductions
+    float *red = sc + n_ctx;
+    int t = blockIdx.x / n_head, h = blockIdx.x % n_head, kvh = h / (n_head / n_head_kv);
+    int kv_dim = n_head_kv * hd;
+    const float *qh = q + ((size_t)t * n_head + h) * hd;
+    int s = seq[t], p = pos[t];
+    float scale = rsqrtf((float)hd), mx = -INFINITY;
+    for (int c = threadIdx.x; c < n_ctx; c += blockDim.x) {
+        float v = -INFINITY;
+        if (cell_seq[c] == s && cell_pos[c] <= p) {
+            const float *k = kc + (size_t)c * kv_dim + (size_t)kvh * hd;
+            float d = 0;
+            for (int i = 0; i < hd; i++) d += qh[i] * k[i];
+            v = d * scale;
+        }
+        sc[c] = v;
+        mx = fmaxf(mx, v);
+    }
+    mx = block_max(mx, red);
+    float sum = 0;
+    for (int c = threadIdx.x; c < n_ctx; c += blockDim.x) {
+        float e = sc[c] == -INFINITY ? 0.f : expf(sc[c] - mx);
+        sc[c] = e;
+        sum += e;
+    }
+    sum = block_sum(sum, red); // includes a barrier: sc is complete
+    float inv = sum > 0 ? 1.f / sum : 0.f;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float o = 0;
+        for (int c = 0; c < n_ctx; c++)
+            if (sc[c] != 0.f) o += sc[c] * vc[(size_t)c * kv_dim + (size_t)kvh * hd + i];
+        out[((size_t)t * n_head + h) * hd + i] = o * inv;
+    }
+}
+
+extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
+                                  const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
+                                  int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim) {
+    size_t smem = ((size_t)n_ctx + 32) * sizeof(float);
+    static size_t smem_set = 48 * 1024;
+    if (smem > smem_set) {
+        CK(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        smem_set = smem;
+    }
+    k_attention<<<n_tok * n_head, 128, smem, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, out, n_ctx,
+                                                        n_head, n_head_kv, head_dim);
+    LAUNCHED();
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# GPU checks and benchmarks, run on the GPU machine with a CUDA build carried
+# from the development machine (build-cuda/, libcjson beside it in lib/):
+#   1. logits of random-weight llama/qwen2 models (F32/F16/BF16/Q8_0/Q4_0,
+#      GQA, bias, tied/untied, rope_freqs) on CUDA vs the NumPy reference
+#      (1e-4), plus test_logits' multi-sequence checks on CUDA;
+#   2. stories260K greedy on CUDA, byte for byte;
+#   3. compute-sanitizer memcheck on one model;
+#   4. ingot bench on real shapes; % of the device copy bandwidth measured here.
+# usage: tests/gpu/run_on_device.sh BUILD_DIR OUT_DIR [bench-presets...]
+set -u
+B=${1:-build-cuda} OUT=${2:-/tmp/out}; shift 2 || true
+presets=${*:-"qwen2.5-0.5b llama-3.2-1b tinyllama-1.1b"}
+export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
+W=/tmp/ingot-gpu; mkdir -p "$W" "$OUT"
+fails=0
+nvidia-smi -L
+python3 - <<'PY' > "$W/copybw.txt"
+import torch
+n = 4 << 30
+a = torch.empty(n, dtype=torch.uint8, device="cuda"); b = torch.empty_like(a)
+for _ in range(3): b.copy_(a)
+torch.cuda.synchronize()
+s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+ts = []
+for _ in range(10):
+    s.record(); b.copy_(a); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / 1e3)
+ts.sort()
+print("%.1f" % (2 * n / ts[len(ts) // 2] / 1e9))
+PY
+bw=$(cat "$W/copybw.txt"); echo "device copy bandwidth (read+write): $bw GB/s"
+
+echo "== correctness: CUDA vs NumPy reference"
+SMALL="--n-embd 64 --n-head 4 --n-head-kv 2 --n-ff 96 --n-vocab 300 --n-layer 2"
+while read -r name flags; do
+  "$B/ingot-gen" -o "$W/$name.gguf" $flags 2>/dev/null
+  if INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.bin" > "$W/$name.log" 2>&1 &&
+     python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.bin" --tol 1e-4 >> "$W/$name.log" 2>&1; then
+    echo "ok   $name: $(grep -h 'max rel err' "$W/$name.log" | tail -1)"
+  else echo "FAIL $name"; cat "$W/$name.log"; fails=$((fails+1)); fi
+done <<EOF2
+llama_f32 --arch llama --type f32 $SMALL
+llama_f16_tied --arch llama --type f16 --tied $SMALL
+llama_mha --arch llama --type f32 --n-embd 64 --n-head 4 --n-head-kv 4 --n-ff 96 --n-vocab 300 --n-layer 3
+llama_rope_freqs --arch llama --type f32 --rope-freqs --rope-base 500000 $SMALL
+qwen2_f32_tied --arch qwen2 --type f32 --tied --rope-base 1000000 $SMALL
+qwen2_f16 --arch qwen2 --type f16 $SMALL
+llama_bf16 --arch llama --type bf16 $SMALL
+llama_q8_0 --arch llama --type q8_0 $SMALL
+qwen2_q4_0 --arch qwen2 --type q4_0 --tied $SMALL
+big_llama_q8_0 --arch llama --type q8_0 --n-embd 512 --n-head 8 --n-head-kv 2 --n-ff 1024 --n-vocab 2000 --n-layer 2
+EOF2
+S=../shared/models/stories260K
+[ -d shared/models ] && S=shared/models/stories260K
+if [ -f "$S/stories260K.gguf" ]; then
+  "$B/ingot" run "$S/stories260K.gguf" "" -n 200 --temp 0 --ctx 256 --backend cuda > "$W/st.txt" 2>"$W/st.err"
+  if cmp -s "$W/st.txt" "$S/stories260K.greedy200.expected.txt"; then echo "ok   stories260K greedy on CUDA: $(cat "$W/st.err")"
+  else echo "FAIL stories greedy"; head -c 300 "$W/st.txt"; cat "$W/st.err"; fails=$((fails+1)); fi
+fi
+echo "== compute-sanitizer memcheck"
+INGOT_BACKEND=cuda compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/test_logits" "$W/qwen2_q4_0.gguf" "$W/cs.bin" > "$W/cs.log" 2>&1
+rc=$?; echo "memcheck rc=$rc: $(grep -E 'ERROR SUMMARY' "$W/cs.log")"; [ $rc -eq 0 ] || fails=$((fails+1))
+cp "$W"/*.log "$OUT/" 2>/dev/null
+echo "$fails correctness failures"
+
+echo "== benchmarks (copy bw $bw GB/s)"
+echo "| model | type | pp512 t/s | tg128 t/s | tg GB/s | % of copy bw |" | tee "$OUT/bench.md"
+echo "|---|---|--:|--:|--:|--:|" | tee -a "$OUT/bench.md"
+for p in $presets; do
+  for t in f16 q8_0 q4_0; do
+    f="$W/$p-$t.gguf"
+    "$B/ingot-gen" --preset "$p" --type "$t" -o "$f" 2>/dev/null || continue
+    "$B/ingot" bench "$f" --backend cuda -p 512 -n 128 -r 5 --no-bw --json > "$W/b.json" 2>"$W/b.err" || { cat "$W/b.err"; continue; }
+    python3 - "$W/b.json" "$bw" "$p" <<'PY' | tee -a "$OUT/bench.md"
+import json, sys
+d = json.load(open(sys.argv[1])); bw = float(sys.argv[2])
+gbs = d["tg"]["tps_median"] * d["bytes_per_token"] / 1e9
+print("| %s | %s | %.0f | %.1f | %.0f | %.0f%% |" % (sys.argv[3], d["weight_type"], d["pp"]["tps_median"],
+      d["tg"]["tps_median"], gbs, 100 * gbs / bw))
+PY
+    rm -f "$f"
+  done
+done
+exit $fails
