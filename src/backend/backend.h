@@ -90,6 +90,14 @@ struct ig_backend_ops {
     void (*add)(struct ig_backend *b, float *x, const float *y, size_t n);
     /* g = silu(g) * u, n elements */
     void (*swiglu)(struct ig_backend *b, float *g, const float *u, size_t n);
+
+    /* --- optional: replay a recorded step (CUDA graphs). A step whose shape
+     * is `key` (the same launches over the same buffers; only the step data
+     * uploaded before it differs) is recorded once and replayed after.
+     * graph_begin returns 1 if it replayed the step (skip the forward), 0 if
+     * it started recording (run the forward, then graph_end), -1 if not. */
+    int (*graph_begin)(struct ig_backend *b, int32_t key);
+    void (*graph_end)(struct ig_backend *b, int32_t key);
 };
 
 /* A backend instance: its ops plus private state (see each backend). */

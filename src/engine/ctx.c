@@ -231,7 +231,12 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     ops->upload(be, c->d_cell_pos, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
     struct ig_step s = {c->d_token, c->d_pos, c->d_seq, c->d_cell, c->d_out_idx, c->d_cell_seq, c->d_cell_pos,
                         b->n, n_out, c->n_ctx};
-    ig_forward(c, &s);
+    /* decode steps (one token, one row of logits) all launch the same work:
+     * backends that can record a step replay it instead */
+    int32_t key = b->n == 1 && n_out == 1 ? 1 : 0;
+    int g = key && ops->graph_begin ? ops->graph_begin(be, key) : -1;
+    if (g != 1) ig_forward(c, &s);
+    if (g == 0) ops->graph_end(be, key);
     ops->download(be, c->logits, c->d_logits, (size_t)n_out * nv * sizeof(float));
     c->n_logits = n_out;
     return IG_OK;

@@ -20,6 +20,13 @@ void ig_cuda_free(void *p);
 void ig_cuda_upload(void *dst, const void *host_src, size_t n);
 void ig_cuda_download(void *host_dst, const void *src, size_t n); /* waits for queued work */
 
+/* Record the work queued from now on (stream capture) / stop and keep it as
+ * graph `slot`; replay a kept graph. false when capture is not possible. */
+bool ig_cuda_capture_begin(void);
+bool ig_cuda_capture_end(int slot);
+bool ig_cuda_graph_launch(int slot);
+void ig_cuda_graph_reset(void);
+
 /* weight: type (enum ig_dtype), rows of row_bytes, n_in elements per row */
 void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, const int32_t *tok, int n_tok, float *out);
 void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n, float eps);

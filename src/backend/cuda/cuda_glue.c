@@ -13,6 +13,7 @@ struct cuda_backend {
     void **allocs; /* weight buffers to free */
     int n_allocs;
     char name[160];
+    bool capturing, no_graphs; /* INGOT_CUDA_GRAPHS=0 turns replay off */
 };
 
 static struct cuda_backend *cb(struct ig_backend *b) { return (struct cuda_backend *)b; }
@@ -51,6 +52,7 @@ static bool up_vec(struct cuda_backend *b, const float **dst, const float *src, 
 static void destroy(struct ig_backend *be) {
     if (!be) return;
     struct cuda_backend *b = cb(be);
+    ig_cuda_graph_reset(); /* graphs point at this backend's buffers */
     for (int i = 0; i < b->n_allocs; i++) ig_cuda_free(b->allocs[i]);
     free(b->allocs);
     free(b->w.layers);
@@ -76,6 +78,9 @@ static struct ig_backend *create(struct ig_model *m, int n_threads, char *err, s
     struct cuda_backend *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->base.ops = ig_cuda_ops();
+    const char *g = getenv("INGOT_CUDA_GRAPHS");
+    b->no_graphs = g && !strcmp(g, "0");
+    ig_cuda_graph_reset(); /* one backend at a time owns the recorded steps */
     snprintf(b->name, sizeof b->name, "cuda (%s)", gpu);
     const struct ig_hparams *hp = &m->hp;
     int64_t n_q = (int64_t)hp->n_head * hp->head_dim, n_kv = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -146,7 +151,24 @@ static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
 static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }
 
+static int graph_begin(struct ig_backend *be, int32_t key) {
+    struct cuda_backend *b = cb(be);
+    if (b->no_graphs || key <= 0 || key >= 4) return -1;
+    if (ig_cuda_graph_launch(key)) return 1;
+    b->capturing = ig_cuda_capture_begin();
+    return b->capturing ? 0 : -1;
+}
+
+static void graph_end(struct ig_backend *be, int32_t key) {
+    struct cuda_backend *b = cb(be);
+    if (!b->capturing) return;
+    b->capturing = false;
+    if (!ig_cuda_capture_end(key)) b->no_graphs = true; /* ran nothing: never happens on capture success */
+}
+
 static const struct ig_backend_ops k_cuda_ops = {
+    .graph_begin = graph_begin,
+    .graph_end = graph_end,
     .name = "cuda",
     .create = create,
     .destroy = destroy,

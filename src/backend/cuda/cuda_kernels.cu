@@ -73,6 +73,43 @@ extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
     CK(cudaStreamSynchronize(g_stream));
 }
 
+// ----------------------------------------------------------------- graphs
+// A decode step is ~15 launches per layer: recorded once as a CUDA graph and
+// replayed, it costs one launch. Slot 0 is unused.
+enum { N_SLOTS = 4 };
+static cudaGraphExec_t g_exec[N_SLOTS];
+
+extern "C" bool ig_cuda_capture_begin(void) {
+    if (cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return true;
+}
+
+extern "C" bool ig_cuda_capture_end(int slot) {
+    cudaGraph_t g = NULL;
+    CK(cudaStreamEndCapture(g_stream, &g));
+    bool ok = cudaGraphInstantiate(&g_exec[slot], g, 0) == cudaSuccess;
+    if (!ok) cudaGetLastError(), g_exec[slot] = NULL;
+    CK(cudaGraphDestroy(g));
+    if (ok) CK(cudaGraphLaunch(g_exec[slot], g_stream)); // the recorded step has not run yet
+    return ok;
+}
+
+extern "C" bool ig_cuda_graph_launch(int slot) {
+    if (!g_exec[slot]) return false;
+    CK(cudaGraphLaunch(g_exec[slot], g_stream));
+    return true;
+}
+
+extern "C" void ig_cuda_graph_reset(void) {
+    for (int i = 0; i < N_SLOTS; i++) {
+        if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
+        g_exec[i] = NULL;
+    }
+}
+
 // ---------------------------------------------------------------- dequant
 
 __device__ __forceinline__ float bf16_to_f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
