@@ -200,9 +200,8 @@ extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, 
 }
 
 // ----------------------------------------------------------------- matmul
-// One warp per output row; the warp walks the row in 32-element chunks
-// (lane l takes element chunk*32 + l... no: blocks of 32 are split so each
-// lane dequantizes its own elements), NT tokens accumulated at once.
+// One warp per output row, NT tokens accumulated at once; the warp's lanes
+// split the row so each load instruction covers contiguous bytes.
 
 template <int T, int NT>
 __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, const float *x, float *out,
@@ -217,33 +216,58 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
     for (int j = 0; j < NT; j++) acc[j] = 0.f;
     int nt = min(NT, n_tok - t0);
     if (T == T_Q8_0 || T == T_Q4_0) {
-        // lane handles whole blocks: block b = lane, lane + 32, ...
-        int bs = T == T_Q8_0 ? 34 : 18;
-        for (int b = lane; b < n_in / 32; b += 32) {
+        // four lanes share a block (8 blocks per warp step, contiguous bytes);
+        // 2-byte loads: blocks are only 2-byte aligned
+        const int bs = T == T_Q8_0 ? 34 : 18;
+        const int sub = lane % 4;
+        for (int b = lane / 4; b < n_in / 32; b += 8) {
             const uint8_t *blk = r + (size_t)b * bs;
             float d = h_to_f(*(const uint16_t *)blk);
-            float wv[32];
+            float wv[8];
+            int e0, e1; // element offsets of wv[0..3] and wv[4..7] within the block
             if (T == T_Q8_0) {
+                const uint16_t *q = (const uint16_t *)(blk + 2 + 8 * sub);
 #pragma unroll
-                for (int i = 0; i < 32; i++) wv[i] = (float)(int8_t)blk[2 + i];
-            } else {
-#pragma unroll
-                for (int i = 0; i < 16; i++) {
-                    wv[i] = (float)((blk[2 + i] & 15) - 8);
-                    wv[i + 16] = (float)((blk[2 + i] >> 4) - 8);
+                for (int i = 0; i < 4; i++) {
+                    uint16_t v = q[i];
+                    wv[2 * i] = (float)(int8_t)(v & 0xff);
+                    wv[2 * i + 1] = (float)(int8_t)(v >> 8);
                 }
+                e0 = 8 * sub, e1 = 8 * sub + 4;
+            } else {
+                const uint16_t *q = (const uint16_t *)(blk + 2 + 4 * sub);
+                uint32_t v = (uint32_t)q[0] | ((uint32_t)q[1] << 16);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    wv[i] = (float)((int)((v >> (8 * i)) & 15) - 8);
+                    wv[4 + i] = (float)((int)((v >> (8 * i + 4)) & 15) - 8);
+                }
+                e0 = 4 * sub, e1 = 16 + 4 * sub;
             }
 #pragma unroll
             for (int j = 0; j < NT; j++) {
                 if (j >= nt) break;
-                const float4 *xv = (const float4 *)(x + (size_t)(t0 + j) * n_in + b * 32);
-                float s = 0;
+                const float *xb = x + (size_t)(t0 + j) * n_in + b * 32;
+                float4 a0 = *(const float4 *)(xb + e0), a1 = *(const float4 *)(xb + e1);
+                acc[j] += d * (wv[0] * a0.x + wv[1] * a0.y + wv[2] * a0.z + wv[3] * a0.w + wv[4] * a1.x +
+                               wv[5] * a1.y + wv[6] * a1.z + wv[7] * a1.w);
+            }
+        }
+    } else if (n_in % 256 == 0 && T != T_F32) {
+        // 16-byte loads: 8 halves per lane, 256 elements per warp step
+        for (int i = lane * 8; i < n_in; i += 256) {
+            uint4 raw = *(const uint4 *)(r + (size_t)i * 2);
+            const uint16_t *h = (const uint16_t *)&raw;
+            float wv[8];
 #pragma unroll
-                for (int i = 0; i < 8; i++) {
-                    float4 v = xv[i];
-                    s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
-                }
-                acc[j] += d * s;
+            for (int k = 0; k < 8; k++) wv[k] = T == T_F16 ? h_to_f(h[k]) : bf16_to_f(h[k]);
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                if (j >= nt) break;
+                const float4 *xv = (const float4 *)(x + (size_t)(t0 + j) * n_in + i);
+                float4 a0 = xv[0], a1 = xv[1];
+                acc[j] += wv[0] * a0.x + wv[1] * a0.y + wv[2] * a0.z + wv[3] * a0.w + wv[4] * a1.x + wv[5] * a1.y +
+                          wv[6] * a1.z + wv[7] * a1.w;
             }
         }
     } else {
