@@ -50,8 +50,7 @@ llama_q8_0 --arch llama --type q8_0 $SMALL
 qwen2_q4_0 --arch qwen2 --type q4_0 --tied $SMALL
 big_llama_q8_0 --arch llama --type q8_0 --n-embd 512 --n-head 8 --n-head-kv 2 --n-ff 1024 --n-vocab 2000 --n-layer 2
 EOF2
-S=../shared/models/stories260K
-[ -d shared/models ] && S=shared/models/stories260K
+S=${STORIES_DIR:-../shared/models/stories260K}
 if [ -f "$S/stories260K.gguf" ]; then
   "$B/ingot" run "$S/stories260K.gguf" "" -n 200 --temp 0 --ctx 256 --backend cuda > "$W/st.txt" 2>"$W/st.err"
   if cmp -s "$W/st.txt" "$S/stories260K.greedy200.expected.txt"; then echo "ok   stories260K greedy on CUDA: $(cat "$W/st.err")"

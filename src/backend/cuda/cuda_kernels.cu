@@ -376,57 +376,84 @@ extern "C" void ig_cuda_kv_store(float *kc, float *vc, const float *k, const flo
 }
 
 // -------------------------------------------------------------- attention
-// One block per (token, head). Scores for every cell in shared memory;
-// cells of other sequences or later positions are masked.
+// One block per (token, head), ATT_WARPS warps. Scores: warp per cell, lanes
+// over the head dims (coalesced key rows), masked cells -inf. Values: warps
+// split the cells, lanes the dims; partial sums meet in shared memory.
+// Shared memory: n_ctx scores + ATT_WARPS * head_dim partials + 32.
+
+enum { ATT_WARPS = 4, ATT_MAX_DPL = 8 }; // head_dim <= 32 * ATT_MAX_DPL
 
 __global__ void k_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
                             const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
                             int n_ctx, int n_head, int n_head_kv, int hd) {
-    extern __shared__ float sc[]; // n_ctx scores, then 32 for reductions
-    float *red = sc + n_ctx;
+    extern __shared__ float sh[];
+    float *sc = sh, *part = sh + n_ctx, *red = part + ATT_WARPS * hd;
     int t = blockIdx.x / n_head, h = blockIdx.x % n_head, kvh = h / (n_head / n_head_kv);
-    int kv_dim = n_head_kv * hd;
+    int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const float *qh = q + ((size_t)t * n_head + h) * hd;
     int s = seq[t], p = pos[t];
+    float qr[ATT_MAX_DPL];
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_DPL; k++) qr[k] = lane + 32 * k < hd ? qh[lane + 32 * k] : 0.f;
     float scale = rsqrtf((float)hd), mx = -INFINITY;
-    for (int c = threadIdx.x; c < n_ctx; c += blockDim.x) {
+    for (int c = warp; c < n_ctx; c += ATT_WARPS) {
         float v = -INFINITY;
         if (cell_seq[c] == s && cell_pos[c] <= p) {
             const float *k = kc + (size_t)c * kv_dim + (size_t)kvh * hd;
             float d = 0;
-            for (int i = 0; i < hd; i++) d += qh[i] * k[i];
-            v = d * scale;
+#pragma unroll
+            for (int kk = 0; kk < ATT_MAX_DPL; kk++)
+                if (lane + 32 * kk < hd) d += qr[kk] * k[lane + 32 * kk];
+            v = warp_sum(d) * scale;
         }
-        sc[c] = v;
+        if (lane == 0) sc[c] = v;
         mx = fmaxf(mx, v);
     }
-    mx = block_max(mx, red);
+    mx = block_max(mx, red); // its barriers also publish sc
     float sum = 0;
     for (int c = threadIdx.x; c < n_ctx; c += blockDim.x) {
-        float e = sc[c] == -INFINITY ? 0.f : expf(sc[c] - mx);
+        float e = sc[c] == -INFINITY ? 0.f : __expf(sc[c] - mx);
         sc[c] = e;
         sum += e;
     }
-    sum = block_sum(sum, red); // includes a barrier: sc is complete
+    sum = block_sum(sum, red);
+    float o[ATT_MAX_DPL];
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
+    for (int c = warp; c < n_ctx; c += ATT_WARPS) {
+        float pc = sc[c];
+        if (pc == 0.f) continue; // masked (warp-uniform)
+        const float *v = vc + (size_t)c * kv_dim + (size_t)kvh * hd;
+#pragma unroll
+        for (int k = 0; k < ATT_MAX_DPL; k++)
+            if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
+    }
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_DPL; k++)
+        if (lane + 32 * k < hd) part[warp * hd + lane + 32 * k] = o[k];
+    __syncthreads();
     float inv = sum > 0 ? 1.f / sum : 0.f;
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
-        float o = 0;
-        for (int c = 0; c < n_ctx; c++)
-            if (sc[c] != 0.f) o += sc[c] * vc[(size_t)c * kv_dim + (size_t)kvh * hd + i];
-        out[((size_t)t * n_head + h) * hd + i] = o * inv;
+        float acc = 0;
+        for (int w = 0; w < ATT_WARPS; w++) acc += part[w * hd + i];
+        out[((size_t)t * n_head + h) * hd + i] = acc * inv;
     }
 }
 
 extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
                                   int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim) {
-    size_t smem = ((size_t)n_ctx + 32) * sizeof(float);
+    if (head_dim > 32 * ATT_MAX_DPL) {
+        fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d\n", 32 * ATT_MAX_DPL);
+        abort();
+    }
+    size_t smem = ((size_t)n_ctx + ATT_WARPS * head_dim + 32) * sizeof(float);
     static size_t smem_set = 48 * 1024;
     if (smem > smem_set) {
         CK(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         smem_set = smem;
     }
-    k_attention<<<n_tok * n_head, 128, smem, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, out, n_ctx,
-                                                        n_head, n_head_kv, head_dim);
+    k_attention<<<n_tok * n_head, ATT_WARPS * 32, smem, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, out,
+                                                                    n_ctx, n_head, n_head_kv, head_dim);
     LAUNCHED();
 }
