@@ -37,9 +37,10 @@ void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head,
                   int n_rot, const double *inv_freq, bool neox);
 void ig_cuda_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell, int n_tok,
                       int kv_dim);
+size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim);
 void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq, const int32_t *pos,
-                       const int32_t *cell_seq, const int32_t *cell_pos, float *out, int n_tok, int n_ctx,
-                       int n_head, int n_head_kv, int head_dim);
+                       const int32_t *cell_seq, const int32_t *cell_pos, float *out, float *scratch, int n_tok,
+                       int n_ctx, int n_head, int n_head_kv, int head_dim);
 void ig_cuda_add(float *x, const float *y, size_t n);
 void ig_cuda_swiglu(float *g, const float *u, size_t n);
 

@@ -13,6 +13,7 @@ struct cuda_backend {
     void **allocs; /* weight buffers to free */
     int n_allocs;
     char name[160];
+    int32_t n_head, head_dim;
     bool capturing, no_graphs; /* INGOT_CUDA_GRAPHS=0 turns replay off */
 };
 
@@ -83,6 +84,8 @@ static struct ig_backend *create(struct ig_model *m, int n_threads, char *err, s
     ig_cuda_graph_reset(); /* one backend at a time owns the recorded steps */
     snprintf(b->name, sizeof b->name, "cuda (%s)", gpu);
     const struct ig_hparams *hp = &m->hp;
+    b->n_head = hp->n_head;
+    b->head_dim = hp->head_dim;
     int64_t n_q = (int64_t)hp->n_head * hp->head_dim, n_kv = (int64_t)hp->n_head_kv * hp->head_dim;
     bool ok = (b->w.layers = calloc((size_t)hp->n_layer, sizeof *b->w.layers)) != NULL;
     ok = ok && up_weight(b, &b->w.tok_embd, &m->tok_embd);
@@ -115,7 +118,9 @@ static void bfree(struct ig_backend *b, void *p) { ig_cuda_free(p); }
 static void up(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_upload(dst, src, n); }
 static void down(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_download(dst, src, n); }
 static size_t no_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) { return 16; }
-static size_t no_attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group) { return 16; }
+static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group) {
+    return ig_cuda_attn_scratch(n_tok, n_ctx, cb(b)->n_head, cb(b)->head_dim);
+}
 
 static void embed(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out) {
     ig_cuda_embed(E->type, E->data, E->row_bytes, (int)E->n_in, s->token, s->n_tok, out);
@@ -145,8 +150,8 @@ static void kv_store(struct ig_backend *b, float *kc, float *vc, const float *k,
 }
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
-    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, a->out, s->n_tok,
-                      s->n_ctx, a->n_head, a->n_head_kv, a->head_dim);
+    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, a->out, a->scratch,
+                      s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim);
 }
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
 static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }
@@ -179,7 +184,7 @@ static const struct ig_backend_ops k_cuda_ops = {
     .upload = up,
     .download = down,
     .matmul_scratch = no_scratch,
-    .attn_scratch = no_attn_scratch,
+    .attn_scratch = attn_scratch,
     .embed = embed,
     .rmsnorm = rmsnorm,
     .matmul = matmul,

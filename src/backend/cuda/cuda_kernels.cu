@@ -376,84 +376,108 @@ extern "C" void ig_cuda_kv_store(float *kc, float *vc, const float *k, const flo
 }
 
 // -------------------------------------------------------------- attention
-// One block per (token, head), ATT_WARPS warps. Scores: warp per cell, lanes
-// over the head dims (coalesced key rows), masked cells -inf. Values: warps
-// split the cells, lanes the dims; partial sums meet in shared memory.
-// Shared memory: n_ctx scores + ATT_WARPS * head_dim partials + 32.
+// Flash-decoding: each (token, head) is split over blocks of ATT_CH cells so
+// that even one decode token fills the GPU. A block writes its partial
+// softmax (max m, sum l, unnormalized values o); a second kernel combines the
+// splits: o = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M).
 
-enum { ATT_WARPS = 4, ATT_MAX_DPL = 8 }; // head_dim <= 32 * ATT_MAX_DPL
+enum { ATT_CH = 64, ATT_THREADS = 128, ATT_MAX_DPL = 8 }; // head_dim <= 32 * ATT_MAX_DPL
 
-__global__ void k_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
-                            const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
-                            int n_ctx, int n_head, int n_head_kv, int hd) {
-    extern __shared__ float sh[];
-    float *sc = sh, *part = sh + n_ctx, *red = part + ATT_WARPS * hd;
-    int t = blockIdx.x / n_head, h = blockIdx.x % n_head, kvh = h / (n_head / n_head_kv);
+__global__ void k_attn_split(const float *q, const float *kc, const float *vc, const int32_t *seq,
+                             const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *part,
+                             int n_ctx, int n_head, int n_head_kv, int hd, int n_split) {
+    __shared__ float sc[ATT_CH], qs[32 * ATT_MAX_DPL], red[32], ov[ATT_THREADS / 32][32 * ATT_MAX_DPL];
+    int th = blockIdx.x, split = blockIdx.y;
+    int t = th / n_head, h = th % n_head, kvh = h / (n_head / n_head_kv);
     int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const float *qh = q + ((size_t)t * n_head + h) * hd;
-    int s = seq[t], p = pos[t];
-    float qr[ATT_MAX_DPL];
-#pragma unroll
-    for (int k = 0; k < ATT_MAX_DPL; k++) qr[k] = lane + 32 * k < hd ? qh[lane + 32 * k] : 0.f;
+    int c0 = split * ATT_CH, s = seq[t], p = pos[t];
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[((size_t)t * n_head + h) * hd + i];
+    __syncthreads();
     float scale = rsqrtf((float)hd), mx = -INFINITY;
-    for (int c = warp; c < n_ctx; c += ATT_WARPS) {
+    if (threadIdx.x < ATT_CH) { // a thread per cell: independent loads in flight
+        int c = c0 + threadIdx.x;
         float v = -INFINITY;
-        if (cell_seq[c] == s && cell_pos[c] <= p) {
-            const float *k = kc + (size_t)c * kv_dim + (size_t)kvh * hd;
+        if (c < n_ctx && cell_seq[c] == s && cell_pos[c] <= p) {
+            const float4 *k4 = (const float4 *)(kc + (size_t)c * kv_dim + (size_t)kvh * hd);
             float d = 0;
-#pragma unroll
-            for (int kk = 0; kk < ATT_MAX_DPL; kk++)
-                if (lane + 32 * kk < hd) d += qr[kk] * k[lane + 32 * kk];
-            v = warp_sum(d) * scale;
+            for (int i = 0; i < hd / 4; i++) {
+                float4 kv = k4[i];
+                d += qs[4 * i] * kv.x + qs[4 * i + 1] * kv.y + qs[4 * i + 2] * kv.z + qs[4 * i + 3] * kv.w;
+            }
+            v = d * scale;
         }
-        if (lane == 0) sc[c] = v;
-        mx = fmaxf(mx, v);
+        sc[threadIdx.x] = v;
+        mx = v;
     }
-    mx = block_max(mx, red); // its barriers also publish sc
-    float sum = 0;
-    for (int c = threadIdx.x; c < n_ctx; c += blockDim.x) {
-        float e = sc[c] == -INFINITY ? 0.f : __expf(sc[c] - mx);
-        sc[c] = e;
-        sum += e;
+    mx = block_max(mx, red);
+    float e = 0;
+    if (threadIdx.x < ATT_CH) {
+        e = sc[threadIdx.x] == -INFINITY ? 0.f : __expf(sc[threadIdx.x] - mx);
+        sc[threadIdx.x] = e;
     }
-    sum = block_sum(sum, red);
+    float l = block_sum(e, red);
     float o[ATT_MAX_DPL];
 #pragma unroll
     for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
-    for (int c = warp; c < n_ctx; c += ATT_WARPS) {
-        float pc = sc[c];
-        if (pc == 0.f) continue; // masked (warp-uniform)
-        const float *v = vc + (size_t)c * kv_dim + (size_t)kvh * hd;
+    for (int j = warp; j < ATT_CH; j += ATT_THREADS / 32) {
+        float pc = sc[j];
+        if (pc == 0.f) continue; // masked: uniform over the warp
+        const float *v = vc + (size_t)(c0 + j) * kv_dim + (size_t)kvh * hd;
 #pragma unroll
         for (int k = 0; k < ATT_MAX_DPL; k++)
             if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
     }
 #pragma unroll
     for (int k = 0; k < ATT_MAX_DPL; k++)
-        if (lane + 32 * k < hd) part[warp * hd + lane + 32 * k] = o[k];
+        if (lane + 32 * k < hd) ov[warp][lane + 32 * k] = o[k];
     __syncthreads();
-    float inv = sum > 0 ? 1.f / sum : 0.f;
+    float *dst = part + ((size_t)th * n_split + split) * (hd + 2);
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
         float acc = 0;
-        for (int w = 0; w < ATT_WARPS; w++) acc += part[w * hd + i];
-        out[((size_t)t * n_head + h) * hd + i] = acc * inv;
+        for (int w = 0; w < ATT_THREADS / 32; w++) acc += ov[w][i];
+        dst[2 + i] = acc;
     }
+    if (threadIdx.x == 0) dst[0] = mx, dst[1] = l;
+}
+
+__global__ void k_attn_combine(const float *part, float *out, int n_split, int hd) {
+    int th = blockIdx.x;
+    const float *src = part + (size_t)th * n_split * (hd + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
+    float L = 0;
+    for (int s = 0; s < n_split; s++) {
+        const float *ps = src + s * (hd + 2);
+        if (ps[1] > 0) L += ps[1] * __expf(ps[0] - M);
+    }
+    float inv = L > 0 ? 1.f / L : 0.f;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float acc = 0;
+        for (int s = 0; s < n_split; s++) {
+            const float *ps = src + s * (hd + 2);
+            if (ps[1] > 0) acc += ps[2 + i] * __expf(ps[0] - M);
+        }
+        out[(size_t)th * hd + i] = acc * inv;
+    }
+}
+
+extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
+    return (size_t)n_tok * n_head * ((n_ctx + ATT_CH - 1) / ATT_CH) * (head_dim + 2) * sizeof(float);
 }
 
 extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
-                                  int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim) {
-    if (head_dim > 32 * ATT_MAX_DPL) {
-        fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d\n", 32 * ATT_MAX_DPL);
+                                  float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim) {
+    if (head_dim > 32 * ATT_MAX_DPL || head_dim % 4) {
+        fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d, a multiple of 4\n", 32 * ATT_MAX_DPL);
         abort();
     }
-    size_t smem = ((size_t)n_ctx + ATT_WARPS * head_dim + 32) * sizeof(float);
-    static size_t smem_set = 48 * 1024;
-    if (smem > smem_set) {
-        CK(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        smem_set = smem;
-    }
-    k_attention<<<n_tok * n_head, ATT_WARPS * 32, smem, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, out,
-                                                                    n_ctx, n_head, n_head_kv, head_dim);
+    int n_split = (n_ctx + ATT_CH - 1) / ATT_CH;
+    dim3 grid(n_tok * n_head, n_split);
+    k_attn_split<<<grid, ATT_THREADS, 0, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, scratch, n_ctx, n_head,
+                                                     n_head_kv, head_dim, n_split);
+    LAUNCHED();
+    k_attn_combine<<<n_tok * n_head, 64, 0, g_stream>>>(scratch, out, n_split, head_dim);
     LAUNCHED();
 }
