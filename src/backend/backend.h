@@ -60,6 +60,9 @@ struct ig_backend_ops {
     void (*free)(struct ig_backend *b, void *p);
     void (*upload)(struct ig_backend *b, void *dst, const void *src, size_t n);
     void (*download)(struct ig_backend *b, void *dst, const void *src, size_t n); /* waits for the work */
+    /* host memory that transfers fast (pinned for CUDA); zeroed, NULL on failure */
+    void *(*host_alloc)(struct ig_backend *b, size_t bytes);
+    void (*host_free)(struct ig_backend *b, void *p);
     /* scratch the matmul and attention ops need for n_tok tokens */
     size_t (*matmul_scratch)(struct ig_backend *b, int32_t n_tok, int64_t n_in);
     size_t (*attn_scratch)(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group);

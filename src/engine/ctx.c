@@ -91,17 +91,13 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     BA(c->hb2, nb * (size_t)hp->n_ff * fs);
     BA(c->mm_scratch, ops->matmul_scratch(b, c->n_batch, row));
     BA(c->att_scratch, ops->attn_scratch(b, c->n_batch, n_ctx, hp->n_head / hp->n_head_kv));
-    BA(c->d_token, nb * is);
-    BA(c->d_pos, nb * is);
-    BA(c->d_seq, nb * is);
-    BA(c->d_cell, nb * is);
-    BA(c->d_out_idx, nb * is);
-    BA(c->d_cell_seq, (size_t)n_ctx * is);
-    BA(c->d_cell_pos, (size_t)n_ctx * is);
+    size_t meta = (5 * nb + 2 * (size_t)n_ctx) * is;
+    BA(c->d_meta, meta);
+    ok = ok && (c->h_meta = ops->host_alloc(b, meta)) != NULL;
     c->logits_cap = IG_MIN(c->n_seq_max, c->n_batch);
     BA(c->d_logits, (size_t)c->logits_cap * (size_t)hp->n_vocab * fs);
 #undef BA
-    c->logits = calloc((size_t)c->logits_cap * (size_t)hp->n_vocab, fs);
+    ok = ok && (c->logits = ops->host_alloc(b, (size_t)c->logits_cap * (size_t)hp->n_vocab * fs)) != NULL;
     c->cell_seq = malloc((size_t)n_ctx * is);
     c->cell_pos = malloc((size_t)n_ctx * is);
     c->tok_cell = malloc(nb * is);
@@ -123,13 +119,14 @@ void ig_ctx_free(struct ig_ctx *c) {
     struct ig_backend *b = c->be;
     if (b) {
         void *bufs[] = {c->k_cache, c->v_cache, c->x, c->xb, c->xb2, c->q, c->k, c->v, c->att, c->hb, c->hb2,
-                        c->mm_scratch, c->att_scratch, c->d_token, c->d_pos, c->d_seq, c->d_cell, c->d_out_idx,
-                        c->d_cell_seq, c->d_cell_pos, c->d_logits};
+                        c->mm_scratch, c->att_scratch, c->d_meta, c->d_logits};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) b->ops->free(b, bufs[i]);
+        if (c->h_meta) b->ops->host_free(b, c->h_meta);
+        if (c->logits) b->ops->host_free(b, c->logits);
         b->ops->destroy(b);
     }
-    free(c->logits), free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx);
+    free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx);
     free(c);
 }
 
@@ -207,12 +204,15 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     const struct ig_backend_ops *ops = be->ops;
     size_t nv = (size_t)c->m->hp.n_vocab;
     if (n_out > c->logits_cap) { /* grows only when a batch asks for more rows than ever before */
-        float *l = realloc(c->logits, (size_t)n_out * nv * sizeof(float));
-        if (!l) return IG_ERR_NOMEM;
-        c->logits = l;
-        float *dl = ops->alloc(be, (size_t)n_out * nv * sizeof(float));
-        if (!dl) return IG_ERR_NOMEM;
+        float *l = ops->host_alloc(be, (size_t)n_out * nv * sizeof(float));
+        float *dl = l ? ops->alloc(be, (size_t)n_out * nv * sizeof(float)) : NULL;
+        if (!dl) {
+            if (l) ops->host_free(be, l);
+            return IG_ERR_NOMEM;
+        }
+        ops->host_free(be, c->logits);
         ops->free(be, c->d_logits);
+        c->logits = l;
         c->d_logits = dl;
         c->logits_cap = n_out;
     }
@@ -221,15 +221,18 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     n_out = 0;
     for (int32_t t = 0; t < b->n; t++)
         if (b->logits ? b->logits[t] != 0 : t == b->n - 1) c->out_idx[n_out++] = t;
-    size_t nt = (size_t)b->n * sizeof(int32_t);
-    ops->upload(be, c->d_token, b->token, nt);
-    ops->upload(be, c->d_pos, b->pos, nt);
-    ops->upload(be, c->d_seq, b->seq, nt);
-    ops->upload(be, c->d_cell, c->tok_cell, nt);
-    ops->upload(be, c->d_out_idx, c->out_idx, (size_t)n_out * sizeof(int32_t));
-    ops->upload(be, c->d_cell_seq, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
-    ops->upload(be, c->d_cell_pos, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
-    struct ig_step s = {c->d_token, c->d_pos, c->d_seq, c->d_cell, c->d_out_idx, c->d_cell_seq, c->d_cell_pos,
+    /* all step metadata in one block, one transfer (each is a driver call on a GPU) */
+    size_t nb = (size_t)c->n_batch, nt = (size_t)b->n * sizeof(int32_t);
+    int32_t *h = c->h_meta, *d = c->d_meta;
+    memcpy(h, b->token, nt);
+    memcpy(h + nb, b->pos, nt);
+    memcpy(h + 2 * nb, b->seq, nt);
+    memcpy(h + 3 * nb, c->tok_cell, nt);
+    memcpy(h + 4 * nb, c->out_idx, (size_t)n_out * sizeof(int32_t));
+    memcpy(h + 5 * nb, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
+    memcpy(h + 5 * nb + (size_t)c->n_ctx, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
+    ops->upload(be, d, h, (5 * nb + 2 * (size_t)c->n_ctx) * sizeof(int32_t));
+    struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + 5 * nb, d + 5 * nb + c->n_ctx,
                         b->n, n_out, c->n_ctx};
     /* decode steps (one token, one row of logits) all launch the same work:
      * backends that can record a step replay it instead */

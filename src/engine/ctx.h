@@ -28,11 +28,13 @@ struct ig_ctx {
     float *att;      /* attention output (n_batch, n_head * head_dim) */
     float *hb, *hb2; /* (n_batch, n_ff) */
     void *mm_scratch, *att_scratch;
-    int32_t *d_token, *d_pos, *d_seq, *d_cell, *d_out_idx; /* (n_batch) */
-    int32_t *d_cell_seq, *d_cell_pos;                      /* (n_ctx) */
+    /* step metadata, one block uploaded per step: token, pos, seq, cell,
+     * out_idx (n_batch each), cell_seq, cell_pos (n_ctx each) */
+    int32_t *d_meta;
+    int32_t *h_meta; /* host staging (backend host memory: pinned on CUDA) */
     float *d_logits;                                       /* (logits_cap, n_vocab) */
 
-    float *logits; /* host copy (logits_cap, n_vocab) */
+    float *logits; /* host copy (logits_cap, n_vocab), backend host memory */
     int32_t logits_cap, n_logits;
 };
 

@@ -17,6 +17,8 @@ extern "C" {
 bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t *total_b, char *err, size_t err_len);
 void *ig_cuda_malloc(size_t bytes); /* zeroed; NULL on failure */
 void ig_cuda_free(void *p);
+void *ig_cuda_host_alloc(size_t bytes); /* pinned, zeroed; NULL on failure */
+void ig_cuda_host_free(void *p);
 void ig_cuda_upload(void *dst, const void *host_src, size_t n);
 void ig_cuda_download(void *host_dst, const void *src, size_t n); /* waits for queued work */
 

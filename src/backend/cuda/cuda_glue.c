@@ -115,6 +115,8 @@ static const struct ig_weights *weights(struct ig_backend *b) { return &cb(b)->w
 static int n_threads(struct ig_backend *b) { return 1; }
 static void *alloc(struct ig_backend *b, size_t n) { return ig_cuda_malloc(n); }
 static void bfree(struct ig_backend *b, void *p) { ig_cuda_free(p); }
+static void *host_alloc(struct ig_backend *b, size_t n) { return ig_cuda_host_alloc(n); }
+static void host_free(struct ig_backend *b, void *p) { ig_cuda_host_free(p); }
 static void up(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_upload(dst, src, n); }
 static void down(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_download(dst, src, n); }
 static size_t no_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) { return 16; }
@@ -183,6 +185,8 @@ static const struct ig_backend_ops k_cuda_ops = {
     .free = bfree,
     .upload = up,
     .download = down,
+    .host_alloc = host_alloc,
+    .host_free = host_free,
     .matmul_scratch = no_scratch,
     .attn_scratch = attn_scratch,
     .embed = embed,

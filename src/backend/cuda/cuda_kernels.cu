@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CK(call)                                                                                   \
     do {                                                                                           \
@@ -64,6 +65,19 @@ extern "C" void *ig_cuda_malloc(size_t bytes) {
 extern "C" void ig_cuda_free(void *p) {
     CK(cudaStreamSynchronize(g_stream));
     CK(cudaFree(p));
+}
+extern "C" void *ig_cuda_host_alloc(size_t bytes) {
+    void *p = NULL;
+    if (cudaMallocHost(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+extern "C" void ig_cuda_host_free(void *p) {
+    CK(cudaStreamSynchronize(g_stream));
+    CK(cudaFreeHost(p));
 }
 extern "C" void ig_cuda_upload(void *dst, const void *src, size_t n) {
     if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, g_stream));
