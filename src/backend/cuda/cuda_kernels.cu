@@ -217,9 +217,18 @@ extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, 
 // One warp per output row, NT tokens accumulated at once; the warp's lanes
 // split the row so each load instruction covers contiguous bytes.
 
-template <int T, int NT>
-__global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, const float *x, float *out,
+// SMEM (decode, one token): the block first stages x in shared memory, so
+// the activations cross L2 once per block rather than once per row.
+template <int T, int NT, bool SMEM>
+__global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, const float *xg, float *out,
                          int n_tok) {
+    extern __shared__ float xs[];
+    const float *x = xg;
+    if (SMEM) {
+        for (int i = threadIdx.x * 4; i < n_in; i += blockDim.x * 4) *(float4 *)(xs + i) = *(const float4 *)(xg + i);
+        __syncthreads();
+        x = xs;
+    }
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     int t0 = blockIdx.y * NT;
@@ -303,8 +312,20 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
 template <int T>
 static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, const float *x, float *out, int n_tok) {
     const int NT = 8, warps = 8;
+    size_t smem = (size_t)n_in * sizeof(float);
+    if (n_tok == 1 && smem <= 200 * 1024) {
+        static size_t smem_set = 48 * 1024; // per instantiation
+        if (smem > smem_set) {
+            CK(cudaFuncSetAttribute(k_matmul<T, 1, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+            smem_set = smem;
+        }
+        k_matmul<T, 1, true><<<(n_out + warps - 1) / warps, warps * 32, smem, g_stream>>>((const uint8_t *)w, rb, n_in,
+                                                                                        n_out, x, out, 1);
+        LAUNCHED();
+        return;
+    }
     dim3 grid((n_out + warps - 1) / warps, (n_tok + NT - 1) / NT);
-    k_matmul<T, NT><<<grid, warps * 32, 0, g_stream>>>((const uint8_t *)w, rb, n_in, n_out, x, out, n_tok);
+    k_matmul<T, NT, false><<<grid, warps * 32, 0, g_stream>>>((const uint8_t *)w, rb, n_in, n_out, x, out, n_tok);
     LAUNCHED();
 }
 
