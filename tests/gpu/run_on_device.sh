@@ -74,7 +74,7 @@ echo "== benchmarks (copy bw $bw GB/s)"
 echo "| model | type | pp512 t/s | tg128 t/s | tg GB/s | % of copy bw |" | tee "$OUT/bench.md"
 echo "|---|---|--:|--:|--:|--:|" | tee -a "$OUT/bench.md"
 for p in $presets; do
-  for t in f16 q8_0 q4_0; do
+  for t in ${TYPES:-f16 q8_0 q4_0}; do
     f="$W/$p-$t.gguf"
     "$B/ingot-gen" --preset "$p" --type "$t" -o "$f" 2>/dev/null || continue
     "$B/ingot" bench "$f" --backend cuda -p 512 -n 128 -r 5 --no-bw --json > "$W/b.json" 2>"$W/b.err" || { cat "$W/b.err"; continue; }
