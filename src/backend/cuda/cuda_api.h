@@ -30,7 +30,9 @@ bool ig_cuda_graph_launch(int slot);
 void ig_cuda_graph_reset(void);
 
 /* weight: type (enum ig_dtype), rows of row_bytes, n_in elements per row */
-void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, const int32_t *tok, int n_tok, float *out);
+/* Q8_0/Q4_0 matrices are in the repacked layout (see cuda_glue.c); n_rows is the matrix's row count */
+void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, const int32_t *tok, int n_tok,
+                   float *out);
 void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n, float eps);
 void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, const float *x, float *out,
                     int n_tok);

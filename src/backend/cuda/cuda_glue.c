@@ -38,10 +38,37 @@ static const void *upload(struct cuda_backend *b, const void *host, size_t n) {
     return d;
 }
 
+/* Q8_0/Q4_0 go to the GPU repacked: all blocks' quants (32 / 16 bytes each,
+ * 16-byte aligned, so a lane loads a whole block at once and a warp reads 512
+ * contiguous bytes), then all blocks' fp16 scales. Same bytes, new order. */
+static void *repack(const struct ig_weight *w) {
+    size_t qb = w->type == IG_DTYPE_Q8_0 ? 32 : 16, bs = qb + 2, nb = (size_t)w->n_in / 32, R = (size_t)w->n_out;
+    uint8_t *out = malloc(R * nb * bs);
+    if (!out) return NULL;
+    uint8_t *scales = out + R * nb * qb;
+    for (size_t r = 0; r < R; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * w->row_bytes;
+        for (size_t b = 0; b < nb; b++) {
+            memcpy(scales + (r * nb + b) * 2, row + b * bs, 2);
+            memcpy(out + (r * nb + b) * qb, row + b * bs + 2, qb);
+        }
+    }
+    return out;
+}
+
 static bool up_weight(struct cuda_backend *b, struct ig_weight *dst, const struct ig_weight *src) {
     *dst = *src;
     if (!src->data) return true;
-    dst->data = upload(b, src->data, src->row_bytes * (size_t)src->n_out);
+    size_t n = src->row_bytes * (size_t)src->n_out;
+    if (src->type == IG_DTYPE_Q8_0 || src->type == IG_DTYPE_Q4_0) {
+        void *r = repack(src);
+        if (!r) return false;
+        dst->data = upload(b, r, n);
+        ig_cuda_download(NULL, NULL, 0); /* the upload read r: wait before freeing it */
+        free(r);
+    } else {
+        dst->data = upload(b, src->data, n);
+    }
     return dst->data != NULL;
 }
 
@@ -125,7 +152,7 @@ static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, i
 }
 
 static void embed(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out) {
-    ig_cuda_embed(E->type, E->data, E->row_bytes, (int)E->n_in, s->token, s->n_tok, out);
+    ig_cuda_embed(E->type, E->data, E->row_bytes, (int)E->n_in, (int)E->n_out, s->token, s->n_tok, out);
 }
 static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int32_t *idx, const float *w,
                     int32_t n_rows, int32_t n, float eps) {

@@ -129,6 +129,20 @@ extern "C" void ig_cuda_graph_reset(void) {
 __device__ __forceinline__ float bf16_to_f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 __device__ __forceinline__ float h_to_f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 
+// Q8_0 / Q4_0 weights are repacked at upload (cuda_glue.c): for a matrix of
+// R rows and nb blocks per row, first every block's quants (32 or 16 bytes,
+// so a lane reads a whole block with aligned 16-byte loads), then every
+// block's fp16 scale. Row r's quants start at r * nb * QB, its scales at
+// R * nb * QB + r * nb * 2.
+__device__ __forceinline__ float deq_repacked(int t, const uint8_t *w, int n_rows, int nb, int r, int i) {
+    int qb = t == T_Q8_0 ? 32 : 16, b = i / 32, j = i % 32;
+    const uint8_t *q = w + ((size_t)r * nb + b) * qb;
+    float d = h_to_f(((const uint16_t *)(w + (size_t)n_rows * nb * qb))[(size_t)r * nb + b]);
+    if (t == T_Q8_0) return d * (float)(int8_t)q[j];
+    int v = j < 16 ? (q[j] & 15) : (q[j - 16] >> 4);
+    return d * (float)(v - 8);
+}
+
 // element i of a row of type t
 __device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
     switch (t) {
@@ -149,14 +163,17 @@ __device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
     return 0.f;
 }
 
-__global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, const int32_t *tok, float *out) {
-    const uint8_t *row = w + (size_t)tok[blockIdx.x] * row_bytes;
-    for (int i = threadIdx.x; i < n_in; i += blockDim.x) out[(size_t)blockIdx.x * n_in + i] = deq(t, row, i);
+__global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int n_rows, const int32_t *tok,
+                        float *out) {
+    int r = tok[blockIdx.x];
+    for (int i = threadIdx.x; i < n_in; i += blockDim.x)
+        out[(size_t)blockIdx.x * n_in + i] = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
+                                                                         : deq(t, w + (size_t)r * row_bytes, i);
 }
 
-extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, const int32_t *tok, int n_tok,
-                              float *out) {
-    k_embed<<<n_tok, 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, tok, out);
+extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, const int32_t *tok,
+                              int n_tok, float *out) {
+    k_embed<<<n_tok, 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, n_rows, tok, out);
     LAUNCHED();
 }
 
@@ -239,41 +256,37 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
     for (int j = 0; j < NT; j++) acc[j] = 0.f;
     int nt = min(NT, n_tok - t0);
     if (T == T_Q8_0 || T == T_Q4_0) {
-        // four lanes share a block (8 blocks per warp step, contiguous bytes);
-        // 2-byte loads: blocks are only 2-byte aligned
-        const int bs = T == T_Q8_0 ? 34 : 18;
-        const int sub = lane % 4;
-        for (int b = lane / 4; b < n_in / 32; b += 8) {
-            const uint8_t *blk = r + (size_t)b * bs;
-            float d = h_to_f(*(const uint16_t *)blk);
-            float wv[8];
-            int e0, e1; // element offsets of wv[0..3] and wv[4..7] within the block
+        // repacked layout: lane takes whole blocks b = lane, lane + 32, ...;
+        // 16-byte loads of quants, consecutive lanes read consecutive blocks
+        const int QB = T == T_Q8_0 ? 32 : 16, nb = n_in / 32;
+        const uint8_t *qrow = w + (size_t)row * nb * QB;
+        const uint16_t *drow = (const uint16_t *)(w + (size_t)n_out * nb * QB) + (size_t)row * nb;
+#pragma unroll 2
+        for (int b = lane; b < nb; b += 32) {
+            float d = h_to_f(drow[b]);
+            float wv[32];
             if (T == T_Q8_0) {
-                const uint16_t *q = (const uint16_t *)(blk + 2 + 8 * sub);
+                uint4 u0 = ((const uint4 *)(qrow + (size_t)b * 32))[0], u1 = ((const uint4 *)(qrow + (size_t)b * 32))[1];
+                const int8_t *q0 = (const int8_t *)&u0, *q1 = (const int8_t *)&u1;
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    uint16_t v = q[i];
-                    wv[2 * i] = (float)(int8_t)(v & 0xff);
-                    wv[2 * i + 1] = (float)(int8_t)(v >> 8);
-                }
-                e0 = 8 * sub, e1 = 8 * sub + 4;
+                for (int i = 0; i < 16; i++) wv[i] = (float)q0[i], wv[16 + i] = (float)q1[i];
             } else {
-                const uint16_t *q = (const uint16_t *)(blk + 2 + 4 * sub);
-                uint32_t v = (uint32_t)q[0] | ((uint32_t)q[1] << 16);
+                uint4 u = *(const uint4 *)(qrow + (size_t)b * 16);
+                const uint8_t *q = (const uint8_t *)&u;
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    wv[i] = (float)((int)((v >> (8 * i)) & 15) - 8);
-                    wv[4 + i] = (float)((int)((v >> (8 * i + 4)) & 15) - 8);
-                }
-                e0 = 4 * sub, e1 = 16 + 4 * sub;
+                for (int i = 0; i < 16; i++) wv[i] = (float)((q[i] & 15) - 8), wv[16 + i] = (float)((q[i] >> 4) - 8);
             }
 #pragma unroll
             for (int j = 0; j < NT; j++) {
                 if (j >= nt) break;
-                const float *xb = x + (size_t)(t0 + j) * n_in + b * 32;
-                float4 a0 = *(const float4 *)(xb + e0), a1 = *(const float4 *)(xb + e1);
-                acc[j] += d * (wv[0] * a0.x + wv[1] * a0.y + wv[2] * a0.z + wv[3] * a0.w + wv[4] * a1.x +
-                               wv[5] * a1.y + wv[6] * a1.z + wv[7] * a1.w);
+                const float4 *xv = (const float4 *)(x + (size_t)(t0 + j) * n_in + b * 32);
+                float sacc = 0;
+#pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    float4 v = xv[i];
+                    sacc += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
+                }
+                acc[j] += d * sacc;
             }
         }
     } else if (n_in % 256 == 0 && T != T_F32) {
