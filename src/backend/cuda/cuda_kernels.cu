@@ -236,13 +236,19 @@ extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, 
 
 // SMEM (decode, one token): the block first stages x in shared memory, so
 // the activations cross L2 once per block rather than once per row.
+// In shared memory x is padded by PAD floats after every 32, so that the
+// 16-byte loads of one 8-lane phase (4 lanes per block, 2 blocks) land in
+// distinct banks. XI maps an element index to its slot.
+template <int T> __device__ __forceinline__ constexpr int xpad() { return T == T_Q4_0 ? 16 : 4; }
+#define XI(i) (SMEM ? (i) + ((i) >> 5) * xpad<T>() : (i))
+
 template <int T, int NT, bool SMEM>
 __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, const float *xg, float *out,
                          int n_tok) {
     extern __shared__ float xs[];
     const float *x = xg;
     if (SMEM) {
-        for (int i = threadIdx.x * 4; i < n_in; i += blockDim.x * 4) *(float4 *)(xs + i) = *(const float4 *)(xg + i);
+        for (int i = threadIdx.x * 4; i < n_in; i += blockDim.x * 4) *(float4 *)(xs + XI(i)) = *(const float4 *)(xg + i);
         __syncthreads();
         x = xs;
     }
@@ -256,37 +262,36 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
     for (int j = 0; j < NT; j++) acc[j] = 0.f;
     int nt = min(NT, n_tok - t0);
     if (T == T_Q8_0 || T == T_Q4_0) {
-        // repacked layout: lane takes whole blocks b = lane, lane + 32, ...;
-        // 16-byte loads of quants, consecutive lanes read consecutive blocks
-        const int QB = T == T_Q8_0 ? 32 : 16, nb = n_in / 32;
+        // repacked layout; four lanes per block, 8 blocks per warp step: the
+        // warp's quant loads cover 128 (Q4_0) or 256 (Q8_0) contiguous bytes
+        const int QB = T == T_Q8_0 ? 32 : 16, nb = n_in / 32, sub = lane % 4;
         const uint8_t *qrow = w + (size_t)row * nb * QB;
         const uint16_t *drow = (const uint16_t *)(w + (size_t)n_out * nb * QB) + (size_t)row * nb;
-#pragma unroll 2
-        for (int b = lane; b < nb; b += 32) {
+        const int e0 = T == T_Q8_0 ? 8 * sub : 4 * sub, e1 = T == T_Q8_0 ? 8 * sub + 4 : 16 + 4 * sub;
+#pragma unroll 4
+        for (int b = lane / 4; b < nb; b += 8) {
             float d = h_to_f(drow[b]);
-            float wv[32];
+            float wv[8];
             if (T == T_Q8_0) {
-                uint4 u0 = ((const uint4 *)(qrow + (size_t)b * 32))[0], u1 = ((const uint4 *)(qrow + (size_t)b * 32))[1];
-                const int8_t *q0 = (const int8_t *)&u0, *q1 = (const int8_t *)&u1;
+                uint2 u = *(const uint2 *)(qrow + (size_t)b * 32 + 8 * sub);
+                const int8_t *q = (const int8_t *)&u;
 #pragma unroll
-                for (int i = 0; i < 16; i++) wv[i] = (float)q0[i], wv[16 + i] = (float)q1[i];
+                for (int i = 0; i < 8; i++) wv[i] = (float)q[i];
             } else {
-                uint4 u = *(const uint4 *)(qrow + (size_t)b * 16);
-                const uint8_t *q = (const uint8_t *)&u;
+                uint32_t u = *(const uint32_t *)(qrow + (size_t)b * 16 + 4 * sub);
 #pragma unroll
-                for (int i = 0; i < 16; i++) wv[i] = (float)((q[i] & 15) - 8), wv[16 + i] = (float)((q[i] >> 4) - 8);
+                for (int i = 0; i < 4; i++) {
+                    wv[i] = (float)((int)((u >> (8 * i)) & 15) - 8);
+                    wv[4 + i] = (float)((int)((u >> (8 * i + 4)) & 15) - 8);
+                }
             }
 #pragma unroll
             for (int j = 0; j < NT; j++) {
                 if (j >= nt) break;
-                const float4 *xv = (const float4 *)(x + (size_t)(t0 + j) * n_in + b * 32);
-                float sacc = 0;
-#pragma unroll
-                for (int i = 0; i < 8; i++) {
-                    float4 v = xv[i];
-                    sacc += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
-                }
-                acc[j] += d * sacc;
+                const float *xb = x + (SMEM ? 0 : (size_t)(t0 + j) * n_in);
+                float4 a0 = *(const float4 *)(xb + XI(b * 32 + e0)), a1 = *(const float4 *)(xb + XI(b * 32 + e1));
+                acc[j] += d * (wv[0] * a0.x + wv[1] * a0.y + wv[2] * a0.z + wv[3] * a0.w + wv[4] * a1.x +
+                               wv[5] * a1.y + wv[6] * a1.z + wv[7] * a1.w);
             }
         }
     } else if (n_in % 256 == 0 && T != T_F32) {
@@ -300,8 +305,8 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
 #pragma unroll
             for (int j = 0; j < NT; j++) {
                 if (j >= nt) break;
-                const float4 *xv = (const float4 *)(x + (size_t)(t0 + j) * n_in + i);
-                float4 a0 = xv[0], a1 = xv[1];
+                const float *xb = x + (SMEM ? 0 : (size_t)(t0 + j) * n_in);
+                float4 a0 = *(const float4 *)(xb + XI(i)), a1 = *(const float4 *)(xb + XI(i + 4));
                 acc[j] += wv[0] * a0.x + wv[1] * a0.y + wv[2] * a0.z + wv[3] * a0.w + wv[4] * a1.x + wv[5] * a1.y +
                           wv[6] * a1.z + wv[7] * a1.w;
             }
@@ -312,7 +317,7 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
                                                                          : bf16_to_f(((const uint16_t *)r)[i]);
 #pragma unroll
             for (int j = 0; j < NT; j++)
-                if (j < nt) acc[j] += wi * x[(size_t)(t0 + j) * n_in + i];
+                if (j < nt) acc[j] += wi * x[(SMEM ? 0 : (size_t)(t0 + j) * n_in) + XI(i)];
         }
     }
 #pragma unroll
@@ -325,8 +330,8 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
 template <int T>
 static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, const float *x, float *out, int n_tok) {
     const int NT = 8, warps = 8;
-    size_t smem = (size_t)n_in * sizeof(float);
-    if (n_tok == 1 && smem <= 200 * 1024) {
+    size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float); // room for the largest pad
+    if (n_tok == 1 && n_in % 32 == 0 && smem <= 200 * 1024) {
         static size_t smem_set = 48 * 1024; // per instantiation
         if (smem > smem_set) {
             CK(cudaFuncSetAttribute(k_matmul<T, 1, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
