@@ -59,21 +59,18 @@ int ig_utf8_encode(uint32_t cp, char *out) {
 
 static bool byte_is_direct(int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174); }
 
+/* The bytes that are not printable map, in order, to 256..: 0-32 -> 256-288,
+ * 127-160 -> 289-322, 173 -> 323. */
 uint32_t ig_byte_to_cp(uint8_t b) {
     if (byte_is_direct(b)) return b;
-    uint32_t n = 0;
-    for (int i = 0; i < b; i++)
-        if (!byte_is_direct(i)) n++;
-    return 256 + n;
+    if (b <= 32) return 256u + b;
+    if (b <= 160) return (uint32_t)b + 162u;
+    return 323; /* 173, the soft hyphen */
 }
 
 int ig_cp_to_byte(uint32_t cp) {
     if (cp < 256) return byte_is_direct((int)cp) ? (int)cp : -1;
-    uint32_t n = 256;
-    for (int b = 0; b < 256; b++) {
-        if (byte_is_direct(b)) continue;
-        if (n == cp) return b;
-        n++;
-    }
-    return -1;
+    if (cp <= 288) return (int)(cp - 256);
+    if (cp <= 322) return (int)(cp - 162);
+    return cp == 323 ? 173 : -1;
 }

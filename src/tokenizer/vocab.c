@@ -19,6 +19,19 @@ bool ig_tokvec_push(struct ig_tokvec *tv, int32_t t) {
     return true;
 }
 
+/* The byte a "<0xXX>" token stands for, or -1. */
+static int byte_of(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    int b = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        b = b * 16 + d;
+    }
+    return b;
+}
+
 static int32_t get_id(const struct ig_gguf *g, const char *key, int32_t def, int32_t n) {
     int64_t v;
     if (!ig_gguf_get_i64(g, key, &v)) return def;
@@ -82,12 +95,8 @@ enum ig_status ig_vocab_load(struct ig_vocab *v, const struct ig_gguf *g, char *
     for (int32_t i = 0; i < n; i++) {
         ig_strmap_put(&v->tok, v->text[i].p, (size_t)v->text[i].n, i);
         if (v->text[i].n > (uint64_t)v->max_piece) v->max_piece = (int32_t)IG_MIN(v->text[i].n, INT32_MAX / 2);
-        if (v->ttype[i] == IG_TOKEN_TYPE_BYTE && v->text[i].n == 6 && memcmp(v->text[i].p, "<0x", 3) == 0) {
-            char hex[3] = {v->text[i].p[3], v->text[i].p[4], 0};
-            char *end;
-            long b = strtol(hex, &end, 16);
-            if (*end == 0 && b >= 0 && b < 256) v->byte_tok[b] = i;
-        }
+        int b = v->ttype[i] == IG_TOKEN_TYPE_BYTE ? byte_of(v->text[i].p, (size_t)v->text[i].n) : -1;
+        if (b >= 0) v->byte_tok[b] = i;
     }
 
     bool spm = v->type == IG_VOCAB_SPM;
@@ -284,14 +293,12 @@ int32_t ig_vocab_piece(const struct ig_vocab *v, int32_t t, char *buf, int32_t l
     case IG_TOKEN_TYPE_UNKNOWN:
         if (v->type == IG_VOCAB_SPM) return copy_out("\xe2\x96\x85", 3, buf, len);
         return copy_out(s, n, buf, len);
-    case IG_TOKEN_TYPE_BYTE:
-        for (int b = 0; b < 256; b++) {
-            if (v->byte_tok[b] == t) {
-                char c = (char)b;
-                return copy_out(&c, 1, buf, len);
-            }
-        }
-        return copy_out(s, n, buf, len);
+    case IG_TOKEN_TYPE_BYTE: {
+        int b = byte_of(s, n);
+        if (b < 0) return copy_out(s, n, buf, len);
+        char c = (char)b;
+        return copy_out(&c, 1, buf, len);
+    }
     default:
         break;
     }

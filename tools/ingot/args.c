@@ -48,3 +48,9 @@ const char *arg_value(int argc, char **argv, int *i) {
     }
     return argv[++*i];
 }
+
+bool arg_backend(const char *s, enum ig_backend_type *out) {
+    if (ig_backend_parse(s, out)) return true;
+    die("unknown backend '%s' (auto, cpu, cpu-ref, cuda)", s);
+    return false;
+}

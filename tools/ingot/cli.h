@@ -16,6 +16,8 @@ int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parse a whole-string number; false with a message on stderr if bad. */
 bool arg_int(const char *flag, const char *s, long lo, long hi, long *out);
 bool arg_float(const char *flag, const char *s, double lo, double hi, double *out);
+/* Parse a --backend value; false with a message on stderr if unknown. */
+bool arg_backend(const char *s, enum ig_backend_type *out);
 /* The value after a flag, or NULL (and a message) if missing. */
 const char *arg_value(int argc, char **argv, int *i);
 

@@ -167,11 +167,7 @@ int cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--threads")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1024, &n_threads)) return 2;
         } else if (!strcmp(a, "--backend")) {
-            if (!(v = arg_value(argc, argv, &i))) return 2;
-            if (!ig_backend_parse(v, &backend)) {
-                die("unknown backend '%s' (auto, cpu, cpu-ref, cuda)", v);
-                return 2;
-            }
+            if (!(v = arg_value(argc, argv, &i)) || !arg_backend(v, &backend)) return 2;
             have_backend = true;
         } else if (!strcmp(a, "--stop")) {
             if (!(v = arg_value(argc, argv, &i))) return 2;

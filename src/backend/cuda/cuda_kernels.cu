@@ -188,31 +188,22 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// block-wide sum (blockDim.x a multiple of 32, <= 1024)
-__device__ float block_sum(float v, float *sh) {
-    v = warp_sum(v);
+// Block-wide reduction (blockDim.x a multiple of 32, <= 1024); every thread
+// gets the result. sh: 32 floats of shared memory.
+template <bool MAX> __device__ float block_reduce(float v, float *sh) {
+    v = MAX ? warp_max(v) : warp_sum(v);
     int w = threadIdx.x / 32, l = threadIdx.x % 32;
     __syncthreads();
     if (l == 0) sh[w] = v;
     __syncthreads();
-    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : 0.f;
-    if (w == 0) v = warp_sum(v);
+    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : (MAX ? -INFINITY : 0.f);
+    if (w == 0) v = MAX ? warp_max(v) : warp_sum(v);
     if (threadIdx.x == 0) sh[0] = v;
     __syncthreads();
     return sh[0];
 }
-__device__ float block_max(float v, float *sh) {
-    v = warp_max(v);
-    int w = threadIdx.x / 32, l = threadIdx.x % 32;
-    __syncthreads();
-    if (l == 0) sh[w] = v;
-    __syncthreads();
-    v = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : -INFINITY;
-    if (w == 0) v = warp_max(v);
-    if (threadIdx.x == 0) sh[0] = v;
-    __syncthreads();
-    return sh[0];
-}
+__device__ __forceinline__ float block_sum(float v, float *sh) { return block_reduce<false>(v, sh); }
+__device__ __forceinline__ float block_max(float v, float *sh) { return block_reduce<true>(v, sh); }
 
 __global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n, float eps) {
     __shared__ float sh[32];
