@@ -17,8 +17,9 @@ static const char *dir;
 
 enum flaw { OK, NO_FFN_UP, BAD_SHAPE, ARCH_FOO, Q4K_TENSOR };
 
-static void zero_fill(void *u, int32_t t, int64_t r, float *dst, int64_t n) {
+static bool zero_fill(void *u, int32_t t, int64_t r, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = 0.01f * (float)((i + r + t) % 7);
+    return true;
 }
 
 /* A tiny llama model with one deliberate flaw. */

@@ -30,18 +30,21 @@ static char *slurp(const char *path, size_t *len) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_tokenizer VOCAB.gguf [--lossy]\n");
+        fprintf(stderr, "usage: test_tokenizer VOCAB.gguf|TOKENIZER_DIR [--lossy | --expect-unsupported | --cases PREFIX]\n");
         return 2;
     }
     bool lossy = argc > 2 && !strcmp(argv[2], "--lossy");
+    /* --cases PREFIX: goldens at PREFIX.inp/.out for a tokenizer elsewhere
+     * (a Hugging Face tokenizer.json folder) */
+    const char *cases = argc > 3 && !strcmp(argv[2], "--cases") ? argv[3] : argv[1];
     char path[1024];
     size_t inp_len, out_len;
-    snprintf(path, sizeof path, "%s.inp", argv[1]);
+    snprintf(path, sizeof path, "%s.inp", cases);
     char *inp = slurp(path, &inp_len);
-    snprintf(path, sizeof path, "%s.out", argv[1]);
+    snprintf(path, sizeof path, "%s.out", cases);
     char *out = slurp(path, &out_len);
     if (!inp || !out) {
-        printf("SKIP: %s.inp/.out not found (set INGOT_TEST_MODELS or place ../shared/models)\n", argv[1]);
+        printf("SKIP: %s.inp/.out not found (set INGOT_TEST_MODELS or place ../shared/models)\n", cases);
         return 77;
     }
     struct ig_model_params mp = ig_model_default_params();

@@ -42,7 +42,7 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
         if (L->bk) ops->add_bias(b, c->k, L->bk, n, n_kv);
         if (L->bv) ops->add_bias(b, c->v, L->bv, n, n_kv);
         ops->rope(b, c->q, c->k, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, w->rope_inv_freq,
-                  c->m->arch->rope_neox);
+                  c->m->rope_neox);
         ops->kv_store(b, kc, vc, c->k, c->v, s, n_kv);
         struct ig_attn_args a = {
             .q = c->q, .k_cache = kc, .v_cache = vc, .step = s, .out = c->att, .scratch = c->att_scratch,

@@ -325,6 +325,7 @@ void ig_gguf_free(struct ig_gguf *g) {
     free(g->kv);
     free(g->tensors);
     ig_mmap_close(&g->map);
+    if (g->free_owner) g->free_owner(g->owner);
     free(g);
 }
 

@@ -52,6 +52,10 @@ struct ig_gguf {
     const uint8_t *base;
     size_t size;
     struct ig_mapping map; /* set when opened from a file */
+    /* Views built from other formats (Hugging Face folders): */
+    bool qk_rotate_half;   /* Q/K rows in HF order: RoPE rotates halves, whatever the arch */
+    void *owner;           /* freed by free_owner with the view */
+    void (*free_owner)(void *owner);
 };
 
 enum ig_status ig_gguf_parse(const uint8_t *data, size_t size, struct ig_gguf **out,
@@ -80,8 +84,9 @@ const char *ig_gguf_type_name(uint32_t t);
 /* ------------------------------------------------------------- writer */
 
 struct ig_gguf_writer;
-/* Produces row `row` of tensor `t` as n floats (quantized by the writer). */
-typedef void (*ig_gguf_fill_fn)(void *user, int32_t t, int64_t row, float *dst, int64_t n);
+/* Produces row `row` of tensor `t` as n floats (quantized by the writer);
+ * false stops the write (put a reason in ig_gguf_w_fill_err). */
+typedef bool (*ig_gguf_fill_fn)(void *user, int32_t t, int64_t row, float *dst, int64_t n);
 
 struct ig_gguf_writer *ig_gguf_writer_create(void);
 void ig_gguf_writer_free(struct ig_gguf_writer *w);
@@ -90,6 +95,11 @@ bool ig_gguf_w_u32(struct ig_gguf_writer *w, const char *key, uint32_t v);
 bool ig_gguf_w_i32(struct ig_gguf_writer *w, const char *key, int32_t v);
 bool ig_gguf_w_f32(struct ig_gguf_writer *w, const char *key, float v);
 bool ig_gguf_w_bool(struct ig_gguf_writer *w, const char *key, bool v);
+/* A value already encoded as GGUF stores it (e.g. copied from a reader's
+ * ig_gguf_kv); replaces an earlier value of the same key. */
+bool ig_gguf_w_raw(struct ig_gguf_writer *w, const char *key, uint32_t type, const void *val, size_t n);
+/* Buffer (256 bytes) where a fill callback explains a failure. */
+char *ig_gguf_w_fill_err(struct ig_gguf_writer *w);
 bool ig_gguf_w_str(struct ig_gguf_writer *w, const char *key, const char *v);
 bool ig_gguf_w_arr_str(struct ig_gguf_writer *w, const char *key, const char *const *v, uint64_t n);
 bool ig_gguf_w_arr_f32(struct ig_gguf_writer *w, const char *key, const float *v, uint64_t n);
@@ -104,5 +114,8 @@ void ig_gguf_w_set_fill(struct ig_gguf_writer *w, ig_gguf_fill_fn fn, void *user
 enum ig_status ig_gguf_w_write(struct ig_gguf_writer *w, const char *path,
                                void (*progress)(void *user, int32_t done, int32_t total),
                                void *progress_user, char *err, size_t err_len);
+/* Header and metadata only (no tensors) into a malloc'ed buffer, for views
+ * built in memory (Hugging Face folders). */
+enum ig_status ig_gguf_w_meta_to_memory(struct ig_gguf_writer *w, uint8_t **buf, size_t *len);
 
 #endif

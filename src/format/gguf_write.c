@@ -1,6 +1,6 @@
 /* gguf_write.c - GGUF v3 writer: metadata and tensors kept in memory until
  * ig_gguf_w_write streams them to path.tmp and renames it into place. */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* strdup, open_memstream */
 #include "gguf.h"
 
 #include <errno.h>
@@ -31,6 +31,7 @@ struct ig_gguf_writer {
     size_t n_t, cap_t;
     ig_gguf_fill_fn fill;
     void *fill_user;
+    char fill_err[256]; /* set by a fill callback that fails */
 };
 
 struct ig_gguf_writer *ig_gguf_writer_create(void) { return calloc(1, sizeof(struct ig_gguf_writer)); }
@@ -76,6 +77,23 @@ static bool add_kv(struct ig_gguf_writer *w, const char *key, uint32_t type, con
     w->n_kv++;
     return true;
 }
+
+bool ig_gguf_w_raw(struct ig_gguf_writer *w, const char *key, uint32_t type, const void *val, size_t n) {
+    for (size_t i = 0; i < w->n_kv; i++)
+        if (!strcmp(w->kv[i].key, key)) {
+            uint8_t *v = malloc(n ? n : 1);
+            if (!v) return false;
+            memcpy(v, val, n);
+            free(w->kv[i].val);
+            w->kv[i].val = v;
+            w->kv[i].type = type;
+            w->kv[i].val_size = n;
+            return true;
+        }
+    return add_kv(w, key, type, val, n);
+}
+
+char *ig_gguf_w_fill_err(struct ig_gguf_writer *w) { return w->fill_err; }
 
 bool ig_gguf_w_u32(struct ig_gguf_writer *w, const char *key, uint32_t v) { return add_kv(w, key, IG_GGUF_UINT32, &v, 4); }
 bool ig_gguf_w_i32(struct ig_gguf_writer *w, const char *key, int32_t v) { return add_kv(w, key, IG_GGUF_INT32, &v, 4); }
@@ -180,32 +198,22 @@ static bool put_pad(FILE *f, uint64_t *pos, size_t align) {
     return put(f, zeros, pad);
 }
 
-enum ig_status ig_gguf_w_write(struct ig_gguf_writer *w, const char *path,
-                               void (*progress)(void *user, int32_t done, int32_t total),
-                               void *progress_user, char *err, size_t err_len) {
+/* Stream header, metadata, tensor infos and (unless meta_only) tensor data. */
+static bool write_stream(struct ig_gguf_writer *w, FILE *f, bool meta_only,
+                         void (*progress)(void *user, int32_t done, int32_t total), void *progress_user) {
     const size_t align = IG_GGUF_DEFAULT_ALIGNMENT;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return IG_ERR_NOMEM;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        ig_err(err, err_len, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return IG_ERR_IO;
-    }
     float *rowf = NULL;
     uint8_t *rowq = NULL;
     bool ok = true;
     uint32_t version = 3;
-    uint64_t n_t = w->n_t, n_kv = w->n_kv, pos = 0;
+    uint64_t n_t = meta_only ? 0 : w->n_t, n_kv = w->n_kv, pos = 0;
     ok = ok && put(f, "GGUF", 4) && put(f, &version, 4) && put(f, &n_t, 8) && put(f, &n_kv, 8);
     pos += 24;
     for (size_t i = 0; ok && i < w->n_kv; i++) {
         ok = put_str(f, w->kv[i].key) && put(f, &w->kv[i].type, 4) && put(f, w->kv[i].val, w->kv[i].val_size);
         pos += 8 + strlen(w->kv[i].key) + 4 + w->kv[i].val_size;
     }
+    if (meta_only) return ok;
     uint64_t off = 0;
     for (size_t i = 0; ok && i < w->n_t; i++) {
         struct wtensor *t = &w->t[i];
@@ -235,7 +243,10 @@ enum ig_status ig_gguf_w_write(struct ig_gguf_writer *w, const char *path,
             }
             int64_t rows = (int64_t)(t->n_bytes / row);
             for (int64_t r = 0; ok && r < rows; r++) {
-                w->fill(w->fill_user, (int32_t)i, r, rowf, t->ne[0]);
+                if (!w->fill(w->fill_user, (int32_t)i, r, rowf, t->ne[0])) {
+                    ok = false;
+                    break;
+                }
                 ig_quantize_row(t->type, rowf, rowq, t->ne[0]);
                 ok = put(f, rowq, row);
             }
@@ -246,13 +257,48 @@ enum ig_status ig_gguf_w_write(struct ig_gguf_writer *w, const char *path,
     }
     free(rowf);
     free(rowq);
-    int e = errno;
+    return ok;
+}
+
+enum ig_status ig_gguf_w_meta_to_memory(struct ig_gguf_writer *w, uint8_t **buf, size_t *len) {
+    char *p = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&p, &n);
+    if (!f) return IG_ERR_NOMEM;
+    bool ok = write_stream(w, f, true, NULL, NULL);
+    if (fclose(f) != 0) ok = false;
+    if (!ok) {
+        free(p);
+        return IG_ERR_NOMEM;
+    }
+    *buf = (uint8_t *)p;
+    *len = n;
+    return IG_OK;
+}
+
+enum ig_status ig_gguf_w_write(struct ig_gguf_writer *w, const char *path,
+                               void (*progress)(void *user, int32_t done, int32_t total),
+                               void *progress_user, char *err, size_t err_len) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) return IG_ERR_NOMEM;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        ig_err(err, err_len, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return IG_ERR_IO;
+    }
+    errno = 0;
+    bool ok = write_stream(w, f, false, progress, progress_user);
+    int e = errno ? errno : EIO;
     if (fflush(f) != 0) ok = false, e = errno;
     if (ok && fsync(fileno(f)) != 0) ok = false, e = errno;
     if (fclose(f) != 0) ok = false, e = errno;
     if (ok && rename(tmp, path) != 0) ok = false, e = errno;
     if (!ok) {
-        ig_err(err, err_len, "%s: write failed: %s", path, strerror(e));
+        ig_err(err, err_len, "%s: write failed: %s", path, w->fill_err[0] ? w->fill_err : strerror(e));
         remove(tmp);
         free(tmp);
         return IG_ERR_IO;

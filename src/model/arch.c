@@ -1,12 +1,14 @@
 /* arch.c - the architectures ingot runs and how they differ. Mistral GGUFs
- * use "llama"; TinyLlama and SmolLM are "llama" too. */
+ * use "llama"; TinyLlama and SmolLM are "llama" too. Phi-3 is Llama with
+ * fused QKV and gate/up matrices and NeoX RoPE. */
 #include "model/model.h"
 
 #include <string.h>
 
 static const struct ig_arch_desc k_archs[] = {
-    {"llama", IG_ARCH_LLAMA, false, false},
-    {"qwen2", IG_ARCH_QWEN2, true, true},
+    {"llama", IG_ARCH_LLAMA, false, false, false},
+    {"qwen2", IG_ARCH_QWEN2, true, true, false},
+    {"phi3", IG_ARCH_PHI3, true, false, true},
 };
 
 const struct ig_arch_desc *ig_arch_find(const char *name) {
@@ -15,4 +17,4 @@ const struct ig_arch_desc *ig_arch_find(const char *name) {
     return NULL;
 }
 
-const char *ig_arch_list(void) { return "llama, qwen2"; }
+const char *ig_arch_list(void) { return "llama, qwen2, phi3"; }

@@ -4,6 +4,8 @@
  * naming what is wrong. */
 #include "model/model.h"
 
+#include "format/hf_folder.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -145,6 +147,13 @@ static bool bind(struct ig_model *m, struct ig_weight *w, const char *name, int6
     return true;
 }
 
+/* Rows [first, first + n) of a bound matrix, used in place (fused QKV). */
+static struct ig_weight row_slice(struct ig_weight w, int64_t first, int64_t n) {
+    w.data = (const uint8_t *)w.data + (size_t)first * w.row_bytes;
+    w.n_out = n;
+    return w;
+}
+
 /* Bind a small vector and convert it to F32 (norm weights, biases). */
 static bool bind_vec(struct ig_model *m, const float **out, const char *name, int64_t n, bool required,
                      char *err, size_t err_len) {
@@ -203,6 +212,23 @@ static bool bind_weights(struct ig_model *m, char *err, size_t err_len) {
     for (int i = 0; i < hp->n_layer; i++) {
         struct ig_layer *L = &m->layers[i];
         bool bias = m->arch->qkv_bias;
+        if (m->arch->fused) {
+            struct ig_weight qkv, gu;
+            if (!V(attn_norm, "attn_norm.weight", hp->n_embd, true) ||
+                !T(wo, "attn_output.weight", n_q, hp->n_embd) || !V(ffn_norm, "ffn_norm.weight", hp->n_embd, true) ||
+                !T(w_down, "ffn_down.weight", hp->n_ff, hp->n_embd))
+                return false;
+            snprintf(name, sizeof name, "blk.%d.attn_qkv.weight", i);
+            if (!bind(m, &qkv, name, hp->n_embd, n_q + 2 * n_kv, true, err, err_len)) return false;
+            snprintf(name, sizeof name, "blk.%d.ffn_up.weight", i);
+            if (!bind(m, &gu, name, hp->n_embd, 2 * (int64_t)hp->n_ff, true, err, err_len)) return false;
+            L->wq = row_slice(qkv, 0, n_q);
+            L->wk = row_slice(qkv, n_q, n_kv);
+            L->wv = row_slice(qkv, n_q + n_kv, n_kv);
+            L->w_gate = row_slice(gu, 0, hp->n_ff);
+            L->w_up = row_slice(gu, hp->n_ff, hp->n_ff);
+            continue;
+        }
         if (!V(attn_norm, "attn_norm.weight", hp->n_embd, true) ||
             !T(wq, "attn_q.weight", hp->n_embd, n_q) || !T(wk, "attn_k.weight", hp->n_embd, n_kv) ||
             !T(wv, "attn_v.weight", hp->n_embd, n_kv) || !T(wo, "attn_output.weight", n_q, hp->n_embd) ||
@@ -262,7 +288,8 @@ enum ig_status ig_model_load(const char *path, const struct ig_model_params *p, 
     struct ig_model *m = calloc(1, sizeof *m);
     if (!m) return IG_ERR_NOMEM;
     char e[512] = "";
-    enum ig_status st = ig_gguf_open(path, &m->gguf, err, err_len);
+    enum ig_status st = ig_hf_is_folder(path) ? ig_hf_open(path, &m->gguf, err, err_len)
+                                              : ig_gguf_open(path, &m->gguf, err, err_len);
     if (st != IG_OK) {
         free(m);
         return st;
@@ -305,6 +332,7 @@ enum ig_status ig_model_load(const char *path, const struct ig_model_params *p, 
         snprintf(e, sizeof e, "unknown architecture '%s' (ingot runs: %s)", arch, ig_arch_list());
         goto fail;
     }
+    m->rope_neox = m->arch->rope_neox || m->gguf->qk_rotate_half;
     st = IG_ERR_FORMAT;
     if (m->vocab.type == IG_VOCAB_NONE) {
         snprintf(e, sizeof e, "the file has no tokenizer (tokenizer.ggml.model)");
@@ -363,7 +391,7 @@ void ig_model_get_info(const struct ig_model *m, struct ig_model_info *o) {
     o->n_ff = hp->n_ff;
     o->rope_freq_base = hp->rope_base;
     o->norm_eps = hp->norm_eps;
-    o->rope_neox = m->arch && m->arch->rope_neox;
+    o->rope_neox = m->rope_neox;
     o->tied_embeddings = m->tied;
     o->has_chat_template = ig_gguf_kv_find(m->gguf, "tokenizer.chat_template") != NULL;
     o->bos = m->vocab.bos;

@@ -7,17 +7,18 @@
 #include "format/gguf.h"
 #include "tokenizer/vocab.h"
 
-enum ig_arch { IG_ARCH_LLAMA, IG_ARCH_QWEN2 };
+enum ig_arch { IG_ARCH_LLAMA, IG_ARCH_QWEN2, IG_ARCH_PHI3 };
 
 struct ig_arch_desc {
     const char *name;
     enum ig_arch arch;
     bool rope_neox;     /* NeoX RoPE: rotate halves rather than adjacent pairs */
     bool qkv_bias;      /* Q/K/V projections carry a bias (required) */
+    bool fused;         /* one attn_qkv matrix and ffn_up holding gate then up (Phi-3) */
 };
 /* Descriptor for a GGUF general.architecture, NULL if ingot does not run it. */
 const struct ig_arch_desc *ig_arch_find(const char *name);
-/* "llama, qwen2" for error messages. */
+/* "llama, qwen2, phi3" for error messages. */
 const char *ig_arch_list(void);
 
 struct ig_hparams {
@@ -58,6 +59,7 @@ struct ig_model {
     const float *output_norm;    /* (n_embd) */
     struct ig_weight output;     /* (n_embd -> n_vocab); = tok_embd when tied */
     bool tied;
+    bool rope_neox;              /* rotate halves: the arch's way, or Q/K rows in HF order */
     struct ig_layer *layers;     /* [n_layer] */
     double *rope_inv_freq;       /* [n_rot/2] base^(-2i/n_rot) / freq_factor[i] */
     float **owned;               /* small vectors converted to F32 at load */

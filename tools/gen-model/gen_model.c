@@ -57,12 +57,12 @@ static uint64_t mix(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-static void fill(void *user, int32_t t, int64_t row, float *dst, int64_t n) {
+static bool fill(void *user, int32_t t, int64_t row, float *dst, int64_t n) {
     const struct gen *g = user;
     uint64_t s = mix(g->seed ^ mix((uint64_t)t * 0x100000001b3ull ^ mix((uint64_t)row)));
     if (g->kind[t] == 3) { /* rope divisors: 1 for high frequencies rising to 8, like Llama 3's */
         for (int64_t i = 0; i < n; i++) dst[i] = 1.0f + 7.0f * (float)i / (float)(n > 1 ? n - 1 : 1);
-        return;
+        return true;
     }
     float scale = g->kind[t] == 0 ? 1.0f / sqrtf((float)g->n_in[t]) : g->kind[t] == 1 ? 0.2f : 0.5f;
     for (int64_t i = 0; i < n; i++) {
@@ -70,6 +70,7 @@ static void fill(void *user, int32_t t, int64_t row, float *dst, int64_t n) {
         float u = (float)(s >> 40) / 16777216.0f * 2.0f - 1.0f; /* uniform [-1, 1) */
         dst[i] = (g->kind[t] == 1 ? 1.0f : 0.0f) + scale * u * 1.7320508f; /* unit variance x scale */
     }
+    return true;
 }
 
 static void progress(void *user, int32_t done, int32_t total) {
