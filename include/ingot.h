@@ -111,6 +111,23 @@ struct ig_tensor_info {
 int32_t ig_model_n_tensors(const struct ig_model *m);
 bool    ig_model_tensor(const struct ig_model *m, int32_t i, struct ig_tensor_info *out);
 
+/* ------------------------------------------------------------ chat template */
+
+/* The model's Jinja chat template (GGUF tokenizer.chat_template, or
+ * tokenizer_config.json's chat_template for a Hugging Face folder), or NULL. */
+const char *ig_chat_template(const struct ig_model *m);
+
+/* Render a conversation the way Hugging Face's apply_chat_template does.
+ * messages_json: a JSON array of {"role": ..., "content": ..., ...} objects.
+ * vars_json: NULL or a JSON object of extra template variables, e.g.
+ *   {"tools": [...], "enable_thinking": false}.
+ * add_generation_prompt: end with the header of an assistant turn.
+ * *out: malloc'ed NUL-terminated text (free with free()). Errors:
+ * IG_ERR_UNSUPPORTED (no template, or a construct the interpreter lacks: err
+ * names it), IG_ERR_ARG (bad JSON), IG_ERR_FORMAT (the template raised). */
+enum ig_status ig_chat_render(const struct ig_model *m, const char *messages_json, const char *vars_json,
+                              bool add_generation_prompt, char **out, char *err, size_t err_len);
+
 /* -------------------------------------------------------------- tokenizer */
 
 /* Tokenize text[0..len) into out[0..n_max). add_bos: prepend BOS if the model

@@ -61,9 +61,10 @@ static void run_seq(struct ig_ctx *c, const ig_token *toks, int n, int seq, int 
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_logits MODEL.gguf OUT.bin\n");
+        fprintf(stderr, "usage: test_logits MODEL OUT.bin [--ids ID,ID,... (32 ids; also writes OUT.bin.greedy)]\n");
         return 2;
     }
+    const char *ids = argc > 4 && !strcmp(argv[3], "--ids") ? argv[4] : NULL;
     struct ig_model *m;
     char err[512];
     struct ig_model_params mp = ig_model_default_params();
@@ -83,6 +84,16 @@ int main(int argc, char **argv) {
         a[i] = (ig_token)((i * 7919 + 13) % nv);
         b[i] = (ig_token)((i * 104729 + 101) % nv);
     }
+    for (int i = 0; ids && i < N; i++) { /* a given prompt (reference fixtures) */
+        char *end;
+        long v = strtol(ids, &end, 10);
+        if (end == ids || v < 0 || v >= nv) {
+            printf("FAIL: --ids needs %d token ids below %d\n", N, nv);
+            return 1;
+        }
+        a[i] = (ig_token)v;
+        ids = *end == ',' ? end + 1 : end;
+    }
     float *la = malloc((size_t)N * nv * sizeof(float)), *lb = malloc((size_t)N * nv * sizeof(float));
     float *tmp = malloc((size_t)N * nv * sizeof(float));
 
@@ -90,6 +101,25 @@ int main(int argc, char **argv) {
     struct ig_ctx *c = new_ctx(m, 128, 2);
     printf("backend: %s\n", ig_ctx_backend(c));
     run_seq(c, a, N, 0, 0, N, la, nv);
+    if (argc > 4) { /* greedy continuation of A, 16 tokens */
+        char path[1024];
+        snprintf(path, sizeof path, "%s.greedy", argv[2]);
+        FILE *g = fopen(path, "w");
+        const float *l = la + (size_t)(N - 1) * nv;
+        for (int t = 0; g && t < 16; t++) {
+            int best = 0;
+            for (int j = 1; j < nv; j++)
+                if (l[j] > l[best]) best = j;
+            fprintf(g, "%s%d", t ? " " : "", best);
+            ig_token tok = best;
+            int32_t p = N + t, sq = 0;
+            int8_t want = 1;
+            struct ig_batch gb = {1, &tok, &p, &sq, &want};
+            CHECK(ig_decode(c, &gb) == IG_OK, "greedy decode failed");
+            l = ig_logits(c, 0);
+        }
+        if (g) fprintf(g, "\n"), fclose(g);
+    }
     ig_seq_drop(c, -1, 0);
     run_seq(c, b, N, 0, 0, N, lb, nv);
     ig_ctx_free(c);

@@ -54,3 +54,26 @@ bool arg_backend(const char *s, enum ig_backend_type *out) {
     die("unknown backend '%s' (auto, cpu, cpu-ref, cuda)", s);
     return false;
 }
+
+char *read_all(FILE *f, size_t *len) {
+    /* NUL-terminated too, for callers that want a C string */
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) {
+                free(buf);
+                return NULL;
+            }
+            buf = b;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}

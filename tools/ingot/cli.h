@@ -5,10 +5,13 @@
 #include "ingot.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
 int cmd_run(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_render(int argc, char **argv);
 
 /* Print "ingot: error: ..." as one line on stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -20,5 +23,8 @@ bool arg_float(const char *flag, const char *s, double lo, double hi, double *ou
 bool arg_backend(const char *s, enum ig_backend_type *out);
 /* The value after a flag, or NULL (and a message) if missing. */
 const char *arg_value(int argc, char **argv, int *i);
+
+/* All of f into a malloc'ed, NUL-terminated buffer; NULL on no memory. */
+char *read_all(FILE *f, size_t *len);
 
 #endif

@@ -46,27 +46,6 @@ static void log_to_stderr(enum ig_log_level level, const char *msg, void *user) 
     fprintf(stderr, "ingot: %s: %s\n", names[level], msg);
 }
 
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    for (;;) {
-        if (n == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) {
-                free(buf);
-                return NULL;
-            }
-            buf = b;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    *len = n;
-    return buf;
-}
-
 /* Output held back while it could still become a stop string. */
 struct stopper {
     const char *stop[MAX_STOPS];

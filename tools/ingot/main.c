@@ -14,6 +14,8 @@ static void usage(FILE *f) {
             "  run MODEL [PROMPT]   generate a continuation of PROMPT (or stdin)\n"
             "  show MODEL           print a model's architecture, size and tokenizer\n"
             "  bench MODEL          measure prompt and generation speed\n"
+            "  tokenize MODEL       print the token ids of the text on stdin\n"
+            "  render MODEL         apply the model's chat template to JSON messages on stdin\n"
             "  version              print the version\n"
             "  help                 this text\n"
             "\n"
@@ -30,6 +32,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "render")) return cmd_render(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ingot %s\n", IG_VERSION);
         return 0;
