@@ -99,6 +99,8 @@ void ig_model_get_info(const struct ig_model *m, struct ig_model_info *out);
 /* A string metadata value (e.g. "tokenizer.chat_template"), NUL-terminated
  * and owned by the model; NULL if absent or not a string. */
 const char *ig_model_meta_str(const struct ig_model *m, const char *key);
+/* A numeric metadata value (any integer or float type); false if absent. */
+bool ig_model_meta_num(const struct ig_model *m, const char *key, double *out);
 
 /* Tensors of the file, for inspection. */
 struct ig_tensor_info {

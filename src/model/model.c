@@ -399,6 +399,13 @@ void ig_model_get_info(const struct ig_model *m, struct ig_model_info *o) {
     o->add_bos = m->vocab.add_bos;
 }
 
+bool ig_model_meta_num(const struct ig_model *m, const char *key, double *out) {
+    float f;
+    if (!ig_gguf_get_f32(m->gguf, key, &f)) return false;
+    *out = f;
+    return true;
+}
+
 const char *ig_model_meta_str(const struct ig_model *m, const char *key) {
     struct ig_gguf_str s;
     if (!ig_gguf_get_str(m->gguf, key, &s)) return NULL;

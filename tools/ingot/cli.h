@@ -12,6 +12,9 @@ int cmd_show(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_render(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+struct run_opts;
+int cmd_chat_opts(struct run_opts *o); /* chat with flags already parsed (`ingot run` on a terminal) */
 
 /* Print "ingot: error: ..." as one line on stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

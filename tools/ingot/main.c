@@ -11,7 +11,8 @@ static void usage(FILE *f) {
             "usage: ingot COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  run MODEL [PROMPT]   generate a continuation of PROMPT (or stdin)\n"
+            "  run MODEL [PROMPT]   answer PROMPT (or stdin); no prompt on a terminal: chat\n"
+            "  chat MODEL           interactive chat through the model's chat template\n"
             "  show MODEL           print a model's architecture, size and tokenizer\n"
             "  bench MODEL          measure prompt and generation speed\n"
             "  tokenize MODEL       print the token ids of the text on stdin\n"
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "render")) return cmd_render(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
