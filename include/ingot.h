@@ -113,6 +113,15 @@ struct ig_tensor_info {
 int32_t ig_model_n_tensors(const struct ig_model *m);
 bool    ig_model_tensor(const struct ig_model *m, int32_t i, struct ig_tensor_info *out);
 
+/* Convert a GGUF file or a Hugging Face folder to a GGUF file at dst (written
+ * to dst.tmp, renamed when complete). type: "f32", "f16", "bf16", "q8_0" or
+ * "q4_0" for the 2-D weights (norms and biases stay F32). The tokenizer,
+ * chat template and other metadata are carried over. progress (may be NULL)
+ * is called after each tensor. */
+enum ig_status ig_convert(const char *src, const char *dst, const char *type,
+                          void (*progress)(void *user, int32_t done, int32_t total), void *progress_user,
+                          char *err, size_t err_len);
+
 /* ------------------------------------------------------------ chat template */
 
 /* The model's Jinja chat template (GGUF tokenizer.chat_template, or

@@ -7,7 +7,10 @@ ingot against transformers' float32 outputs recorded in a fixture:
     <= tol over the recorded vocabulary subset, and the argmax at all 32;
   - 16 greedy tokens equal transformers' generate().
 
-usage: hf_check.py INGOT TEST_LOGITS FOLDER FIXTURE.logits.json [--tol 1e-4] [--backend B]
+usage: hf_check.py INGOT TEST_LOGITS FOLDER FIXTURE.logits.json [--tol 1e-4] [--model PATH]
+--model: run PATH (e.g. the folder converted to GGUF) instead of FOLDER.
+--loose: quantized weights; check the logits tolerance only (argmax and greedy
+         may differ where the random model's top logits are close).
 """
 import hashlib
 import json
@@ -21,19 +24,20 @@ def main():
     ingot, tl, folder, fixture = sys.argv[1:5]
     tol = float(sys.argv[sys.argv.index("--tol") + 1]) if "--tol" in sys.argv else 1e-4
     fx = json.load(open(fixture))
+    model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else folder
     fails = []
     for fn, want in fx["sha256"].items():
         got = hashlib.sha256(open(os.path.join(folder, fn), "rb").read()).hexdigest()
         if got != want:
             print("FAIL: %s differs from the fixture's weights (generator changed?)" % fn)
             return 1
-    p = subprocess.run([ingot, "tokenize", folder], input=fx["prompt"].encode(), capture_output=True)
+    p = subprocess.run([ingot, "tokenize", model], input=fx["prompt"].encode(), capture_output=True)
     ids = [int(x) for x in p.stdout.split()] if p.returncode == 0 else None
     if ids != fx["ids"]:
         fails.append("tokenize: want %s\n  got  %s %s" % (fx["ids"], ids, p.stderr.decode()[:200]))
     n = fx["n"]
-    out = os.path.join(os.path.dirname(folder.rstrip("/")), os.path.basename(folder.rstrip("/")) + ".logits.bin")
-    p = subprocess.run([tl, folder, out, "--ids", ",".join(map(str, fx["ids"][:n]))], capture_output=True)
+    out = model.rstrip("/") + ".logits.bin"
+    p = subprocess.run([tl, model, out, "--ids", ",".join(map(str, fx["ids"][:n]))], capture_output=True)
     if p.returncode != 0:
         print(p.stdout.decode(), p.stderr.decode())
         fails.append("test_logits failed")
@@ -54,10 +58,11 @@ def main():
         if worst > tol:
             fails.append("logits: max rel err %.3g > %g" % (worst, tol))
         bad = [i for i in range(N) if arg[i] != fx["argmax"][i]]
-        if bad:
+        loose = "--loose" in sys.argv
+        if bad and not loose:
             fails.append("argmax differs at positions %s" % bad)
         greedy = [int(x) for x in open(out + ".greedy").read().split()]
-        if greedy != fx["greedy"]:
+        if greedy != fx["greedy"] and not loose:
             fails.append("greedy: want %s\n  got  %s" % (fx["greedy"], greedy))
         print("%s: logits max rel err %.3g (tol %g), argmax %d/%d equal, greedy %s" %
               (os.path.basename(folder), worst, tol, N - len(bad), N, "equal" if greedy == fx["greedy"] else "DIFFERENT"))

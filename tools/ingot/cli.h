@@ -13,6 +13,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 struct run_opts;
 int cmd_chat_opts(struct run_opts *o); /* chat with flags already parsed (`ingot run` on a terminal) */
 

@@ -16,6 +16,7 @@ static void usage(FILE *f) {
             "  show MODEL           print a model's architecture, size and tokenizer\n"
             "  bench MODEL          measure prompt and generation speed\n"
             "  tokenize MODEL       print the token ids of the text on stdin\n"
+            "  convert SRC OUT.gguf turn a Hugging Face folder or GGUF into a GGUF\n"
             "  render MODEL         apply the model's chat template to JSON messages on stdin\n"
             "  version              print the version\n"
             "  help                 this text\n"
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "render")) return cmd_render(argc - 1, argv + 1);
