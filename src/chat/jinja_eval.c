@@ -275,6 +275,8 @@ static struct jv call_macro(struct jrender *r, const struct jnode *call, const s
 
 struct jv jr_eval(struct jrender *r, const struct jnode *n) {
     struct jv a, b;
+    if (++r->steps > r->max_steps) jr_fail(r, n->line, "the template takes too long to render (over %llu steps)",
+                                            (unsigned long long)r->max_steps);
     switch (n->k) {
     case N_LIT: return n->lit;
     case N_NAME: return jr_lookup(r, n->name);
@@ -431,6 +433,7 @@ static void render_body(struct jstate *st, const struct jnode *body, struct jbuf
     struct jrender *r = &st->r;
     for (int i = 0; i < body->n_kids && st->ctl == CTL_NONE; i++) {
         const struct jnode *n = body->kids[i];
+        if (++r->steps > r->max_steps) jr_fail(r, n->line, "the template takes too long to render");
         switch (n->k) {
         case N_TEXT: jb_put(out, n->name, (size_t)n->op); break;
         case N_OUTPUT: jv_to_str(r, jr_eval(r, n->a), out); break;
@@ -491,6 +494,7 @@ enum ig_status ig_jinja_render(const struct ig_jinja *t, const cJSON *vars, char
     r->err_len = err_len;
     r->arena.limit = 256u << 20;
     r->out_limit = 64u << 20;
+    r->max_steps = 20000000;
     struct jbuf buf = {0};
     buf.r = r;
     if (setjmp(r->fail)) {

@@ -132,6 +132,7 @@ struct jrender {
     struct jscope *scope;
     int depth;
     size_t out_limit;
+    uint64_t steps, max_steps; /* evaluation budget: a template never hangs */
     enum ig_status status;
 };
 

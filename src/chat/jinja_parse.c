@@ -35,6 +35,7 @@ struct parser {
     struct tok *toks;  /* tokens of the current tag */
     int n_toks, tp;
     int line;
+    int depth; /* expression nesting, bounded so hostile input cannot exhaust the stack */
     char *err;
     size_t err_len;
     jmp_buf fail;
@@ -384,12 +385,17 @@ static struct jnode *parse_filters(struct parser *ps, struct jnode *n) {
 }
 
 static struct jnode *parse_unary(struct parser *ps) {
-    if (accept_op(ps, "-")) {
+    if (ps->depth > 200) perr(ps, "expression nested too deeply");
+    if (accept_op(ps, "-") || accept_op(ps, "+")) {
+        bool neg = ps->toks[ps->tp - 1].p[0] == '-';
+        ps->depth++;
+        struct jnode *x = parse_unary(ps);
+        ps->depth--;
+        if (!neg) return x;
         struct jnode *n = node(ps, N_NEG);
-        n->a = parse_unary(ps);
+        n->a = x;
         return n;
     }
-    if (accept_op(ps, "+")) return parse_unary(ps);
     return parse_filters(ps, parse_postfix(ps, parse_primary(ps)));
 }
 
@@ -469,7 +475,9 @@ static struct jnode *parse_compare(struct parser *ps) {
 static struct jnode *parse_not(struct parser *ps) {
     if (accept_name(ps, "not")) {
         struct jnode *n = node(ps, N_NOT);
+        if (++ps->depth > 200) perr(ps, "expression nested too deeply");
         n->a = parse_not(ps);
+        ps->depth--;
         return n;
     }
     return parse_compare(ps);
@@ -495,14 +503,16 @@ static struct jnode *parse_or(struct parser *ps) {
     return n;
 }
 static struct jnode *parse_expr(struct parser *ps) {
+    if (++ps->depth > 200) perr(ps, "expression nested too deeply");
     struct jnode *n = parse_or(ps);
     if (accept_name(ps, "if")) {
         struct jnode *c = node(ps, N_COND);
         c->a = n;
         c->b = parse_or(ps);
         if (accept_name(ps, "else")) c->c = parse_expr(ps);
-        return c;
+        n = c;
     }
+    ps->depth--;
     return n;
 }
 
@@ -543,7 +553,15 @@ static bool word_in(const struct tok *t, const char *list) {
     return false;
 }
 
+static struct jnode *parse_stmt_inner(struct parser *ps);
 static struct jnode *parse_stmt(struct parser *ps) {
+    if (++ps->depth > 200) perr(ps, "blocks nested too deeply");
+    struct jnode *n = parse_stmt_inner(ps);
+    ps->depth--;
+    return n;
+}
+
+static struct jnode *parse_stmt_inner(struct parser *ps) {
     struct tok *t = peek(ps);
     if (t->k != T_NAME) perr(ps, "expected a statement name");
     if (accept_name(ps, "if")) {

@@ -107,20 +107,28 @@ enum ig_status ig_tokjson_add(struct ig_gguf_writer *w, const char *dir, int32_t
                               const cJSON *gen, char *err, size_t err_len) {
     char path[4096];
     bool missing = false;
-    enum ig_status st = IG_ERR_FORMAT;
-    struct toks t = {0};
-    char **merges = NULL, *jinja = NULL;
-    int32_t n_merges = 0;
-    cJSON *cfg = NULL, *tok = NULL;
     if (!ig_path_join(path, sizeof path, dir, "tokenizer.json")) return IG_ERR_ARG;
-    tok = ig_json_read(path, &missing, err, err_len);
+    cJSON *tok = ig_json_read(path, &missing, err, err_len);
     if (!tok) {
         if (missing) ERR("%s: missing (the folder needs a Hugging Face tokenizer.json)", path);
         return missing ? IG_ERR_IO : IG_ERR_FORMAT;
     }
     ig_path_join(path, sizeof path, dir, "tokenizer_config.json");
-    cfg = ig_json_read(path, &missing, err, err_len);
-    if (!cfg && !missing) goto done;
+    cJSON *cfg = ig_json_read(path, &missing, err, err_len);
+    enum ig_status st = IG_ERR_FORMAT;
+    if (cfg || missing) st = ig_tokjson_add_json(w, tok, cfg, dir, n_vocab, gen, err, err_len);
+    cJSON_Delete(tok);
+    cJSON_Delete(cfg);
+    return st;
+}
+
+enum ig_status ig_tokjson_add_json(struct ig_gguf_writer *w, const cJSON *tok, const cJSON *cfg, const char *dir,
+                                   int32_t n_vocab, const cJSON *gen, char *err, size_t err_len) {
+    char path[4096];
+    enum ig_status st = IG_ERR_FORMAT;
+    struct toks t = {0};
+    char **merges = NULL, *jinja = NULL;
+    int32_t n_merges = 0;
 
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(tok, "model");
     const char *mtype = ig_json_str(model, "type");
@@ -303,7 +311,7 @@ enum ig_status ig_tokjson_add(struct ig_gguf_writer *w, const char *dir, int32_t
             if (name && !strcmp(name, "default")) tmpl = ig_json_str(e, "template");
         }
     }
-    if (!tmpl) { /* newer folders keep it in chat_template.jinja */
+    if (!tmpl && dir) { /* newer folders keep it in chat_template.jinja */
         ig_path_join(path, sizeof path, dir, "chat_template.jinja");
         FILE *f = fopen(path, "rb");
         if (f) {
@@ -334,7 +342,5 @@ done:
     free(jinja);
     for (int32_t i = 0; merges && i < n_merges; i++) free(merges[i]);
     free(merges);
-    cJSON_Delete(tok);
-    cJSON_Delete(cfg);
     return st;
 }

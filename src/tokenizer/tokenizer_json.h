@@ -14,4 +14,9 @@
 enum ig_status ig_tokjson_add(struct ig_gguf_writer *w, const char *dir, int32_t n_vocab,
                               const cJSON *gen_config, char *err, size_t err_len);
 
+/* The same from parsed JSON (cfg, gen may be NULL; dir: where to look for
+ * chat_template.jinja, or NULL). */
+enum ig_status ig_tokjson_add_json(struct ig_gguf_writer *w, const cJSON *tok, const cJSON *cfg, const char *dir,
+                                   int32_t n_vocab, const cJSON *gen, char *err, size_t err_len);
+
 #endif
