@@ -237,15 +237,22 @@ struct jv jb_filter(struct jrender *r, int line, const char *name, struct jv v, 
     if (!strcmp(name, "safe") || !strcmp(name, "e") || !strcmp(name, "escape")) {
         if (!strcmp(name, "safe")) return v;
         struct jv s = jv_stringify(r, v);
-        static const struct jstr amp = {1, "&"}, lt = {1, "<"}, gt = {1, ">"}, q = {1, "\""}, ap = {1, "'"};
-        struct jstr *ramp = js_new(&r->arena, "&amp;", 5), *rlt = js_new(&r->arena, "&lt;", 4),
-                    *rgt = js_new(&r->arena, "&gt;", 4), *rq = js_new(&r->arena, "&#34;", 5),
-                    *rap = js_new(&r->arena, "&#39;", 5);
-        s = replace(r, s.u.s, &amp, ramp, -1);
-        s = replace(r, s.u.s, &lt, rlt, -1);
-        s = replace(r, s.u.s, &gt, rgt, -1);
-        s = replace(r, s.u.s, &q, rq, -1);
-        return replace(r, s.u.s, &ap, rap, -1);
+        struct jbuf b = {0};
+        b.r = r;
+        for (size_t i = 0; i < s.u.s->n; i++) {
+            char c = s.u.s->p[i];
+            switch (c) {
+            case '&': jb_puts(&b, "&amp;"); break;
+            case '<': jb_puts(&b, "&lt;"); break;
+            case '>': jb_puts(&b, "&gt;"); break;
+            case '"': jb_puts(&b, "&#34;"); break;
+            case '\'': jb_puts(&b, "&#39;"); break;
+            default: jb_putc(&b, c);
+            }
+        }
+        struct jv e = jv_str(r, b.p ? b.p : "", b.n);
+        free(b.p);
+        return e;
     }
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
         struct jv def = arg(a, 0, "default_value", jv_cstr(r, ""));
