@@ -16,7 +16,7 @@ one_line_error() { # name, expected substring, command...
     echo "ok   $name: $err"
   fi
 }
-for f in truncated bad-magic absurd-tensor-count offset-past-end unknown-type unknown-arch missing-tensor wrong-shape q4k-tensor empty; do
+for f in truncated bad-magic absurd-tensor-count offset-past-end unknown-type unknown-arch missing-tensor wrong-shape iq2-tensor empty; do
   [ -f "$dir/$f.gguf" ] || { echo "FAIL: $dir/$f.gguf missing (run test_bad_input first)"; fails=$((fails+1)); continue; }
   one_line_error "run $f" "$f.gguf" "$ingot" run "$dir/$f.gguf" "hello"
 done

@@ -15,7 +15,7 @@
 
 static const char *dir;
 
-enum flaw { OK, NO_FFN_UP, BAD_SHAPE, ARCH_FOO, Q4K_TENSOR };
+enum flaw { OK, NO_FFN_UP, BAD_SHAPE, ARCH_FOO, IQ2_TENSOR };
 
 static bool zero_fill(void *u, int32_t t, int64_t r, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = 0.01f * (float)((i + r + t) % 7);
@@ -64,8 +64,8 @@ static void write_model(const char *path, enum flaw flaw) {
         T1(NM("ffn_norm.weight"), E);
         T2(NM("ffn_gate.weight"), IG_DTYPE_F32, E, F);
         if (!(flaw == NO_FFN_UP && l == 1)) T2(NM("ffn_up.weight"), IG_DTYPE_F32, E, F);
-        T2(NM("ffn_down.weight"), flaw == Q4K_TENSOR && l == 0 ? IG_DTYPE_Q4_K : IG_DTYPE_F32,
-           flaw == Q4K_TENSOR && l == 0 ? 256 : F, flaw == Q4K_TENSOR && l == 0 ? E / 8 : E);
+        T2(NM("ffn_down.weight"), flaw == IQ2_TENSOR && l == 0 ? IG_DTYPE_IQ2_XXS : IG_DTYPE_F32,
+           flaw == IQ2_TENSOR && l == 0 ? 256 : F, flaw == IQ2_TENSOR && l == 0 ? E / 8 : E);
     }
     T1("output_norm.weight", E);
     ig_gguf_w_set_fill(w, zero_fill, NULL);
@@ -222,9 +222,9 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/wrong-shape.gguf", dir);
     write_model(path, BAD_SHAPE);
     expect("wrong-shape.gguf", IG_ERR_FORMAT, "blk.1.attn_q.weight has shape [32, 16");
-    snprintf(path, sizeof path, "%s/q4k-tensor.gguf", dir);
-    write_model(path, Q4K_TENSOR);
-    expect("q4k-tensor.gguf", IG_ERR_UNSUPPORTED, "type Q4_K, which ingot cannot run yet");
+    snprintf(path, sizeof path, "%s/iq2-tensor.gguf", dir);
+    write_model(path, IQ2_TENSOR);
+    expect("iq2-tensor.gguf", IG_ERR_UNSUPPORTED, "type IQ2_XXS, which ingot cannot run yet");
 
     expect("does-not-exist.gguf", IG_ERR_IO, "cannot open");
     expect("", IG_ERR_IO, "is a directory");

@@ -24,14 +24,15 @@ int main(void) {
         const struct ig_kernels *best = sets[si_];
         if (!best || (si_ == 1 && best == sets[0])) continue;
         printf("kernels: %s vs %s\n", best->isa, c->isa);
-        const enum ig_dtype types[] = {IG_DTYPE_F32, IG_DTYPE_F16, IG_DTYPE_BF16, IG_DTYPE_Q8_0, IG_DTYPE_Q4_0};
+        const enum ig_dtype types[] = {IG_DTYPE_F32,  IG_DTYPE_F16,  IG_DTYPE_BF16, IG_DTYPE_Q8_0,
+                                       IG_DTYPE_Q4_0, IG_DTYPE_Q4_K, IG_DTYPE_Q6_K};
         const int64_t sizes[] = {32, 64, 96, 160, 256, 1024, 2048, 2080, 5632, 8192};
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             enum ig_dtype t = types[ti];
             for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
                 int64_t n = sizes[si];
                 size_t rb;
-                ig_row_bytes(t, n, &rb);
+                if (!ig_row_bytes(t, n, &rb)) continue; /* k-quants: whole super-blocks only */
                 float *wf = malloc((size_t)n * sizeof(float)), *wd = malloc((size_t)n * sizeof(float));
                 float *x = malloc(4 * (size_t)n * sizeof(float)), *xd = malloc(4 * (size_t)n * sizeof(float));
                 void *w = malloc(rb);

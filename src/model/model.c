@@ -124,7 +124,7 @@ static bool bind(struct ig_model *m, struct ig_weight *w, const char *name, int6
     }
     const struct ig_dtype_traits *tr = ig_dtype_get(t->type);
     if (!tr->can_compute) {
-        ERR("tensor %s has type %s, which ingot cannot run yet (supported: F32, F16, BF16, Q8_0, Q4_0)",
+        ERR("tensor %s has type %s, which ingot cannot run yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
             name, tr->name);
         return false;
     }

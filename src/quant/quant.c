@@ -15,9 +15,9 @@ static const struct ig_dtype_traits k_traits[IG_DTYPE_COUNT] = {
     [IG_DTYPE_Q8_1] = {"Q8_1", 32, 36, false},
     [IG_DTYPE_Q2_K] = {"Q2_K", 256, 84, false},
     [IG_DTYPE_Q3_K] = {"Q3_K", 256, 110, false},
-    [IG_DTYPE_Q4_K] = {"Q4_K", 256, 144, false},
+    [IG_DTYPE_Q4_K] = {"Q4_K", 256, 144, true},
     [IG_DTYPE_Q5_K] = {"Q5_K", 256, 176, false},
-    [IG_DTYPE_Q6_K] = {"Q6_K", 256, 210, false},
+    [IG_DTYPE_Q6_K] = {"Q6_K", 256, 210, true},
     [IG_DTYPE_Q8_K] = {"Q8_K", 256, 292, false},
     [IG_DTYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, false},
     [IG_DTYPE_IQ2_XS] = {"IQ2_XS", 256, 74, false},
@@ -132,6 +132,8 @@ void ig_dequantize_row(enum ig_dtype t, const void *src, float *dst, int64_t n) 
         }
         break;
     }
+    case IG_DTYPE_Q4_K: ig_dequantize_q4_k(src, dst, n); break;
+    case IG_DTYPE_Q6_K: ig_dequantize_q6_k(src, dst, n); break;
     default:
         /* callers check can_compute before binding a weight */
         memset(dst, 0, (size_t)n * sizeof(float));
@@ -191,6 +193,8 @@ void ig_quantize_row(enum ig_dtype t, const float *src, void *dst, int64_t n) {
         }
         break;
     }
+    case IG_DTYPE_Q4_K: ig_quantize_q4_k(src, dst, n); break;
+    case IG_DTYPE_Q6_K: ig_quantize_q6_k(src, dst, n); break;
     default:
         break; /* callers pass only computable types */
     }

@@ -57,6 +57,27 @@ struct ig_block_q4_0 {
     uint16_t d;
     uint8_t qs[IG_QK4_0 / 2];
 };
+/* k-quants: super-blocks of 256 weights. */
+#define IG_QK_K 256
+/* Q4_K: 8 sub-blocks of 32; weight = d * sc[j] * q - dmin * m[j], q in [0, 15];
+ * the 6-bit sc and m of the 8 sub-blocks are packed in scales[12]; qs holds
+ * 4 groups of 64 weights: sub-block 2g in the low nibbles of qs[32g..32g+31],
+ * sub-block 2g+1 in the high nibbles. */
+struct ig_block_q4_k {
+    uint16_t d, dmin; /* fp16 */
+    uint8_t scales[12];
+    uint8_t qs[IG_QK_K / 2];
+};
+/* Q6_K: 16 sub-blocks of 16; weight = d * scales[j] * (q - 32), q in [0, 63]:
+ * low 4 bits in ql, high 2 bits in qh (layout in kquant.c). */
+struct ig_block_q6_k {
+    uint8_t ql[IG_QK_K / 2];
+    uint8_t qh[IG_QK_K / 4];
+    int8_t scales[IG_QK_K / 16];
+    uint16_t d; /* fp16 */
+};
+_Static_assert(sizeof(struct ig_block_q4_k) == 144, "Q4_K block is 144 bytes");
+_Static_assert(sizeof(struct ig_block_q6_k) == 210, "Q6_K block is 210 bytes");
 _Static_assert(sizeof(struct ig_block_q8_0) == 34, "Q8_0 block is 34 bytes");
 _Static_assert(sizeof(struct ig_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
@@ -83,5 +104,12 @@ uint16_t ig_fp32_to_bf16(float f); /* round to nearest even */
 void ig_dequantize_row(enum ig_dtype t, const void *src, float *dst, int64_t n);
 /* Scalar reference quantizer (writers and tests): n floats -> row of type t. */
 void ig_quantize_row(enum ig_dtype t, const float *src, void *dst, int64_t n);
+
+/* k-quants (kquant.c). The 6-bit scale and min of sub-block j of a Q4_K block. */
+void ig_q4_k_scale_min(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m);
+void ig_dequantize_q4_k(const struct ig_block_q4_k *b, float *dst, int64_t n);
+void ig_dequantize_q6_k(const struct ig_block_q6_k *b, float *dst, int64_t n);
+void ig_quantize_q4_k(const float *src, struct ig_block_q4_k *b, int64_t n);
+void ig_quantize_q6_k(const float *src, struct ig_block_q6_k *b, int64_t n);
 
 #endif

@@ -2,7 +2,7 @@
 """Independent reference for ingot's forward pass.
 
 Reads a GGUF file with its own parser (nothing shared with the C code),
-dequantizes F32/F16/BF16/Q8_0/Q4_0 weights with NumPy, runs the Llama /
+dequantizes F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K weights with NumPy, runs the Llama /
 Qwen2 decoder in float64 over the prompt stored by test_logits, and compares
 the logits at every position: max|ingot - ref| / max|ref| <= tolerance.
 
@@ -15,6 +15,41 @@ import numpy as np
 
 GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
                 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def dequant_q4_k(blk):
+    """Q4_K (GGML layout): d, dmin fp16; 12 bytes of 6-bit scales/mins for 8
+    sub-blocks of 32; 128 bytes of nibbles, 64 weights per 32 bytes (low
+    nibbles first)."""
+    d = blk[:, 0:2].copy().view(np.float16).astype(np.float64)
+    dmin = blk[:, 2:4].copy().view(np.float16).astype(np.float64)
+    s = blk[:, 4:16].astype(np.int64)
+    sc = np.zeros((len(blk), 8), np.int64)
+    mn = np.zeros((len(blk), 8), np.int64)
+    sc[:, :4] = s[:, 0:4] & 63
+    mn[:, :4] = s[:, 4:8] & 63
+    sc[:, 4:] = (s[:, 8:12] & 15) | ((s[:, 0:4] >> 6) << 4)
+    mn[:, 4:] = (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)
+    qs = blk[:, 16:144].astype(np.int64).reshape(-1, 4, 32)
+    q = np.stack([qs & 15, qs >> 4], axis=2).reshape(-1, 8, 32)  # sub-block 2g: low, 2g+1: high
+    return (d * sc)[:, :, None] * q - (dmin * mn)[:, :, None]
+
+
+def dequant_q6_k(blk):
+    """Q6_K (GGML layout): ql[128], qh[64], int8 scales[16], d fp16; per half
+    of 128 weights: q = low nibble | 2 high bits, minus 32; 16 weights share
+    a scale."""
+    ql = blk[:, 0:128].astype(np.int64).reshape(-1, 2, 64)
+    qh = blk[:, 128:192].astype(np.int64).reshape(-1, 2, 32)
+    sc = blk[:, 192:208].copy().view(np.int8).astype(np.float64).reshape(-1, 2, 8)
+    d = blk[:, 208:210].copy().view(np.float16).astype(np.float64)
+    q = np.concatenate([
+        (ql[:, :, 0:32] & 15) | ((qh & 3) << 4),
+        (ql[:, :, 32:64] & 15) | (((qh >> 2) & 3) << 4),
+        (ql[:, :, 0:32] >> 4) | (((qh >> 4) & 3) << 4),
+        (ql[:, :, 32:64] >> 4) | (((qh >> 6) & 3) << 4)], axis=2) - 32  # (blocks, 2, 128)
+    scale = np.repeat(sc, 16, axis=2)  # weight k of a half uses scale k // 16
+    return (d[:, :, None] * scale * q).reshape(len(blk), -1)
 
 
 def read_gguf(path):
@@ -83,6 +118,10 @@ def read_gguf(path):
             qs = blk[:, 2:]
             q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float64) - 8
             a = (d * q).reshape(-1)
+        elif typ == 12:  # Q4_K: 144-byte blocks of 256
+            a = dequant_q4_k(np.frombuffer(buf, np.uint8, n // 256 * 144, p).reshape(-1, 144))
+        elif typ == 14:  # Q6_K: 210-byte blocks of 256
+            a = dequant_q6_k(np.frombuffer(buf, np.uint8, n // 256 * 210, p).reshape(-1, 210))
         else:
             raise SystemExit("reference: tensor type %d not handled" % typ)
         tensors[name] = a.reshape(tuple(reversed(ne)))  # rows = ne[1]

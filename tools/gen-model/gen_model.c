@@ -39,7 +39,7 @@ static void usage(FILE *f) {
             "  --tied           share token_embd as the output projection\n"
             "  --rope-base F    RoPE frequency base\n"
             "  --rope-freqs     add rope_freqs.weight (per-frequency divisors, as Llama 3 GGUFs have)\n"
-            "  --type T         f32 | f16 | bf16 | q8_0 | q4_0 for 2-D weights (default f32)\n"
+            "  --type T         f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k for 2-D weights (default f32)\n"
             "  --seed S         weight seed (default 1)\n");
 }
 
@@ -131,9 +131,10 @@ int main(int argc, char **argv) {
         const char *name;
         enum ig_dtype t;
     } k_types[] = {{"f32", IG_DTYPE_F32}, {"f16", IG_DTYPE_F16}, {"bf16", IG_DTYPE_BF16},
-                   {"q8_0", IG_DTYPE_Q8_0}, {"q4_0", IG_DTYPE_Q4_0}};
+                   {"q8_0", IG_DTYPE_Q8_0}, {"q4_0", IG_DTYPE_Q4_0}, {"q4_k", IG_DTYPE_Q4_K},
+                   {"q6_k", IG_DTYPE_Q6_K}};
     int ti = -1;
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < (int)(sizeof k_types / sizeof k_types[0]); k++)
         if (!strcmp(type, k_types[k].name)) ti = k;
     bool qwen = !strcmp(s.arch, "qwen2");
     if (!out || ti < 0 || (!qwen && strcmp(s.arch, "llama")) || s.n_embd <= 0 || s.n_layer <= 0 ||
@@ -143,9 +144,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     enum ig_dtype wt = k_types[ti].t;
-    int blck = wt == IG_DTYPE_Q8_0 || wt == IG_DTYPE_Q4_0 ? 32 : 1;
+    int blck = ig_dtype_get(wt)->blck;
     if (s.n_embd % blck || s.n_ff % blck) {
-        fprintf(stderr, "ingot-gen: n_embd and n_ff must be multiples of 32 for %s\n", type);
+        fprintf(stderr, "ingot-gen: n_embd and n_ff must be multiples of %d for %s\n", blck, type);
         return 2;
     }
 

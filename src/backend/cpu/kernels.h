@@ -48,6 +48,11 @@ const struct ig_kernels *ig_kernels_best(void);
 /* The plain AVX2 kernels, or NULL on CPUs without AVX2 (for tests). */
 const struct ig_kernels *ig_kernels_avx2(void);
 /* True if the type's kernels take quantized (q8x) activations. */
-static inline bool ig_kernel_wants_q8x(enum ig_dtype t) { return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0; }
+static inline bool ig_kernel_wants_q8x(enum ig_dtype t) {
+    return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0 || t == IG_DTYPE_Q4_K || t == IG_DTYPE_Q6_K;
+}
+/* Portable k-quant kernels (also the AVX2 tables' fallback until SIMD ones exist). */
+void ig_dot_q4_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out);
+void ig_dot_q6_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out);
 
 #endif

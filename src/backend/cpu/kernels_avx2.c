@@ -177,13 +177,84 @@ AVX2 static void axpyg(int64_t n, const float *v, const float *p, int G, float *
     }
 }
 
+/* k-quants. The weights of one super-block are unpacked once and used for
+ * every token; the float scales fold in the activation block's scale. */
+AVX2 static void dot_q4_k(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q4_k *wb = w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    __m256 acc[4], accm[4];
+    for (int j = 0; j < nx; j++) acc[j] = accm[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / IG_QK_K; i++) {
+        const struct ig_block_q4_k *b = &wb[i];
+        float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+        uint8_t sc[8], m[8];
+        for (int k = 0; k < 8; k++) ig_q4_k_scale_min(b->scales, k, &sc[k], &m[k]);
+        for (int g = 0; g < 4; g++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * g));
+            __m256i q[2] = {_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)};
+            for (int h = 0; h < 2; h++) {
+                int k = 2 * g + h;
+                for (int j = 0; j < nx; j++) {
+                    const struct ig_block_q8x *a = (const struct ig_block_q8x *)x + j * xs + 8 * i + k;
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
+                    __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q[h], xv), ones));
+                    __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones));
+                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[k] * a->d), dot, acc[j]);
+                    accm[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * m[k] * a->d), sum, accm[j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < nx; j++) out[j] = hsum(_mm256_sub_ps(acc[j], accm[j]));
+}
+
+AVX2 static void dot_q6_k(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q6_k *wb = w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    __m256 acc[4];
+    for (int j = 0; j < nx; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / IG_QK_K; i++) {
+        const struct ig_block_q6_k *b = &wb[i];
+        float d = _cvtsh_ss(b->d);
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
+            };
+            for (int qt = 0; qt < 4; qt++) {
+                __m256i wq = _mm256_sub_epi8(q[qt], off); /* -32..31 */
+                const int8_t *sc = b->scales + 8 * h + 2 * qt;
+                __m256i scl = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+                __m256i aw = _mm256_sign_epi8(wq, wq);
+                for (int j = 0; j < nx; j++) {
+                    const struct ig_block_q8x *a = (const struct ig_block_q8x *)x + j * xs + 8 * i + 4 * h + qt;
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
+                    __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wq));
+                    __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, scl));
+                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), dot, acc[j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);
+}
+
 static const struct ig_kernels k_avx2 = {
     .axpy = axpy,
     .dotg = dotg,
     .axpyg = axpyg,
     .isa = "avx2",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
-            [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
+            [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = dot_q4_k,
+            [IG_DTYPE_Q6_K] = dot_q6_k},
 };
 
 static const struct ig_kernels k_avx512vnni = {
@@ -192,7 +263,8 @@ static const struct ig_kernels k_avx512vnni = {
     .axpyg = axpyg,
     .isa = "avx2+avx512vnni",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
-            [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni},
+            [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni, [IG_DTYPE_Q4_K] = dot_q4_k,
+            [IG_DTYPE_Q6_K] = dot_q6_k},
 };
 
 static const struct ig_kernels *pick(void) {

@@ -47,6 +47,60 @@ static void dot_q4_0(int64_t n, const void *w, const void *x, int64_t xs, int nx
     }
 }
 
+/* Q4_K: sub-block j of super-block i lines up with activation block 8i + j. */
+void ig_dot_q4_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q4_k *wb = w;
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t i = 0; i < n / IG_QK_K; i++) {
+            const struct ig_block_q4_k *b = &wb[i];
+            float d = ig_fp16_to_fp32(b->d), dmin = ig_fp16_to_fp32(b->dmin);
+            for (int k = 0; k < 8; k++) {
+                const struct ig_block_q8x *a = &xb[8 * i + k];
+                const uint8_t *q = b->qs + 32 * (k / 2);
+                int shift = 4 * (k % 2);
+                int32_t acc = 0, sum = 0;
+                for (int l = 0; l < 32; l++) {
+                    acc += ((q[l] >> shift) & 0xF) * a->qs[l];
+                    sum += a->qs[l];
+                }
+                uint8_t sc, m;
+                ig_q4_k_scale_min(b->scales, k, &sc, &m);
+                s += a->d * (d * sc * (float)acc - dmin * m * (float)sum);
+            }
+        }
+        out[j] = s;
+    }
+}
+
+/* Q6_K: activation block 8i + k holds quarter k % 4 of half k / 4. */
+void ig_dot_q6_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q6_k *wb = w;
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t i = 0; i < n / IG_QK_K; i++) {
+            const struct ig_block_q6_k *b = &wb[i];
+            float d = ig_fp16_to_fp32(b->d);
+            for (int k = 0; k < 8; k++) {
+                const struct ig_block_q8x *a = &xb[8 * i + k];
+                int h = k / 4, qt = k % 4;
+                const uint8_t *ql = b->ql + 64 * h + (qt % 2) * 32, *qh = b->qh + 32 * h;
+                const int8_t *sc = b->scales + 8 * h + 2 * qt;
+                int lshift = qt >= 2 ? 4 : 0, hshift = 2 * qt;
+                int32_t acc[2] = {0, 0};
+                for (int l = 0; l < 32; l++) {
+                    int q = (int)(((ql[l] >> lshift) & 0xF) | (((qh[l] >> hshift) & 3) << 4)) - 32;
+                    acc[l / 16] += q * a->qs[l];
+                }
+                s += a->d * d * (float)(sc[0] * acc[0] + sc[1] * acc[1]);
+            }
+        }
+        out[j] = s;
+    }
+}
+
 static void dot_float(enum ig_dtype t, int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
     for (int j = 0; j < nx; j++) {
         const float *xv = (const float *)x + j * xs;
@@ -94,5 +148,6 @@ const struct ig_kernels ig_kernels_c = {
     .axpyg = axpyg,
     .isa = "c",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
-            [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0},
+            [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = ig_dot_q4_k_c,
+            [IG_DTYPE_Q6_K] = ig_dot_q6_k_c},
 };
