@@ -114,8 +114,9 @@ int32_t ig_model_n_tensors(const struct ig_model *m);
 bool    ig_model_tensor(const struct ig_model *m, int32_t i, struct ig_tensor_info *out);
 
 /* Convert a GGUF file or a Hugging Face folder to a GGUF file at dst (written
- * to dst.tmp, renamed when complete). type: "f32", "f16", "bf16", "q8_0" or
- * "q4_0" for the 2-D weights (norms and biases stay F32). The tokenizer,
+ * to dst.tmp, renamed when complete). type: "f32", "f16", "bf16", "q8_0",
+ * "q4_0", "q4_k" or "q6_k" for the 2-D weights (norms and biases stay F32;
+ * rows that are not whole blocks of the type fall back to Q8_0 or F16). The tokenizer,
  * chat template and other metadata are carried over. progress (may be NULL)
  * is called after each tensor. */
 enum ig_status ig_convert(const char *src, const char *dst, const char *type,

@@ -17,7 +17,7 @@ static const struct {
     uint32_t ftype; /* general.file_type (llama.cpp's LLAMA_FTYPE) */
 } k_types[] = {
     {"f32", IG_DTYPE_F32, 0}, {"f16", IG_DTYPE_F16, 1}, {"bf16", IG_DTYPE_BF16, 32},
-    {"q8_0", IG_DTYPE_Q8_0, 7}, {"q4_0", IG_DTYPE_Q4_0, 2},
+    {"q8_0", IG_DTYPE_Q8_0, 7}, {"q4_0", IG_DTYPE_Q4_0, 2}, {"q4_k", IG_DTYPE_Q4_K, 14}, {"q6_k", IG_DTYPE_Q6_K, 18},
 };
 
 struct conv {
@@ -69,7 +69,7 @@ enum ig_status ig_convert(const char *src, const char *dst, const char *type_nam
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
         if (type_name && !strcmp(type_name, k_types[i].name)) ti = (int)i;
     if (ti < 0) {
-        ERR("unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)", type_name ? type_name : "");
+        ERR("unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)", type_name ? type_name : "");
         return IG_ERR_ARG;
     }
     struct ig_gguf *g = NULL;
@@ -145,7 +145,8 @@ enum ig_status ig_convert(const char *src, const char *dst, const char *type_nam
         size_t rb;
         if (t->n_dims >= 2 && ends_with(t->name, ".weight")) {
             out = k_types[ti].type;
-            if (!ig_row_bytes(out, t->ne[0], &rb)) out = IG_DTYPE_F16; /* rows not a whole number of blocks */
+            /* rows that are not whole blocks: Q8_0 if they can, else F16 (as llama.cpp falls back) */
+            if (!ig_row_bytes(out, t->ne[0], &rb)) out = ig_row_bytes(IG_DTYPE_Q8_0, t->ne[0], &rb) ? IG_DTYPE_Q8_0 : IG_DTYPE_F16;
         }
         c.t[i] = t;
         if (permute && (ends_with(t->name, "attn_q.weight") || ends_with(t->name, "attn_q.bias"))) {

@@ -49,7 +49,21 @@ llama_bf16 --arch llama --type bf16 $SMALL
 llama_q8_0 --arch llama --type q8_0 $SMALL
 qwen2_q4_0 --arch qwen2 --type q4_0 --tied $SMALL
 big_llama_q8_0 --arch llama --type q8_0 --n-embd 512 --n-head 8 --n-head-kv 2 --n-ff 1024 --n-vocab 2000 --n-layer 2
+llama_q4_k --arch llama --type q4_k --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 512 --n-vocab 300 --n-layer 2
+qwen2_q6_k --arch qwen2 --type q6_k --tied --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 512 --n-vocab 300 --n-layer 2
 EOF2
+python3 tests/ref/kquant_crosscheck.py "$W/llama_q4_k.gguf"; python3 tests/ref/kquant_crosscheck.py "$W/qwen2_q6_k.gguf"
+# Hugging Face folders (tokenizers carried in TOK_DIR) on CUDA against the transformers fixtures
+T=${TOK_DIR:-.gpu-carry/tok}
+if [ -d "$T/qwen3" ]; then
+  for spec in qwen2-sharded:qwen3 llama-untied:llama3_1 phi3-fused:llama3_1; do
+    k=${spec%%:*}
+    python3 tests/hf/gen_hf.py "$k" "$T/${spec##*:}" "$W/hf/$k" >/dev/null
+    if INGOT_BACKEND=cuda python3 tests/hf/hf_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" \
+        tests/fixtures/hf/$k.logits.json > "$W/hf-$k.log" 2>&1; then echo "ok   CUDA $(tail -1 "$W/hf-$k.log")"
+    else echo "FAIL CUDA hf $k"; cat "$W/hf-$k.log"; fails=$((fails+1)); fi
+  done
+fi
 S=${STORIES_DIR:-../shared/models/stories260K}
 if [ -f "$S/stories260K.gguf" ]; then
   "$B/ingot" run "$S/stories260K.gguf" "" -n 200 --temp 0 --ctx 256 --backend cuda > "$W/st.txt" 2>"$W/st.err"

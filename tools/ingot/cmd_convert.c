@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 static void convert_usage(FILE *f) {
-    fprintf(f, "usage: ingot convert SRC OUT.gguf [--type f16|bf16|f32|q8_0|q4_0]\n"
+    fprintf(f, "usage: ingot convert SRC OUT.gguf [--type f16|bf16|f32|q8_0|q4_0|q4_k|q6_k]\n"
                "\n"
                "Writes a GGUF file (loadable by ingot and llama.cpp) from a Hugging Face\n"
                "model folder or another GGUF file, carrying the tokenizer and chat template.\n"

@@ -22,7 +22,7 @@
     } while (0)
 #define LAUNCHED() CK(cudaGetLastError())
 
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_BF16 = 30 };
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30 };
 
 static cudaStream_t g_stream;
 
@@ -143,6 +143,35 @@ __device__ __forceinline__ float deq_repacked(int t, const uint8_t *w, int n_row
     return d * (float)(v - 8);
 }
 
+// k-quants in GGUF's own layout (see src/quant/kquant.c)
+__device__ __forceinline__ void q4k_scale_min(const uint8_t *q, int j, float *sc, float *m) {
+    if (j < 4) {
+        *sc = (float)(q[j] & 63);
+        *m = (float)(q[j + 4] & 63);
+    } else {
+        *sc = (float)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+__device__ __forceinline__ float deq_q4_k(const uint8_t *row, int i) {
+    const uint8_t *b = row + (size_t)(i / 256) * 144;
+    int j = i % 256, k = j / 32, l = j % 32;
+    float sc, m;
+    q4k_scale_min(b + 4, k, &sc, &m);
+    int q = (b[16 + 32 * (k / 2) + l] >> (4 * (k % 2))) & 15;
+    return h_to_f(*(const uint16_t *)b) * sc * (float)q - h_to_f(*(const uint16_t *)(b + 2)) * m;
+}
+
+__device__ __forceinline__ float deq_q6_k(const uint8_t *row, int i) {
+    const uint8_t *b = row + (size_t)(i / 256) * 210;
+    int j = i % 256, h = j / 128, qt = (j % 128) / 32, l = j % 32;
+    int lo = (b[64 * h + 32 * (qt % 2) + l] >> (4 * (qt / 2))) & 15;
+    int hi = (b[128 + 32 * h + l] >> (2 * qt)) & 3;
+    float d = h_to_f((uint16_t)(b[208] | (b[209] << 8)));
+    return d * (float)(int8_t)b[192 + 8 * h + 2 * qt + l / 16] * (float)((lo | (hi << 4)) - 32);
+}
+
 // element i of a row of type t
 __device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
     switch (t) {
@@ -159,6 +188,8 @@ __device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
         int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4);
         return h_to_f(*(const uint16_t *)b) * (float)(q - 8);
     }
+    case T_Q4_K: return deq_q4_k(row, i);
+    case T_Q6_K: return deq_q6_k(row, i);
     }
     return 0.f;
 }
@@ -285,6 +316,48 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
                                wv[5] * a1.y + wv[6] * a1.z + wv[7] * a1.w);
             }
         }
+    } else if (T == T_Q4_K || T == T_Q6_K) {
+        // one lane per 32-weight sub-block: 4 super-blocks per warp step
+        const int nsb = n_in / 256, k = lane % 8;
+        for (int sb = lane / 8; sb < nsb; sb += 4) {
+            float wv[32];
+            if (T == T_Q4_K) {
+                const uint8_t *b = r + (size_t)sb * 144;
+                float sc, m;
+                q4k_scale_min(b + 4, k, &sc, &m);
+                float d = h_to_f(*(const uint16_t *)b) * sc, dm = h_to_f(*(const uint16_t *)(b + 2)) * m;
+                const uint4 *qp = (const uint4 *)(b + 16 + 32 * (k / 2));
+                uint4 u[2] = {qp[0], qp[1]};
+                const uint8_t *q = (const uint8_t *)u;
+                const int sh = 4 * (k % 2);
+#pragma unroll
+                for (int l = 0; l < 32; l++) wv[l] = d * (float)((q[l] >> sh) & 15) - dm;
+            } else {
+                const uint8_t *b = r + (size_t)sb * 210;
+                const int h = k / 4, qt = k % 4;
+                const uint8_t *ql = b + 64 * h + 32 * (qt % 2), *qh = b + 128 + 32 * h;
+                float d = h_to_f((uint16_t)(b[208] | (b[209] << 8)));
+                float s0 = d * (float)(int8_t)b[192 + 8 * h + 2 * qt], s1 = d * (float)(int8_t)b[193 + 8 * h + 2 * qt];
+#pragma unroll
+                for (int l = 0; l < 32; l++) {
+                    int q = (((ql[l] >> (4 * (qt / 2))) & 15) | (((qh[l] >> (2 * qt)) & 3) << 4)) - 32;
+                    wv[l] = (l < 16 ? s0 : s1) * (float)q;
+                }
+            }
+            const int base = sb * 256 + 32 * k;
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                if (j >= nt) break;
+                const float *xb = x + (SMEM ? 0 : (size_t)(t0 + j) * n_in);
+                float a = 0.f;
+#pragma unroll
+                for (int l = 0; l < 32; l += 4) {
+                    float4 v = *(const float4 *)(xb + XI(base + l));
+                    a += wv[l] * v.x + wv[l + 1] * v.y + wv[l + 2] * v.z + wv[l + 3] * v.w;
+                }
+                acc[j] += a;
+            }
+        }
     } else if (n_in % 256 == 0 && T != T_F32) {
         // 16-byte loads: 8 halves per lane, 256 elements per warp step
         for (int i = lane * 8; i < n_in; i += 256) {
@@ -346,6 +419,8 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
     case T_BF16: launch_matmul<T_BF16>(w, rb, n_in, n_out, x, out, n_tok); break;
     case T_Q8_0: launch_matmul<T_Q8_0>(w, rb, n_in, n_out, x, out, n_tok); break;
     case T_Q4_0: launch_matmul<T_Q4_0>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_Q4_K: launch_matmul<T_Q4_K>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_Q6_K: launch_matmul<T_Q6_K>(w, rb, n_in, n_out, x, out, n_tok); break;
     default: fprintf(stderr, "ingot: CUDA matmul: type %d\n", type); abort();
     }
 }
