@@ -77,6 +77,57 @@ int main(void) {
             }
         }
     }
+    /* MLX affine rows (4 and 8 bits, groups 32/64/128, F16/BF16/F32 scales) */
+    for (int si_ = 0; si_ < 2; si_++) {
+        const struct ig_kernels *best = sets[si_];
+        if (!best) continue;
+        const enum ig_dtype stypes[] = {IG_DTYPE_F16, IG_DTYPE_BF16, IG_DTYPE_F32};
+        for (int bits = 4; bits <= 8; bits += 4)
+            for (int group = 32; group <= 128; group *= 2)
+                for (int st = 0; st < 3; st++) {
+                    enum ig_dtype t = bits == 4 ? IG_DTYPE_MLX4 : IG_DTYPE_MLX8, stype = stypes[st];
+                    int64_t n = 1024;
+                    float wf[1024], wd[1024], x[4 * 1024], xd[4 * 1024], sf[32], bf[32];
+                    uint8_t q[1024], sc[128], bi[128];
+                    struct ig_block_q8x xq[4 * 32];
+                    for (int64_t i = 0; i < n; i++) wf[i] = frand() * (i % 13 == 0 ? 3.0f : 1.0f);
+                    for (int64_t i = 0; i < 4 * n; i++) x[i] = frand() * 2.0f;
+                    ig_quantize_mlx_row(t, wf, q, sf, bf, group, n);
+                    for (int g = 0; g < n / group; g++) { /* store scales in stype */
+                        if (stype == IG_DTYPE_F32) memcpy(sc + 4 * g, &sf[g], 4), memcpy(bi + 4 * g, &bf[g], 4);
+                        else {
+                            uint16_t a = stype == IG_DTYPE_F16 ? ig_fp32_to_fp16(sf[g]) : ig_fp32_to_bf16(sf[g]);
+                            uint16_t b = stype == IG_DTYPE_F16 ? ig_fp32_to_fp16(bf[g]) : ig_fp32_to_bf16(bf[g]);
+                            memcpy(sc + 2 * g, &a, 2), memcpy(bi + 2 * g, &b, 2);
+                        }
+                    }
+                    ig_dequantize_mlx_row(t, q, sc, bi, stype, group, wd, n);
+                    for (int j = 0; j < 4; j++) {
+                        ig_quantize_q8x(x + j * n, xq + j * (n / 32), n);
+                        for (int64_t i = 0; i < n; i++) xd[j * n + i] = xq[j * (n / 32) + i / 32].d * xq[j * (n / 32) + i / 32].qs[i % 32];
+                    }
+                    for (int nx = 1; nx <= 4; nx++) {
+                        float oc[4], ob[4];
+                        (bits == 4 ? c->dot_mlx4 : c->dot_mlx8)(n, q, sc, bi, stype, group, xq, n / 32, nx, oc);
+                        (bits == 4 ? best->dot_mlx4 : best->dot_mlx8)(n, q, sc, bi, stype, group, xq, n / 32, nx, ob);
+                        for (int j = 0; j < nx; j++) {
+                            double ref = 0, mag = 0;
+                            for (int64_t i = 0; i < n; i++) {
+                                ref += (double)wd[i] * xd[j * n + i];
+                                mag += fabs((double)wd[i] * xd[j * n + i]);
+                            }
+                            CHECK(fabs(oc[j] - ref) <= 1e-5 * mag + 1e-6, "MLX%d g%d C %g vs scalar %g", bits, group, oc[j], ref);
+                            CHECK(fabs(ob[j] - oc[j]) <= 1e-5 * mag + 1e-6, "MLX%d g%d %s %g vs C %g", bits, group,
+                                  best->isa, ob[j], oc[j]);
+                            checked++;
+                        }
+                    }
+                    /* the quantizer: every weight within half a step of its group */
+                    for (int64_t i = 0; i < n; i++)
+                        CHECK(fabsf(wd[i] - wf[i]) <= 0.5f * fabsf(ig_scalar_to_f32(stype, sc, i / group)) * 1.01f + 0.02f,
+                              "MLX%d quantize error at %lld", bits, (long long)i);
+                }
+    }
     /* axpy, every ISA present, odd lengths */
     for (int si_ = 0; si_ < 2; si_++) {
         const struct ig_kernels *k = sets[si_];

@@ -31,8 +31,6 @@ struct conv {
 static bool fill(void *user, int32_t i, int64_t row, float *dst, int64_t n) {
     struct conv *c = user;
     const struct ig_gguf_tensor *t = c->t[i];
-    size_t rb;
-    ig_row_bytes((enum ig_dtype)t->type, t->ne[0], &rb);
     int64_t src_row = row;
     if (c->permute_heads[i] > 0) { /* GGUF row 2i+k of a head <- HF row k*D/2 + i */
         int64_t D = c->head_dim[i], h = row / D, j = row % D;
@@ -41,7 +39,7 @@ static bool fill(void *user, int32_t i, int64_t row, float *dst, int64_t n) {
     if (t->n_dims == 1) { /* vectors: one row; a permuted bias moves elements */
         float *tmp = malloc((size_t)n * sizeof *tmp);
         if (!tmp) return snprintf(c->fill_err, 256, "out of memory"), false;
-        ig_dequantize_row((enum ig_dtype)t->type, t->data, tmp, n);
+        ig_gguf_tensor_row(t, 0, tmp);
         for (int64_t e = 0; e < n; e++) {
             int64_t s = e;
             if (c->permute_heads[i] > 0) {
@@ -53,7 +51,7 @@ static bool fill(void *user, int32_t i, int64_t row, float *dst, int64_t n) {
         free(tmp);
         return true;
     }
-    ig_dequantize_row((enum ig_dtype)t->type, t->data + (size_t)src_row * rb, dst, n);
+    ig_gguf_tensor_row(t, src_row, dst);
     return true;
 }
 

@@ -244,7 +244,7 @@ enum ig_status ig_gguf_parse(const uint8_t *data, size_t size, struct ig_gguf **
         }
         if (!rd_u32(&r, &t->type, "a tensor type") || !rd_u64(&r, &t->offset, "a tensor offset")) goto fail;
         const struct ig_dtype_traits *tr = ig_dtype_get(t->type);
-        if (!tr) {
+        if (!tr || tr->internal) {
             ig_err(err, err_len, "tensor '%s' has unknown tensor type %u", name, t->type);
             st = IG_ERR_UNSUPPORTED;
             goto fail;
@@ -434,4 +434,16 @@ bool ig_gguf_arr_strs(const struct ig_gguf_kv *kv, struct ig_gguf_str *out) {
         p += 8 + n;
     }
     return true;
+}
+
+void ig_gguf_tensor_row(const struct ig_gguf_tensor *t, int64_t r, float *dst) {
+    size_t rb;
+    ig_row_bytes((enum ig_dtype)t->type, t->ne[0], &rb);
+    if (t->type == IG_DTYPE_MLX4 || t->type == IG_DTYPE_MLX8) {
+        size_t sb = (size_t)(t->ne[0] / t->group) * (size_t)ig_dtype_get(t->stype)->size;
+        ig_dequantize_mlx_row((enum ig_dtype)t->type, t->data + (size_t)r * rb, t->scales + (size_t)r * sb,
+                              t->biases + (size_t)r * sb, (enum ig_dtype)t->stype, t->group, dst, t->ne[0]);
+        return;
+    }
+    ig_dequantize_row((enum ig_dtype)t->type, t->data + (size_t)r * rb, dst, t->ne[0]);
 }

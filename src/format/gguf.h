@@ -40,7 +40,15 @@ struct ig_gguf_tensor {
     uint64_t offset;              /* from the start of the data section */
     size_t n_bytes;
     const uint8_t *data;          /* base + data_offset + offset */
+    /* MLX4/MLX8 (views of MLX folders): per-group scales and biases, n_out
+     * rows of ne[0] / group values of type stype */
+    const uint8_t *scales, *biases;
+    int32_t group;
+    uint32_t stype;
 };
+
+/* Row r of tensor t (any computable type, MLX included) as floats. */
+void ig_gguf_tensor_row(const struct ig_gguf_tensor *t, int64_t r, float *dst);
 
 struct ig_gguf {
     uint32_t version;

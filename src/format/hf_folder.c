@@ -179,6 +179,75 @@ static float *llama3_rope_factors(struct hf_owner *o, const cJSON *rs, double ba
     return f;
 }
 
+static const struct ig_st_tensor *find_any(const struct hf_owner *o, const char *name) {
+    for (int32_t f = 0; f < o->n_files; f++) {
+        const struct ig_st_tensor *t = ig_st_find(&o->files[f], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+/* An MLX-quantized weight (uint32 codes + .scales + .biases) as an MLX4/MLX8
+ * tensor; group size from config.json's "quantization" (per-module entries
+ * override it), bits from the shapes. */
+static bool mlx_tensor(struct hf_owner *o, const cJSON *quant, const struct ig_st_tensor *s, struct ig_gguf_tensor *t,
+                       char *err, size_t err_len) {
+    char base[256], nm[300];
+    size_t l = strlen(s->name);
+    if (!quant || l < 8 || strcmp(s->name + l - 7, ".weight") || l - 7 >= sizeof base) {
+        ERR("tensor %.80s is uint32 but config.json has no MLX \"quantization\" entry", s->name);
+        return false;
+    }
+    memcpy(base, s->name, l - 7);
+    base[l - 7] = 0;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(quant, base);
+    if (!cJSON_IsObject(q)) q = quant;
+    int group = (int)ig_json_num(q, "group_size", 64);
+    snprintf(nm, sizeof nm, "%s.scales", base);
+    const struct ig_st_tensor *sc = find_any(o, nm);
+    snprintf(nm, sizeof nm, "%s.biases", base);
+    const struct ig_st_tensor *bi = find_any(o, nm);
+    if (!sc || !bi) {
+        ERR("MLX tensor %.80s: missing %s.scales or .biases", s->name, base);
+        return false;
+    }
+    bool ok;
+    enum ig_dtype stype = st_to_dtype(sc->dtype, &ok);
+    int64_t rows = s->shape[0], in = sc->n_dims == 2 ? sc->shape[1] * group : 0;
+    if (!ok || sc->dtype != bi->dtype || sc->n_dims != 2 || bi->n_dims != 2 || sc->shape[0] != rows ||
+        bi->shape[0] != rows || bi->shape[1] != sc->shape[1] || (group != 32 && group != 64 && group != 128) || in <= 0) {
+        ERR("MLX tensor %.80s: scales/biases of shape or type that do not match (group size %d)", s->name, group);
+        return false;
+    }
+    int64_t bits = s->shape[1] * 32 / in;
+    if (s->shape[1] * 32 != in * bits || (bits != 4 && bits != 8)) {
+        ERR("MLX tensor %.80s: %lld-bit codes are not supported (4 and 8 are)", s->name,
+            (long long)(s->shape[1] * 32.0 / (double)in));
+        return false;
+    }
+    t->type = bits == 4 ? IG_DTYPE_MLX4 : IG_DTYPE_MLX8;
+    t->ne[0] = in;
+    t->ne[1] = rows;
+    t->ne[2] = t->ne[3] = 1;
+    t->n_bytes = s->n_bytes + sc->n_bytes + bi->n_bytes;
+    t->scales = sc->data;
+    t->biases = bi->data;
+    if ((uintptr_t)sc->data % 4 || (uintptr_t)bi->data % 4) { /* unaligned in the file: aligned copies */
+        void *cs = owner_buf(o, sc->n_bytes), *cb = owner_buf(o, bi->n_bytes);
+        if (!cs || !cb) {
+            ERR("out of memory");
+            return false;
+        }
+        memcpy(cs, sc->data, sc->n_bytes);
+        memcpy(cb, bi->data, bi->n_bytes);
+        t->scales = cs;
+        t->biases = cb;
+    }
+    t->group = group;
+    t->stype = stype;
+    return true;
+}
+
 static bool cfg_int(const cJSON *c, const char *key, int64_t *out, bool required, char *err, size_t err_len) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(c, key);
     if (cJSON_IsNumber(j) && j->valuedouble >= 0 && j->valuedouble < 1e12 && j->valuedouble == floor(j->valuedouble)) {
@@ -233,9 +302,12 @@ enum ig_status ig_hf_open(const char *dir, struct ig_gguf **out, char *err, size
         st = IG_ERR_UNSUPPORTED;
         goto fail;
     }
-    if (cJSON_GetObjectItemCaseSensitive(cfg, "quantization")) {
-        snprintf(e, sizeof e, "MLX-quantized folders (config.json 'quantization') cannot run yet; "
-                              "use an F16/BF16 folder or a GGUF");
+    const cJSON *quant = cJSON_GetObjectItemCaseSensitive(cfg, "quantization");
+    if (!quant) quant = cJSON_GetObjectItemCaseSensitive(cfg, "quantization_config");
+    if (quant && !cJSON_IsObject(quant)) quant = NULL;
+    if (quant && ig_json_str(quant, "quant_method")) { /* GPTQ / AWQ / bitsandbytes ... */
+        snprintf(e, sizeof e, "config.json: quantization method '%.32s' is not supported (MLX affine is)",
+                 ig_json_str(quant, "quant_method"));
         st = IG_ERR_UNSUPPORTED;
         goto fail;
     }
@@ -334,7 +406,14 @@ enum ig_status ig_hf_open(const char *dir, struct ig_gguf **out, char *err, size
             bool tok;
             struct ig_gguf_tensor *t = &ts[k];
             t->type = st_to_dtype(s->dtype, &tok);
-            if (!tok || s->n_dims < 1 || s->n_dims > 2) {
+            if (s->dtype == IG_ST_U32 && s->n_dims == 2) { /* MLX-packed: find .scales and .biases */
+                if (!mlx_tensor(o, quant, s, t, e, sizeof e)) {
+                    free(ts);
+                    st = IG_ERR_UNSUPPORTED;
+                    goto fail;
+                }
+                tok = true;
+            } else if (!tok || s->n_dims < 1 || s->n_dims > 2) {
                 snprintf(e, sizeof e, "tensor %.80s: %s with %d dimensions is not supported (F32/F16/BF16, 1-D or 2-D)",
                          s->name, ig_st_dtype_name(s->dtype), s->n_dims);
                 free(ts);
@@ -355,8 +434,10 @@ enum ig_status ig_hf_open(const char *dir, struct ig_gguf **out, char *err, size
             t->name = (struct ig_gguf_str){o->names[o->n_names], strlen(gname)};
             o->n_names++;
             t->n_dims = (uint32_t)s->n_dims;
-            for (int d = 0; d < IG_GGUF_MAX_DIMS; d++) t->ne[d] = d < s->n_dims ? s->shape[s->n_dims - 1 - d] : 1;
-            t->n_bytes = s->n_bytes;
+            if (t->type != IG_DTYPE_MLX4 && t->type != IG_DTYPE_MLX8) {
+                for (int d = 0; d < IG_GGUF_MAX_DIMS; d++) t->ne[d] = d < s->n_dims ? s->shape[s->n_dims - 1 - d] : 1;
+                t->n_bytes = s->n_bytes;
+            }
             t->data = s->data;
             size_t esz = (size_t)ig_dtype_get(t->type)->size;
             if ((uintptr_t)t->data % esz != 0) { /* unaligned in the file: keep an aligned copy */

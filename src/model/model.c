@@ -124,7 +124,7 @@ static bool bind(struct ig_model *m, struct ig_weight *w, const char *name, int6
     }
     const struct ig_dtype_traits *tr = ig_dtype_get(t->type);
     if (!tr->can_compute) {
-        ERR("tensor %s has type %s, which ingot cannot run yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
+        ERR("tensor %s has type %s, which ingot cannot run yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, MLX 4/8-bit)",
             name, tr->name);
         return false;
     }
@@ -144,12 +144,27 @@ static bool bind(struct ig_model *m, struct ig_weight *w, const char *name, int6
     w->n_in = t->ne[0];
     w->n_out = t->ne[1];
     ig_row_bytes(w->type, w->n_in, &w->row_bytes);
+    if (ig_weight_is_mlx(w)) {
+        if (want_dims != 2) {
+            ERR("tensor %s: an MLX-quantized vector is not supported", name);
+            return false;
+        }
+        w->scales = t->scales;
+        w->biases = t->biases;
+        w->group = t->group;
+        w->stype = (enum ig_dtype)t->stype;
+        w->scale_row_bytes = (size_t)(w->n_in / w->group) * (size_t)ig_dtype_get(t->stype)->size;
+    }
     return true;
 }
 
 /* Rows [first, first + n) of a bound matrix, used in place (fused QKV). */
 static struct ig_weight row_slice(struct ig_weight w, int64_t first, int64_t n) {
     w.data = (const uint8_t *)w.data + (size_t)first * w.row_bytes;
+    if (ig_weight_is_mlx(&w)) {
+        w.scales = (const uint8_t *)w.scales + (size_t)first * w.scale_row_bytes;
+        w.biases = (const uint8_t *)w.biases + (size_t)first * w.scale_row_bytes;
+    }
     w.n_out = n;
     return w;
 }

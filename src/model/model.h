@@ -35,7 +35,27 @@ struct ig_weight {
     enum ig_dtype type;
     int64_t n_in, n_out;     /* ne[0], ne[1] */
     size_t row_bytes;
+    /* MLX4/MLX8 only: per-group scale and bias rows (n_in / group values of
+     * stype each, scale_row_bytes apart) */
+    const void *scales, *biases;
+    int32_t group;
+    enum ig_dtype stype;
+    size_t scale_row_bytes;
 };
+
+static inline bool ig_weight_is_mlx(const struct ig_weight *w) {
+    return w->type == IG_DTYPE_MLX4 || w->type == IG_DTYPE_MLX8;
+}
+/* Row r of a weight as floats (the scalar reference for every type). */
+static inline void ig_weight_row(const struct ig_weight *w, int64_t r, float *dst) {
+    const uint8_t *q = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+    if (ig_weight_is_mlx(w))
+        ig_dequantize_mlx_row(w->type, q, (const uint8_t *)w->scales + (size_t)r * w->scale_row_bytes,
+                              (const uint8_t *)w->biases + (size_t)r * w->scale_row_bytes, w->stype, w->group, dst,
+                              w->n_in);
+    else
+        ig_dequantize_row(w->type, q, dst, w->n_in);
+}
 
 struct ig_layer {
     const float *attn_norm;  /* (n_embd) */

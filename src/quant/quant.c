@@ -37,6 +37,8 @@ static const struct ig_dtype_traits k_traits[IG_DTYPE_COUNT] = {
     [IG_DTYPE_TQ1_0] = {"TQ1_0", 256, 54, false},
     [IG_DTYPE_TQ2_0] = {"TQ2_0", 256, 66, false},
     [IG_DTYPE_MXFP4] = {"MXFP4", 32, 17, false},
+    [IG_DTYPE_MLX4] = {"MLX4", 8, 4, true, true},
+    [IG_DTYPE_MLX8] = {"MLX8", 4, 4, true, true},
 };
 
 const struct ig_dtype_traits *ig_dtype_get(uint32_t type) {

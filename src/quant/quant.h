@@ -41,7 +41,11 @@ enum ig_dtype {
     IG_DTYPE_TQ1_0 = 34,
     IG_DTYPE_TQ2_0 = 35,
     IG_DTYPE_MXFP4 = 39,
-    IG_DTYPE_COUNT = 40
+    /* ingot's own, never in a GGUF file: MLX affine group quantization as
+     * mlx-community folders store it, used in place (see struct ig_weight) */
+    IG_DTYPE_MLX4 = 40,
+    IG_DTYPE_MLX8 = 41,
+    IG_DTYPE_COUNT = 42
 };
 
 #define IG_QK8_0 32
@@ -86,6 +90,7 @@ struct ig_dtype_traits {
     int32_t blck;      /* elements per block */
     int32_t size;      /* bytes per block */
     bool can_compute;  /* ingot has kernels for it */
+    bool internal;     /* ingot's own (MLX): not valid in a GGUF file */
 };
 /* Traits of a type id, or NULL for an unknown id. */
 const struct ig_dtype_traits *ig_dtype_get(uint32_t type);
@@ -104,6 +109,22 @@ uint16_t ig_fp32_to_bf16(float f); /* round to nearest even */
 void ig_dequantize_row(enum ig_dtype t, const void *src, float *dst, int64_t n);
 /* Scalar reference quantizer (writers and tests): n floats -> row of type t. */
 void ig_quantize_row(enum ig_dtype t, const float *src, void *dst, int64_t n);
+
+/* MLX affine quantization (mlx.c): row elements are a little-endian bit
+ * stream of `bits`-bit codes in uint32 words; element i of group g (of
+ * `group` elements) is scale[g] * code + bias[g]. scales/biases point at the
+ * row's first group, of type stype (F16, BF16 or F32). */
+void ig_dequantize_mlx_row(enum ig_dtype t, const void *q, const void *scales, const void *biases,
+                           enum ig_dtype stype, int group, float *dst, int64_t n);
+/* Quantizer in MLX's layout (tests, generators): per group min/max. */
+void ig_quantize_mlx_row(enum ig_dtype t, const float *src, void *q, float *scales, float *biases, int group,
+                         int64_t n);
+static inline int ig_mlx_bits(enum ig_dtype t) { return t == IG_DTYPE_MLX4 ? 4 : 8; }
+static inline float ig_scalar_to_f32(enum ig_dtype t, const void *p, int64_t i) {
+    return t == IG_DTYPE_F32 ? ((const float *)p)[i]
+           : t == IG_DTYPE_F16 ? ig_fp16_to_fp32(((const uint16_t *)p)[i])
+                               : ig_bf16_to_fp32(((const uint16_t *)p)[i]);
+}
 
 /* k-quants (kquant.c). The 6-bit scale and min of sub-block j of a Q4_K block. */
 void ig_q4_k_scale_min(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m);

@@ -63,6 +63,13 @@ if [ -d "$T/qwen3" ]; then
         tests/fixtures/hf/$k.logits.json > "$W/hf-$k.log" 2>&1; then echo "ok   CUDA $(tail -1 "$W/hf-$k.log")"
     else echo "FAIL CUDA hf $k"; cat "$W/hf-$k.log"; fails=$((fails+1)); fi
   done
+  for spec in llama-mlx4:llama3_1 qwen2-mlx8:qwen3; do
+    k=${spec%%:*}
+    python3 tests/hf/gen_hf.py "$k" "$T/${spec##*:}" "$W/hf/$k" >/dev/null
+    if INGOT_BACKEND=cuda python3 tests/hf/mlx_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" "$W/hf/$k.check" \
+        > "$W/mlx-$k.log" 2>&1; then echo "ok   CUDA MLX $k: $(tail -1 "$W/mlx-$k.log")"
+    else echo "FAIL CUDA MLX $k"; cat "$W/mlx-$k.log"; fails=$((fails+1)); fi
+  done
 fi
 S=${STORIES_DIR:-../shared/models/stories260K}
 if [ -f "$S/stories260K.gguf" ]; then

@@ -10,6 +10,11 @@ usage: gen_hf.py KIND TOKENIZER_DIR OUT_DIR
 KIND: qwen2-sharded (F16, two shards + index, tied, QKV bias)
       llama-untied  (BF16, one file, lm_head, Llama 3 rope scaling)
       phi3-fused    (F16, fused qkv_proj / gate_up_proj)
+      llama-mlx4    (MLX affine 4-bit, group 64, BF16 scales; embeddings and lm_head too)
+      qwen2-mlx8    (MLX affine 8-bit, group 32, F16 scales, tied; down_proj of layer 1 at 4 bits)
+MLX folders follow mlx-lm's layout: uint32 codes (a little-endian bit stream
+per row) in NAME.weight, NAME.scales and NAME.biases in the scale dtype, and
+config.json "quantization": {"group_size", "bits"} (per-module overrides).
 """
 import json
 import os
@@ -43,16 +48,43 @@ def bf16_bytes(a):
     return r.tobytes()
 
 
+def mlx_quantize(w, group, bits):
+    """MLX affine quantization: per group, bias = min, scale = (max - min) /
+    (2^bits - 1), code = round((w - bias) / scale); codes packed LSB first
+    into uint32 words."""
+    rows, cols = w.shape
+    g = w.astype(np.float64).reshape(rows, cols // group, group)
+    lo, hi = g.min(axis=2), g.max(axis=2)
+    levels = (1 << bits) - 1
+    scale = (hi - lo) / levels
+    safe = np.where(scale > 0, scale, 1.0)
+    codes = np.clip(np.rint((g - lo[:, :, None]) / safe[:, :, None]), 0, levels).astype(np.uint64).reshape(rows, cols)
+    per = 32 // bits
+    c = codes.reshape(rows, cols // per, per)
+    words = np.zeros((rows, cols // per), np.uint64)
+    for k in range(per):
+        words |= c[:, :, k] << np.uint64(bits * k)
+    return words.astype(np.uint32), scale.astype(np.float32), lo.astype(np.float32)
+
+
 def write_safetensors(path, tensors, dtype):
     header, blobs, off = {}, [], 0
     for name, arr in tensors:
-        if dtype == "F32":
+        dt = dtype
+        if arr.dtype == np.uint32:
+            dt = "U32"
+            b = arr.astype("<u4").tobytes()
+        elif isinstance(dtype, dict):
+            dt = dtype.get(name, "F32")
+        if arr.dtype == np.uint32:
+            pass
+        elif dt == "F32":
             b = arr.astype("<f4").tobytes()
-        elif dtype == "F16":
+        elif dt == "F16":
             b = arr.astype("<f2").tobytes()
         else:
             b = bf16_bytes(arr)
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     header["__metadata__"] = {"format": "pt"}
@@ -67,6 +99,9 @@ def write_safetensors(path, tensors, dtype):
 
 def main():
     kind, tok_dir, out = sys.argv[1:4]
+    mlx = {"llama-mlx4": ("llama-untied", 64, 4, "BF16"), "qwen2-mlx8": ("qwen2-sharded", 32, 8, "F16")}.get(kind)
+    if mlx:
+        kind = mlx[0]
     E, L, H, KV, F = 64, 2, 4, 2, 128
     D = E // H
     tok = json.load(open(os.path.join(tok_dir, "tokenizer.json")))
@@ -116,7 +151,30 @@ def main():
         tensors.append((name, values(7, t, n, scale, 1.0 if k == 1 else 0.0).reshape(shape)))
 
     os.makedirs(out, exist_ok=True)
-    if kind == "qwen2-sharded":
+    if mlx:
+        _, group, bits, sdt = mlx
+        qcfg = {"group_size": group, "bits": bits}
+        qt, dtypes = [], {}
+        for name, arr in tensors:
+            if arr.ndim == 2:
+                b = bits
+                if name == "model.layers.1.mlp.down_proj.weight":
+                    b = 4  # a mixed-precision module, as mlx-lm writes them
+                    qcfg[name[:-len(".weight")]] = {"group_size": group, "bits": 4}
+                wq, sc, bi = mlx_quantize(arr, group, b)
+                base = name[:-len(".weight")]
+                qt += [(name, wq), (base + ".scales", sc), (base + ".biases", bi)]
+                dtypes[base + ".scales"] = dtypes[base + ".biases"] = sdt
+            else:
+                qt.append((name, arr))
+                dtypes[name] = sdt
+        if kind == "qwen2-sharded":
+            cfg.update({"model_type": "qwen2", "rope_theta": 1000000.0, "tie_word_embeddings": True})
+        else:
+            cfg.update({"model_type": "llama", "rope_theta": 500000.0, "tie_word_embeddings": False})
+        cfg["quantization"] = qcfg
+        write_safetensors(os.path.join(out, "model.safetensors"), qt, dtypes)
+    elif kind == "qwen2-sharded":
         cfg.update({"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "rope_theta": 1000000.0,
                     "tie_word_embeddings": True, "use_sliding_window": False, "sliding_window": 4096,
                     "max_window_layers": L})

@@ -32,9 +32,15 @@ typedef void (*ig_axpy_fn)(int64_t n, float a, const float *x, float *y);
 typedef void (*ig_dotg_fn)(int64_t n, const float *k, const float *q, int G, float *out);
 typedef void (*ig_axpyg_fn)(int64_t n, const float *v, const float *p, int G, float *y);
 
+/* MLX4/MLX8 rows against q8x activations: q the packed row, scales/biases its
+ * groups (stype values), group a multiple of 32. */
+typedef void (*ig_dot_mlx_fn)(int64_t n, const uint8_t *q, const void *scales, const void *biases,
+                              enum ig_dtype stype, int group, const void *x, int64_t x_stride, int nx, float *out);
+
 struct ig_kernels {
     const char *isa;          /* "avx2+avx512vnni", "avx2", "c" */
     ig_dot_fn dot[IG_DTYPE_COUNT];
+    ig_dot_mlx_fn dot_mlx4, dot_mlx8;
     ig_axpy_fn axpy;
     ig_dotg_fn dotg;
     ig_axpyg_fn axpyg;
@@ -49,10 +55,15 @@ const struct ig_kernels *ig_kernels_best(void);
 const struct ig_kernels *ig_kernels_avx2(void);
 /* True if the type's kernels take quantized (q8x) activations. */
 static inline bool ig_kernel_wants_q8x(enum ig_dtype t) {
-    return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0 || t == IG_DTYPE_Q4_K || t == IG_DTYPE_Q6_K;
+    return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0 || t == IG_DTYPE_Q4_K || t == IG_DTYPE_Q6_K || t == IG_DTYPE_MLX4 ||
+           t == IG_DTYPE_MLX8;
 }
 /* Portable k-quant kernels (also the AVX2 tables' fallback until SIMD ones exist). */
 void ig_dot_q4_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out);
 void ig_dot_q6_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out);
+void ig_dot_mlx4_c(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                   int group, const void *x, int64_t xs, int nx, float *out);
+void ig_dot_mlx8_c(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                   int group, const void *x, int64_t xs, int nx, float *out);
 
 #endif

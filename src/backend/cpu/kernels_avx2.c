@@ -247,6 +247,62 @@ AVX2 static void dot_q6_k(int64_t n, const void *w, const void *x, int64_t xs, i
     for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);
 }
 
+/* MLX: codes are unsigned, so maddubs takes them directly; the bias term
+ * needs the activation block's sum. */
+AVX2 static inline __m256i mlx4_codes(const uint8_t *q) { /* 32 codes in element order from 16 bytes */
+    __m128i raw = _mm_loadu_si128((const __m128i *)q);
+    __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15));
+    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+}
+
+#define DOT_MLX(NAME, LOADC, QSTEP)                                                                      \
+    AVX2 static void NAME(int64_t n, const uint8_t *q, const void *scales, const void *biases,             \
+                          enum ig_dtype stype, int group, const void *x, int64_t xs, int nx, float *out) {  \
+        const __m256i ones = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);                            \
+        __m256 acc[4];                                                                                     \
+        for (int j = 0; j < nx; j++) acc[j] = _mm256_setzero_ps();                                        \
+        for (int64_t b = 0; b < n / 32; b++) {                                                             \
+            int64_t g = b * 32 / group;                                                                    \
+            float s = ig_scalar_to_f32(stype, scales, g), z = ig_scalar_to_f32(stype, biases, g);           \
+            __m256i c = LOADC(q + b * QSTEP);                                                              \
+            for (int j = 0; j < nx; j++) {                                                                 \
+                const struct ig_block_q8x *a = (const struct ig_block_q8x *)x + j * xs + b;                \
+                __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);                                   \
+                __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(c, xv), ones));     \
+                __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones)); \
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * s), dot, acc[j]);                          \
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * z), sum, acc[j]);                          \
+            }                                                                                              \
+        }                                                                                                  \
+        for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);                                                \
+    }
+
+DOT_MLX(dot_mlx4, mlx4_codes, 16)
+
+/* 8-bit codes reach 255, where maddubs pairs could overflow int16
+ * (2 * 255 * 127): widen codes and activations to int16 and use madd. */
+AVX2 static void dot_mlx8(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                          int group, const void *x, int64_t xs, int nx, float *out) {
+    __m256 acc[4];
+    for (int j = 0; j < nx; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        int64_t g = b * 32 / group;
+        float s = ig_scalar_to_f32(stype, scales, g), z = ig_scalar_to_f32(stype, biases, g);
+        __m128i c0 = _mm_loadu_si128((const __m128i *)(q + b * 32)), c1 = _mm_loadu_si128((const __m128i *)(q + b * 32 + 16));
+        __m256i w0 = _mm256_cvtepu8_epi16(c0), w1 = _mm256_cvtepu8_epi16(c1);
+        for (int j = 0; j < nx; j++) {
+            const struct ig_block_q8x *a = (const struct ig_block_q8x *)x + j * xs + b;
+            __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->qs));
+            __m256i x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a->qs + 16)));
+            __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+            __m256i s32 = _mm256_madd_epi16(_mm256_add_epi16(x0, x1), _mm256_set1_epi16(1));
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * s), _mm256_cvtepi32_ps(d32), acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * z), _mm256_cvtepi32_ps(s32), acc[j]);
+        }
+    }
+    for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);
+}
+
 static const struct ig_kernels k_avx2 = {
     .axpy = axpy,
     .dotg = dotg,
@@ -255,6 +311,8 @@ static const struct ig_kernels k_avx2 = {
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = dot_q4_k,
             [IG_DTYPE_Q6_K] = dot_q6_k},
+    .dot_mlx4 = dot_mlx4,
+    .dot_mlx8 = dot_mlx8,
 };
 
 static const struct ig_kernels k_avx512vnni = {
@@ -265,6 +323,8 @@ static const struct ig_kernels k_avx512vnni = {
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni, [IG_DTYPE_Q4_K] = dot_q4_k,
             [IG_DTYPE_Q6_K] = dot_q6_k},
+    .dot_mlx4 = dot_mlx4,
+    .dot_mlx8 = dot_mlx8,
 };
 
 static const struct ig_kernels *pick(void) {

@@ -101,6 +101,37 @@ void ig_dot_q6_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, 
     }
 }
 
+/* MLX: per 32-element activation block (inside one group):
+ * sum (s * c + z) * x = dx * (s * sum c * xq + z * sum xq). */
+static void dot_mlx(int bits, int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                    int group, const void *x, int64_t xs, int nx, float *out) {
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int64_t g = b * 32 / group;
+            int32_t acc = 0, sum = 0;
+            for (int l = 0; l < 32; l++) {
+                int64_t i = b * 32 + l;
+                int c = bits == 4 ? (q[i / 2] >> (4 * (i % 2))) & 15 : q[i];
+                acc += c * xb[b].qs[l];
+                sum += xb[b].qs[l];
+            }
+            s += xb[b].d * (ig_scalar_to_f32(stype, scales, g) * (float)acc + ig_scalar_to_f32(stype, biases, g) * (float)sum);
+        }
+        out[j] = s;
+    }
+}
+
+void ig_dot_mlx4_c(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                   int group, const void *x, int64_t xs, int nx, float *out) {
+    dot_mlx(4, n, q, scales, biases, stype, group, x, xs, nx, out);
+}
+void ig_dot_mlx8_c(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                   int group, const void *x, int64_t xs, int nx, float *out) {
+    dot_mlx(8, n, q, scales, biases, stype, group, x, xs, nx, out);
+}
+
 static void dot_float(enum ig_dtype t, int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
     for (int j = 0; j < nx; j++) {
         const float *xv = (const float *)x + j * xs;
@@ -150,4 +181,6 @@ const struct ig_kernels ig_kernels_c = {
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = ig_dot_q4_k_c,
             [IG_DTYPE_Q6_K] = ig_dot_q6_k_c},
+    .dot_mlx4 = ig_dot_mlx4_c,
+    .dot_mlx8 = ig_dot_mlx8_c,
 };

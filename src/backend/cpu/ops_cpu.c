@@ -55,13 +55,20 @@ static void mm_worker(void *arg, int ith, int nth) {
         while (blk >= j->first_block[wi + 1]) wi++;
         const struct ig_weight *W = j->W[wi];
         ig_dot_fn dot = k->dot[W->type];
+        ig_dot_mlx_fn dot_mlx = W->type == IG_DTYPE_MLX4 ? k->dot_mlx4 : k->dot_mlx8;
         float *out = j->out[wi];
         int64_t rb = (blk - j->first_block[wi]) * ROW_BLOCK, re = IG_MIN(rb + ROW_BLOCK, W->n_out);
         for (int32_t t = 0; t < j->n_tok; t += TOK_GROUP) {
             int nx = j->n_tok - t < TOK_GROUP ? j->n_tok - t : TOK_GROUP;
             const void *xt = (const uint8_t *)j->xq + (size_t)t * (size_t)j->x_stride * j->xs_bytes;
             for (int64_t r = rb; r < re; r++) {
-                dot(W->n_in, (const uint8_t *)W->data + (size_t)r * W->row_bytes, xt, j->x_stride, nx, res);
+                if (ig_weight_is_mlx(W))
+                    dot_mlx(W->n_in, (const uint8_t *)W->data + (size_t)r * W->row_bytes,
+                            (const uint8_t *)W->scales + (size_t)r * W->scale_row_bytes,
+                            (const uint8_t *)W->biases + (size_t)r * W->scale_row_bytes, W->stype, W->group, xt,
+                            j->x_stride, nx, res);
+                else
+                    dot(W->n_in, (const uint8_t *)W->data + (size_t)r * W->row_bytes, xt, j->x_stride, nx, res);
                 for (int q = 0; q < nx; q++) out[(size_t)(t + q) * (size_t)W->n_out + (size_t)r] = res[q];
             }
         }
@@ -76,7 +83,8 @@ static void mm_n(struct ig_backend *b, const struct ig_weight *const *W, float *
     bool quant = ig_kernel_wants_q8x(W[0]->type);
     for (int i = 0; i < n_w; i++) {
         /* one activation format for all: same n_in, and all quantized or all float */
-        IG_ASSERT(W[i]->n_in == j.n_in && ig_kernel_wants_q8x(W[i]->type) == quant && ig_kernels_best()->dot[W[i]->type]);
+        IG_ASSERT(W[i]->n_in == j.n_in && ig_kernel_wants_q8x(W[i]->type) == quant &&
+                  (ig_kernels_best()->dot[W[i]->type] || ig_weight_is_mlx(W[i])));
         j.first_block[i] = j.n_blocks_total;
         j.n_blocks_total += (W[i]->n_out + ROW_BLOCK - 1) / ROW_BLOCK;
     }

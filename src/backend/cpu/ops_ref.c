@@ -47,9 +47,7 @@ static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, i
 }
 
 static void embed(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out) {
-    for (int32_t t = 0; t < s->n_tok; t++)
-        ig_dequantize_row(E->type, (const uint8_t *)E->data + (size_t)s->token[t] * E->row_bytes,
-                          out + (size_t)t * (size_t)E->n_in, E->n_in);
+    for (int32_t t = 0; t < s->n_tok; t++) ig_weight_row(E, s->token[t], out + (size_t)t * (size_t)E->n_in);
 }
 
 static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int32_t *idx, const float *w,
@@ -131,12 +129,11 @@ static void matmul_worker(void *arg, int ith, int nth) {
     int64_t r0 = per * ith, r1 = IG_MIN(W->n_out, r0 + per);
     float *row = j->scratch + (size_t)ith * (size_t)W->n_in;
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *src = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
         const float *w;
         if (W->type == IG_DTYPE_F32) {
-            w = (const float *)src;
+            w = (const float *)((const uint8_t *)W->data + (size_t)r * W->row_bytes);
         } else {
-            ig_dequantize_row(W->type, src, row, W->n_in);
+            ig_weight_row(W, r, row);
             w = row;
         }
         for (int32_t t = 0; t < j->n_tok; t++) {

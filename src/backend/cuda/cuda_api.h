@@ -30,12 +30,13 @@ bool ig_cuda_graph_launch(int slot);
 void ig_cuda_graph_reset(void);
 
 /* weight: type (enum ig_dtype), rows of row_bytes, n_in elements per row */
-/* Q8_0/Q4_0 matrices are in the repacked layout (see cuda_glue.c); n_rows is the matrix's row count */
-void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, const int32_t *tok, int n_tok,
-                   float *out);
+/* Q8_0/Q4_0 matrices are in the repacked layout (see cuda_glue.c); n_rows is the matrix's row count.
+ * MLX4/MLX8 (group: elements per scale, else 0): codes of all rows, then F32 scales, then F32 biases. */
+void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, int group, const int32_t *tok,
+                   int n_tok, float *out);
 void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n, float eps);
-void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, const float *x, float *out,
-                    int n_tok);
+void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, int group, const float *x,
+                    float *out, int n_tok);
 void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);
 void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv, int head_dim,
                   int n_rot, const double *inv_freq, bool neox);

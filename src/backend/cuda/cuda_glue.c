@@ -56,11 +56,37 @@ static void *repack(const struct ig_weight *w) {
     return out;
 }
 
+/* MLX4/MLX8: codes of all rows, then all scales, then all biases, as F32. */
+static void *repack_mlx(const struct ig_weight *w, size_t *n) {
+    size_t R = (size_t)w->n_out, ng = (size_t)(w->n_in / w->group), cb = R * w->row_bytes;
+    *n = cb + 2 * R * ng * sizeof(float);
+    uint8_t *out = malloc(*n);
+    if (!out) return NULL;
+    float *sc = (float *)(out + cb), *bi = sc + R * ng;
+    for (size_t r = 0; r < R; r++) {
+        memcpy(out + r * w->row_bytes, (const uint8_t *)w->data + r * w->row_bytes, w->row_bytes);
+        const uint8_t *srow = (const uint8_t *)w->scales + r * w->scale_row_bytes;
+        const uint8_t *brow = (const uint8_t *)w->biases + r * w->scale_row_bytes;
+        for (size_t g = 0; g < ng; g++) {
+            sc[r * ng + g] = ig_scalar_to_f32(w->stype, srow, (int64_t)g);
+            bi[r * ng + g] = ig_scalar_to_f32(w->stype, brow, (int64_t)g);
+        }
+    }
+    return out;
+}
+
 static bool up_weight(struct cuda_backend *b, struct ig_weight *dst, const struct ig_weight *src) {
     *dst = *src;
     if (!src->data) return true;
     size_t n = src->row_bytes * (size_t)src->n_out;
-    if (src->type == IG_DTYPE_Q8_0 || src->type == IG_DTYPE_Q4_0) {
+    if (ig_weight_is_mlx(src)) {
+        void *r = repack_mlx(src, &n);
+        if (!r) return false;
+        dst->data = upload(b, r, n);
+        ig_cuda_download(NULL, NULL, 0); /* the upload read r: wait before freeing it */
+        free(r);
+        dst->scales = dst->biases = NULL; /* inside data on the GPU */
+    } else if (src->type == IG_DTYPE_Q8_0 || src->type == IG_DTYPE_Q4_0) {
         void *r = repack(src);
         if (!r) return false;
         dst->data = upload(b, r, n);
@@ -152,7 +178,7 @@ static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, i
 }
 
 static void embed(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out) {
-    ig_cuda_embed(E->type, E->data, E->row_bytes, (int)E->n_in, (int)E->n_out, s->token, s->n_tok, out);
+    ig_cuda_embed(E->type, E->data, E->row_bytes, (int)E->n_in, (int)E->n_out, E->group, s->token, s->n_tok, out);
 }
 static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int32_t *idx, const float *w,
                     int32_t n_rows, int32_t n, float eps) {
@@ -160,7 +186,7 @@ static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int3
 }
 static void matmul(struct ig_backend *b, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
                    void *scratch) {
-    ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, x, out, n_tok);
+    ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok);
 }
 static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
                      const float *x, int32_t n_tok, void *scratch) {

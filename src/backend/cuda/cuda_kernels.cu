@@ -22,7 +22,7 @@
     } while (0)
 #define LAUNCHED() CK(cudaGetLastError())
 
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30 };
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30, T_MLX4 = 40, T_MLX8 = 41 };
 
 static cudaStream_t g_stream;
 
@@ -194,17 +194,28 @@ __device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
     return 0.f;
 }
 
-__global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int n_rows, const int32_t *tok,
+// MLX4/MLX8 in the upload layout: codes of all rows, then F32 scales, then F32 biases
+__device__ __forceinline__ float deq_mlx(int t, const uint8_t *w, size_t row_bytes, int n_rows, int n_in, int group,
+                                         int r, int i) {
+    const uint8_t *q = w + (size_t)r * row_bytes;
+    int code = t == T_MLX4 ? (q[i / 2] >> (4 * (i % 2))) & 15 : q[i];
+    const float *sc = (const float *)(w + (size_t)n_rows * row_bytes);
+    size_t ng = n_in / group, g = (size_t)r * ng + i / group;
+    return sc[g] * (float)code + sc[(size_t)n_rows * ng + g];
+}
+
+__global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int n_rows, int group, const int32_t *tok,
                         float *out) {
     int r = tok[blockIdx.x];
     for (int i = threadIdx.x; i < n_in; i += blockDim.x)
         out[(size_t)blockIdx.x * n_in + i] = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
-                                                                         : deq(t, w + (size_t)r * row_bytes, i);
+                                             : t == T_MLX4 || t == T_MLX8 ? deq_mlx(t, w, row_bytes, n_rows, n_in, group, r, i)
+                                                                          : deq(t, w + (size_t)r * row_bytes, i);
 }
 
-extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, const int32_t *tok,
-                              int n_tok, float *out) {
-    k_embed<<<n_tok, 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, n_rows, tok, out);
+extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, int group,
+                              const int32_t *tok, int n_tok, float *out) {
+    k_embed<<<n_tok, 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, n_rows, group, tok, out);
     LAUNCHED();
 }
 
@@ -265,8 +276,8 @@ template <int T> __device__ __forceinline__ constexpr int xpad() { return T == T
 #define XI(i) (SMEM ? (i) + ((i) >> 5) * xpad<T>() : (i))
 
 template <int T, int NT, bool SMEM>
-__global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, const float *xg, float *out,
-                         int n_tok) {
+__global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, int group, const float *xg,
+                         float *out, int n_tok) {
     extern __shared__ float xs[];
     const float *x = xg;
     if (SMEM) {
@@ -314,6 +325,40 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
                 float4 a0 = *(const float4 *)(xb + XI(b * 32 + e0)), a1 = *(const float4 *)(xb + XI(b * 32 + e1));
                 acc[j] += d * (wv[0] * a0.x + wv[1] * a0.y + wv[2] * a0.z + wv[3] * a0.w + wv[4] * a1.x +
                                wv[5] * a1.y + wv[6] * a1.z + wv[7] * a1.w);
+            }
+        }
+    } else if (T == T_MLX4 || T == T_MLX8) {
+        // one lane per 32-element block; its group's scale and bias
+        const int ng = n_in / group;
+        const float *sc = (const float *)(w + (size_t)n_out * row_bytes) + (size_t)row * ng;
+        const float *bi = (const float *)(w + (size_t)n_out * row_bytes) + (size_t)n_out * ng + (size_t)row * ng;
+        for (int b = lane; b < n_in / 32; b += 32) {
+            float wv[32];
+            if (T == T_MLX4) {
+                uint4 u = *(const uint4 *)(r + (size_t)b * 16);
+                const uint8_t *q = (const uint8_t *)&u;
+#pragma unroll
+                for (int l = 0; l < 16; l++) wv[2 * l] = (float)(q[l] & 15), wv[2 * l + 1] = (float)(q[l] >> 4);
+            } else {
+                uint4 u[2] = {((const uint4 *)(r + (size_t)b * 32))[0], ((const uint4 *)(r + (size_t)b * 32))[1]};
+                const uint8_t *q = (const uint8_t *)u;
+#pragma unroll
+                for (int l = 0; l < 32; l++) wv[l] = (float)q[l];
+            }
+            const int g = b * 32 / group;
+            const float s = sc[g], z = bi[g];
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                if (j >= nt) break;
+                const float *xb = x + (SMEM ? 0 : (size_t)(t0 + j) * n_in);
+                float a = 0.f, sx = 0.f;
+#pragma unroll
+                for (int l = 0; l < 32; l += 4) {
+                    float4 v = *(const float4 *)(xb + XI(b * 32 + l));
+                    a += wv[l] * v.x + wv[l + 1] * v.y + wv[l + 2] * v.z + wv[l + 3] * v.w;
+                    sx += v.x + v.y + v.z + v.w;
+                }
+                acc[j] += s * a + z * sx;
             }
         }
     } else if (T == T_Q4_K || T == T_Q6_K) {
@@ -392,7 +437,8 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
 }
 
 template <int T>
-static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, const float *x, float *out, int n_tok) {
+static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
+                          int n_tok) {
     const int NT = 8, warps = 8;
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float); // room for the largest pad
     if (n_tok == 1 && n_in % 32 == 0 && smem <= 200 * 1024) {
@@ -402,25 +448,27 @@ static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, const f
             smem_set = smem;
         }
         k_matmul<T, 1, true><<<(n_out + warps - 1) / warps, warps * 32, smem, g_stream>>>((const uint8_t *)w, rb, n_in,
-                                                                                        n_out, x, out, 1);
+                                                                                        n_out, group, x, out, 1);
         LAUNCHED();
         return;
     }
     dim3 grid((n_out + warps - 1) / warps, (n_tok + NT - 1) / NT);
-    k_matmul<T, NT, false><<<grid, warps * 32, 0, g_stream>>>((const uint8_t *)w, rb, n_in, n_out, x, out, n_tok);
+    k_matmul<T, NT, false><<<grid, warps * 32, 0, g_stream>>>((const uint8_t *)w, rb, n_in, n_out, group, x, out, n_tok);
     LAUNCHED();
 }
 
-extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, const float *x, float *out,
-                               int n_tok) {
+extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
+                               float *out, int n_tok) {
     switch (type) {
-    case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, x, out, n_tok); break;
-    case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, x, out, n_tok); break;
-    case T_BF16: launch_matmul<T_BF16>(w, rb, n_in, n_out, x, out, n_tok); break;
-    case T_Q8_0: launch_matmul<T_Q8_0>(w, rb, n_in, n_out, x, out, n_tok); break;
-    case T_Q4_0: launch_matmul<T_Q4_0>(w, rb, n_in, n_out, x, out, n_tok); break;
-    case T_Q4_K: launch_matmul<T_Q4_K>(w, rb, n_in, n_out, x, out, n_tok); break;
-    case T_Q6_K: launch_matmul<T_Q6_K>(w, rb, n_in, n_out, x, out, n_tok); break;
+    case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_BF16: launch_matmul<T_BF16>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_Q8_0: launch_matmul<T_Q8_0>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_Q4_0: launch_matmul<T_Q4_0>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_Q4_K: launch_matmul<T_Q4_K>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_Q6_K: launch_matmul<T_Q6_K>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_MLX4: launch_matmul<T_MLX4>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_MLX8: launch_matmul<T_MLX8>(w, rb, n_in, n_out, group, x, out, n_tok); break;
     default: fprintf(stderr, "ingot: CUDA matmul: type %d\n", type); abort();
     }
 }
