@@ -1,6 +1,7 @@
 /* fuzz_gguf.c - libFuzzer target: the GGUF reader, then the tokenizer loader
  * and a tokenize/detokenize round on whatever parses. */
 #include "format/gguf.h"
+#include "fuzz_common.h"
 #include "tokenizer/vocab.h"
 
 #include <string.h>
@@ -20,15 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     struct ig_vocab v;
-    if (ig_vocab_load(&v, g, err, sizeof err) == IG_OK && v.type != IG_VOCAB_NONE) {
-        static const char text[] = " Hello, world! <s> 123 \xe2\x96\x81 \xc3\xa9\xff";
-        int32_t *toks = NULL, n = 0, cap = 0;
-        if (ig_vocab_tokenize(&v, text, sizeof text - 1, true, true, &toks, &n, &cap)) {
-            char piece[64];
-            for (int32_t i = 0; i < n; i++) ig_vocab_piece(&v, toks[i], piece, sizeof piece, true);
-        }
-        free(toks);
-    }
+    if (ig_vocab_load(&v, g, err, sizeof err) == IG_OK && v.type != IG_VOCAB_NONE) fuzz_exercise_vocab(&v);
     ig_vocab_free(&v);
     ig_gguf_free(g);
     return 0;

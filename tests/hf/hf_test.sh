@@ -6,13 +6,7 @@
 set -u
 py=$1 ingot=$2 tl=$3 work=$4 kind=$5 tok=$6 fixture=$7
 here=$(cd "$(dirname "$0")" && pwd)
-if ! "$py" -c 'import numpy' 2>/dev/null; then echo "SKIP: $py has no numpy"; exit 77; fi
-if [ ! -f "$tok/tokenizer.json" ]; then echo "SKIP: $tok/tokenizer.json not found"; exit 77; fi
-mkdir -p "$work"
-if [ ! -f "$work/$kind/config.json" ]; then
-  rm -rf "$work/$kind.tmp"
-  "$py" "$here/gen_hf.py" "$kind" "$tok" "$work/$kind.tmp" && mv "$work/$kind.tmp" "$work/$kind" || exit 1
-fi
+. "$here/gen_once.sh"
 type=${8:-}
 if [ -z "$type" ]; then exec "$py" "$here/hf_check.py" "$ingot" "$tl" "$work/$kind" "$fixture"; fi
 gguf="$work/$kind.$type.gguf"
