@@ -36,6 +36,10 @@ enum ig_status {
     IG_ERR_DEVICE,      /* backend/device problem */
     IG_ERR_ARG,         /* bad argument from the caller */
     IG_ERR_CTX_FULL,    /* no free KV-cache cell for a token */
+    IG_ERR_NETWORK,     /* download failed (connection, HTTP error, bad data) */
+    IG_ERR_DENIED,      /* 401/403: gated or private, token missing or refused */
+    IG_ERR_NOT_FOUND,   /* no such model name, repo or file */
+    IG_ERR_INTERRUPTED, /* stopped by the caller; partial work kept for a resume */
 };
 
 /* Short constant name of a status ("ok", "format error", ...). */
@@ -68,7 +72,8 @@ struct ig_model_params {
 };
 struct ig_model_params ig_model_default_params(void);
 
-/* Open a GGUF model file. Weights stay mmapped read-only for the model's life.
+/* Open a model: a GGUF file, a Hugging Face folder, or a model name
+ * (ig_store_resolve). Weights stay mmapped read-only for the model's life.
  * On failure *out is NULL and err (if non-NULL) holds one line saying what is
  * wrong with which file. */
 enum ig_status ig_model_load(const char *path, const struct ig_model_params *p,
@@ -122,6 +127,63 @@ bool    ig_model_tensor(const struct ig_model *m, int32_t i, struct ig_tensor_in
 enum ig_status ig_convert(const char *src, const char *dst, const char *type,
                           void (*progress)(void *user, int32_t done, int32_t total), void *progress_user,
                           char *err, size_t err_len);
+
+/* ------------------------------------------------------------ model store */
+/* Models live in the Hugging Face hub cache ($HF_HUB_CACHE, else $HF_HOME/hub,
+ * else ~/.cache/huggingface/hub; models--ORG--NAME/{blobs,refs,snapshots}),
+ * shared with huggingface-cli, mlx-lm and llama.cpp. ingot's own settings
+ * live in $INGOT_HOME (default ~/.ingot): `aliases` (lines NAME = ORG/NAME[:QUANT])
+ * and `imports` (names given to local paths). */
+
+/* A model name -> what ig_model_load opens: a path as is; an imported name;
+ * an alias (built in: llama3.2:1b, qwen2.5:0.5b, qwen2.5-coder:1.5b,
+ * phi3:mini, smollm2:135m, ...); ORG/NAME[:QUANT] in the cache (the snapshot
+ * folder, or its GGUF file for QUANT, default Q4_K_M); or a short NAME equal
+ * to one cached repo's. Unknown or ambiguous names are an error listing the
+ * candidates. ig_model_load resolves names itself. */
+enum ig_status ig_store_resolve(const char *name, char *path, size_t len, char *err, size_t err_len);
+
+/* One runnable model in the cache (each GGUF file; each safetensors folder). */
+struct ig_store_entry {
+    char name[256];     /* ORG/NAME, or the imported name */
+    char file[256];     /* the GGUF file in the snapshot, or "" for a folder */
+    char path[4096];    /* what ig_model_load takes */
+    char format[16];    /* "gguf", "safetensors", "mlx" */
+    char arch[32];      /* general.architecture or config.json model_type */
+    char quant[32];     /* dominant weight type ("Q4_K", "BF16", "MLX 4-bit") */
+    char problem[256];  /* why ingot cannot run it, or "" */
+    int64_t n_params, bytes, mtime;
+    bool imported;
+};
+/* The models in the cache and the imported ones; *out malloc'ed (free()).
+ * Returns the count, or -1 with err. */
+int32_t ig_store_list(struct ig_store_entry **out, char *err, size_t err_len);
+/* Remove ORG/NAME's snapshot and the blobs no other snapshot uses. */
+enum ig_status ig_store_rm(const char *repo, char *err, size_t err_len);
+/* Problems in the cache (partial downloads, broken links, LFS pointer files,
+ * missing shards), one line each saying how to fix it; *out malloc'ed array
+ * of malloc'ed strings. Returns the count. */
+int ig_store_health(char ***out);
+/* Register a local file or folder under NAME (no copy), or unregister it
+ * (path NULL). */
+enum ig_status ig_store_import(const char *path, const char *name, char *err, size_t err_len);
+
+struct ig_pull_params {
+    const char *endpoint;  /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;     /* NULL: $HF_TOKEN */
+    /* called as a file downloads (done/total bytes; total < 0 unknown), and with done == total at its end */
+    void (*progress)(void *user, const char *file, int64_t done, int64_t total, double bytes_per_s);
+    void *user;
+    volatile int *cancel;  /* set non-zero (e.g. from a SIGINT handler) to stop; the partial file stays */
+    int max_retries;       /* transient failures per file (default 5), with backoff */
+};
+/* Download ORG/NAME[:QUANT] (or an alias) into the cache: the chosen GGUF
+ * file, or what a safetensors folder needs. Files go to blobs/HASH.incomplete
+ * (resumed with Range requests), are verified (sha256 of LFS files, git blob
+ * sha1 otherwise) and only then renamed into place and linked from the
+ * snapshot. path (may be NULL): what ig_model_load takes afterwards. */
+enum ig_status ig_store_pull(const char *name, const struct ig_pull_params *p, char *path, size_t len, char *err,
+                             size_t err_len);
 
 /* ------------------------------------------------------------ chat template */
 

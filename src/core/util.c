@@ -49,6 +49,10 @@ const char *ig_status_str(enum ig_status s) {
     case IG_ERR_DEVICE: return "device error";
     case IG_ERR_ARG: return "bad argument";
     case IG_ERR_CTX_FULL: return "context full";
+    case IG_ERR_NETWORK: return "network error";
+    case IG_ERR_DENIED: return "access denied";
+    case IG_ERR_NOT_FOUND: return "not found";
+    case IG_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

@@ -336,7 +336,16 @@ enum ig_status ig_hf_open(const char *dir, struct ig_gguf **out, char *err, size
 #define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
     bool ok = ig_gguf_w_str(w, "general.architecture", arch);
     const char *slash = strrchr(dir, '/');
-    const char *base_name = slash && slash[1] ? slash + 1 : dir;
+    char base_name[256];
+    snprintf(base_name, sizeof base_name, "%s", slash && slash[1] ? slash + 1 : dir);
+    const char *snap = strstr(dir, "/snapshots/"), *mdir = NULL; /* HF cache: models--ORG--NAME/snapshots/SHA */
+    for (const char *q = dir; snap && (q = strstr(q, "models--")) && q < snap; q++) mdir = q;
+    if (mdir) {
+        const char *sep = strstr(mdir + 8, "--");
+        if (sep && sep < snap)
+            snprintf(base_name, sizeof base_name, "%.*s/%.*s", (int)(sep - mdir - 8), mdir + 8, (int)(snap - sep - 2),
+                     sep + 2);
+    }
     const char *name = ig_json_str(cfg, "_name_or_path");
     ok = ok && ig_gguf_w_str(w, "general.name", name && *name ? name : base_name) &&
          ig_gguf_w_u32(w, K("context_length"), (uint32_t)n_ctx) &&

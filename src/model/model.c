@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define ERR(...) (ig_err(err, err_len, __VA_ARGS__))
 
@@ -299,6 +300,13 @@ enum ig_status ig_model_load(const char *path, const struct ig_model_params *p, 
     if (!path) {
         ERR("no model path given");
         return IG_ERR_ARG;
+    }
+    char resolved[4096];
+    struct stat sb;
+    if (stat(path, &sb) != 0) { /* not a file: a model name? */
+        enum ig_status rs = ig_store_resolve(path, resolved, sizeof resolved, err, err_len);
+        if (rs != IG_OK) return rs;
+        path = resolved;
     }
     struct ig_model *m = calloc(1, sizeof *m);
     if (!m) return IG_ERR_NOMEM;

@@ -14,6 +14,10 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 struct run_opts;
 int cmd_chat_opts(struct run_opts *o); /* chat with flags already parsed (`ingot run` on a terminal) */
 

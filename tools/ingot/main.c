@@ -13,6 +13,10 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run MODEL [PROMPT]   answer PROMPT (or stdin); no prompt on a terminal: chat\n"
             "  chat MODEL           interactive chat through the model's chat template\n"
+            "  pull NAME            download a model into the Hugging Face cache\n"
+            "  list                 the models in the cache (--health checks it)\n"
+            "  rm NAME              remove a model from the cache\n"
+            "  import PATH NAME     give a local model file or folder a name\n"
             "  show MODEL           print a model's architecture, size and tokenizer\n"
             "  bench MODEL          measure prompt and generation speed\n"
             "  tokenize MODEL       print the token ids of the text on stdin\n"
@@ -34,6 +38,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
+    if (!strcmp(cmd, "list") || !strcmp(cmd, "ls")) return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "rm")) return cmd_rm(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import")) return cmd_import(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
