@@ -204,6 +204,201 @@ static int xfer_info(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
+
+/* ------------------------------------------------------------ parallel chunks */
+
+/* Large files come down as N byte ranges at once, written in place with
+ * pwrite into a file of the final size; ID.incomplete.chunks records each
+ * range's progress so an interrupted download resumes every range. */
+#define N_CHUNKS 4
+
+struct chunk {
+    int64_t start, end, done; /* [start, end], bytes written from start */
+    int retries;
+    struct dl_chunk *ctx;
+};
+
+struct dl_chunk {
+    struct puller *pl;
+    struct chunk *c;
+    int fd, write_errno;
+    CURL *h;
+    bool bad_status;
+};
+
+static bool save_chunks(const char *side, const struct chunk *c, int n) {
+    char tmp[IG_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", side);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return false;
+    for (int i = 0; i < n; i++) fprintf(f, "%lld %lld %lld\n", (long long)c[i].start, (long long)c[i].end, (long long)c[i].done);
+    return fclose(f) == 0 && rename(tmp, side) == 0;
+}
+
+static int load_chunks(const char *side, struct chunk *c, int64_t size) {
+    FILE *f = fopen(side, "r");
+    if (!f) return 0;
+    int n = 0;
+    long long a, b, d;
+    while (n < N_CHUNKS && fscanf(f, "%lld %lld %lld", &a, &b, &d) == 3) {
+        if (a < 0 || b < a || b >= size || d < 0 || d > b - a + 1) {
+            n = 0;
+            break;
+        }
+        c[n++] = (struct chunk){a, b, d, 0, NULL};
+    }
+    fclose(f);
+    return n;
+}
+
+static size_t chunk_write(char *ptr, size_t size, size_t nmemb, void *user) {
+    struct dl_chunk *d = user;
+    size_t n = size * nmemb;
+    long code = 0;
+    curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &code);
+    if (code != 206) { /* an error, or a server that ignores Range: not this range's bytes */
+        d->bad_status = true;
+        return 0;
+    }
+    int64_t room = d->c->end - d->c->start + 1 - d->c->done;
+    if ((int64_t)n > room) return 0;
+    for (size_t w = 0; w < n;) {
+        ssize_t r = pwrite(d->fd, ptr + w, n - w, (off_t)(d->c->start + d->c->done + (int64_t)w));
+        if (r <= 0) {
+            d->write_errno = r < 0 ? errno : ENOSPC;
+            return 0;
+        }
+        w += (size_t)r;
+    }
+    d->c->done += (int64_t)n;
+    return n;
+}
+
+static void chunk_start(struct puller *pl, CURLM *m, const char *url, struct dl_chunk *d) {
+    char range[64];
+    snprintf(range, sizeof range, "%lld-%lld", (long long)(d->c->start + d->c->done), (long long)d->c->end);
+    curl_easy_reset(d->h);
+    curl_easy_setopt(d->h, CURLOPT_URL, url);
+    curl_easy_setopt(d->h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(d->h, CURLOPT_USERAGENT, "ingot/" IG_VERSION);
+    curl_easy_setopt(d->h, CURLOPT_CONNECTTIMEOUT, 20L);
+    curl_easy_setopt(d->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(d->h, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(d->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(d->h, CURLOPT_RANGE, range);
+    curl_easy_setopt(d->h, CURLOPT_WRITEFUNCTION, chunk_write);
+    curl_easy_setopt(d->h, CURLOPT_WRITEDATA, d);
+    curl_easy_setopt(d->h, CURLOPT_PRIVATE, d);
+    static struct curl_slist *auth_hdr; /* one token per process */
+    if (pl->auth[0]) {
+        if (!auth_hdr) auth_hdr = curl_slist_append(NULL, pl->auth);
+        curl_easy_setopt(d->h, CURLOPT_HTTPHEADER, auth_hdr);
+    }
+    d->bad_status = false;
+    curl_multi_add_handle(m, d->h);
+}
+
+/* IG_OK: every range is down. IG_ERR_UNSUPPORTED: the server does not do
+ * ranges (fall back to one stream). */
+static enum ig_status fetch_chunks(struct puller *pl, const char *url, const struct hfile *f, const char *part,
+                                   const char *side) {
+    char *err = pl->err;
+    size_t err_len = pl->err_len;
+    struct chunk c[N_CHUNKS];
+    int n = load_chunks(side, c, f->size);
+    if (n == 0) { /* fresh: N equal ranges of a file of the final size */
+        n = N_CHUNKS;
+        int64_t per = (f->size + n - 1) / n;
+        for (int i = 0; i < n; i++) c[i] = (struct chunk){i * per, IG_MIN((i + 1) * per, f->size) - 1, 0, 0, NULL};
+        int fd = open(part, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)f->size) != 0) {
+            ERR("%s: cannot write: %s", part, strerror(errno));
+            if (fd >= 0) close(fd);
+            return IG_ERR_IO;
+        }
+        close(fd);
+        if (!save_chunks(side, c, n)) {
+            ERR("%s: cannot write", side);
+            return IG_ERR_IO;
+        }
+    }
+    int fd = open(part, O_WRONLY);
+    if (fd < 0) {
+        ERR("%s: cannot write: %s", part, strerror(errno));
+        return IG_ERR_IO;
+    }
+    CURLM *m = curl_multi_init();
+    struct dl_chunk d[N_CHUNKS];
+    int max_retries = pl->p->max_retries > 0 ? pl->p->max_retries : 5, running = 0;
+    for (int i = 0; i < n; i++) {
+        d[i] = (struct dl_chunk){pl, &c[i], fd, 0, curl_easy_init(), false};
+        if (c[i].done < c[i].end - c[i].start + 1) chunk_start(pl, m, url, &d[i]), running++;
+    }
+    enum ig_status st = IG_OK;
+    int64_t t0 = now_us(), last_save = t0, base = 0;
+    for (int i = 0; i < n; i++) base += c[i].done;
+    while (running > 0 && st == IG_OK) {
+        int still;
+        curl_multi_perform(m, &still);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            struct dl_chunk *x;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            long code = 0;
+            curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+            curl_multi_remove_handle(m, x->h);
+            running--;
+            bool complete = x->c->done == x->c->end - x->c->start + 1;
+            if (x->write_errno) {
+                ERR("%s: writing %s failed: %s%s", f->path, part, strerror(x->write_errno),
+                    x->write_errno == ENOSPC ? " (the disk is full: free space and pull again to resume)" : "");
+                st = IG_ERR_IO;
+            } else if (code == 200) {
+                st = IG_ERR_UNSUPPORTED; /* no range support: one stream instead */
+            } else if (code == 401 || code == 403) {
+                ERR("%s: access denied (HTTP %ld)", f->path, code);
+                st = IG_ERR_DENIED;
+            } else if (code == 404) {
+                ERR("%s: not found on the server (HTTP 404)", f->path);
+                st = IG_ERR_NOT_FOUND;
+            } else if (!complete) { /* transient: resume this range */
+                if (++x->c->retries > max_retries) {
+                    ERR("%s: a range failed %d times (%s, HTTP %ld); the partial file is kept: pull again to resume",
+                        f->path, x->c->retries, curl_easy_strerror(msg->data.result), code);
+                    st = IG_ERR_NETWORK;
+                } else {
+                    usleep((useconds_t)IG_MIN(100000u << x->c->retries, 4000000u));
+                    chunk_start(pl, m, url, x);
+                    running++;
+                }
+            }
+        }
+        int64_t done = 0, now = now_us();
+        for (int i = 0; i < n; i++) done += c[i].done;
+        if (pl->p->progress) {
+            double s = (double)(now - t0) / 1e6;
+            pl->p->progress(pl->p->user, f->path, done, f->size, s > 0 ? (double)(done - base) / s : 0);
+        }
+        if (now - last_save > 1000000) save_chunks(side, c, n), last_save = now;
+        if (pl->p->cancel && *pl->p->cancel) {
+            ERR("interrupted: %lld of %lld bytes of %s kept; run the same pull to resume", (long long)done,
+                (long long)f->size, f->path);
+            st = IG_ERR_INTERRUPTED;
+        }
+        if (running > 0 && st == IG_OK) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        curl_multi_remove_handle(m, d[i].h);
+        curl_easy_cleanup(d[i].h);
+    }
+    curl_multi_cleanup(m);
+    close(fd);
+    save_chunks(side, c, n);
+    return st;
+}
+
 static enum ig_status fetch_file(struct puller *pl, const char *repo, const char *commit, const struct hfile *f,
                                  const char *blob, const char *part) {
     char *err = pl->err;
@@ -217,6 +412,35 @@ static enum ig_status fetch_file(struct puller *pl, const char *repo, const char
     snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", pl->endpoint, repo, commit, esc);
     curl_free(esc);
     int max_retries = pl->p->max_retries > 0 ? pl->p->max_retries : 5;
+    /* large files: parallel ranges, unless a one-stream partial download is already there */
+    const char *cm = getenv("INGOT_PULL_CHUNK_MIN");
+    int64_t chunk_min = cm && *cm ? atoll(cm) : (int64_t)64 << 20;
+    char side[IG_PATH_MAX];
+    snprintf(side, sizeof side, "%s.chunks", part);
+    struct stat sp;
+    bool have_part = stat(part, &sp) == 0 && sp.st_size > 0, have_side = access(side, F_OK) == 0;
+    if (f->size >= chunk_min && f->size >= N_CHUNKS && (!have_part || have_side)) {
+        for (int attempt = 0;; attempt++) {
+            enum ig_status st = fetch_chunks(pl, url, f, part, side);
+            if (st == IG_ERR_UNSUPPORTED) { /* the server ignores ranges */
+                unlink(side);
+                if (truncate(part, 0) != 0) return IG_ERR_IO;
+                break;
+            }
+            if (st != IG_OK) return st;
+            char hex[129];
+            if (file_hash(part, !f->lfs, f->size, hex, sizeof hex) && !strcmp(hex, f->id)) {
+                unlink(side);
+                return IG_OK;
+            }
+            unlink(side); /* wrong bytes somewhere: all again */
+            unlink(part);
+            if (attempt >= max_retries) {
+                ERR("%s: the download does not match its checksum (%s) after %d tries", f->path, f->id, attempt + 1);
+                return IG_ERR_NETWORK;
+            }
+        }
+    }
     for (int attempt = 0;; attempt++) {
         int fd = open(part, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd < 0) {
@@ -243,7 +467,11 @@ static enum ig_status fetch_file(struct puller *pl, const char *repo, const char
             curl_easy_setopt(pl->curl, CURLOPT_XFERINFOFUNCTION, xfer_info);
             curl_easy_setopt(pl->curl, CURLOPT_XFERINFODATA, &d);
             curl_easy_setopt(pl->curl, CURLOPT_NOPROGRESS, 0L);
-            if (d.offset > 0) curl_easy_setopt(pl->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)d.offset);
+            char range[32];
+            snprintf(range, sizeof range, "%lld-", (long long)d.offset);
+            /* a plain Range header (not RESUME_FROM, which fails on a 200): a
+             * server that ignores it sends the whole file and we start over */
+            if (d.offset > 0) curl_easy_setopt(pl->curl, CURLOPT_RANGE, range);
             rc = curl_easy_perform(pl->curl);
             curl_easy_getinfo(pl->curl, CURLINFO_RESPONSE_CODE, &code);
             curl_slist_free_all(h);

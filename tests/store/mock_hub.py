@@ -35,10 +35,23 @@ LOCK = threading.Lock()
 COUNTS = {"fail": 0, "corrupt": 0, "drop": 0}
 
 
+LAST = {"text": None}
+
+
 def faults():
+    """The current faults; counters restart whenever the file changes."""
     try:
-        return json.load(open(os.path.join(ROOT, "_faults.json")))
-    except (OSError, ValueError):
+        text = open(os.path.join(ROOT, "_faults.json")).read()
+    except OSError:
+        text = "{}"
+    with LOCK:
+        if text != LAST["text"]:
+            LAST["text"] = text
+            for k in COUNTS:
+                COUNTS[k] = 0
+    try:
+        return json.loads(text)
+    except ValueError:
         return {}
 
 
@@ -158,10 +171,12 @@ class Hub(BaseHTTPRequestHandler):
             drop = "drop_after" in fx and COUNTS["drop"] < fx.get("drop_times", 1)
             if drop:
                 COUNTS["drop"] += 1
-        start, code = 0, 200
+        start, end, code = 0, len(data) - 1, 200
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and not fx.get("ignore_range"):
-            start = int(rng[6:].split("-")[0] or 0)
+            a, b = rng[6:].split("-")[:2]
+            start = int(a or 0)
+            end = min(int(b), len(data) - 1) if b else len(data) - 1
             if start >= len(data):
                 self.send_response(416)
                 self.send_header("Content-Range", "bytes */%d" % len(data))
@@ -169,14 +184,14 @@ class Hub(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             code = 206
-        body = bytearray(data[start:])
+        body = bytearray(data[start:end + 1])
         if corrupt and body:
             body[len(body) // 2] ^= 0xFF
         self.send_response(code)
         self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
         if code == 206:
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         limit = fx["drop_after"] if drop else len(body)
@@ -197,8 +212,13 @@ class Hub(BaseHTTPRequestHandler):
             pass
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # clients that hang up (a pull that was interrupted) are part of the tests
+
+
 def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    srv = Server(("127.0.0.1", 0), Hub)
     srv.daemon_threads = True
     with open(sys.argv[2] + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))

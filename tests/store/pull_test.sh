@@ -85,6 +85,28 @@ out=$("$ingot" pull test/stories-GGUF 2>&1); rc=$?
 check "pulling again resumes from the partial file" \
   '[ $rc -eq 0 ] && grep -q "bytes=$psize-" "$R/_requests.log" && cmp -s "$C/blobs/$sha" "$stories"'
 
+# large files come down as parallel ranges (threshold lowered for the test)
+rm -rf "$C"; faults '{}'
+out=$(INGOT_PULL_CHUNK_MIN=100000 "$ingot" pull test/stories-GGUF 2>&1); rc=$?
+check "a large file downloads as 4 parallel ranges and verifies" \
+  '[ $rc -eq 0 ] && cmp -s "$C/blobs/$sha" "$stories" && [ $(grep -c "/cdn/.*bytes=" "$R/_requests.log") -eq 4 ]'
+rm -rf "$C"; faults '{"drop_after": 50000}'
+out=$(INGOT_PULL_CHUNK_MIN=100000 "$ingot" pull test/stories-GGUF 2>&1); rc=$?
+check "a dropped range is resumed on its own" '[ $rc -eq 0 ] && cmp -s "$C/blobs/$sha" "$stories" && [ $(grep -c "/cdn/" "$R/_requests.log") -ge 5 ]'
+rm -rf "$C"; faults '{"rate": 200000}'
+INGOT_PULL_CHUNK_MIN=100000 "$ingot" pull test/stories-GGUF > "$work/int2.out" 2>&1 & p=$!
+sleep 0.7; kill -INT $p; wait $p; rc=$?
+check "Ctrl-C during parallel ranges keeps the partial file and its range record" \
+  '[ $rc -eq 130 ] && ls "$C"/blobs/*.incomplete.chunks >/dev/null 2>&1'
+faults '{}'
+out=$(INGOT_PULL_CHUNK_MIN=100000 "$ingot" pull test/stories-GGUF 2>&1); rc=$?
+check "pulling again resumes every range where it stopped" \
+  '[ $rc -eq 0 ] && cmp -s "$C/blobs/$sha" "$stories" && ! grep -q "bytes=0-" "$R/_requests.log" && ! ls "$C"/blobs/*.chunks >/dev/null 2>&1'
+rm -rf "$C"; faults '{"ignore_range": true}'
+out=$(INGOT_PULL_CHUNK_MIN=100000 "$ingot" pull test/stories-GGUF 2>&1); rc=$?
+check "a server without ranges: one stream instead" '[ $rc -eq 0 ] && cmp -s "$C/blobs/$sha" "$stories"'
+faults '{}'
+
 out=$( (trap "" XFSZ; ulimit -f 200; "$ingot" pull test/tiny-qwen2) 2>&1); rc=$?
 check "a write failure (file size limit, like a full disk) is a clear error" '[ $rc -ne 0 ] && [[ "$out" == *"writing"* ]]'
 out=$("$ingot" pull test/tiny-qwen2 2>&1); rc=$?
