@@ -3,18 +3,52 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void show_usage(FILE *f) {
     fprintf(f,
-            "usage: ingot show MODEL [--json] [--tensors]\n"
+            "usage: ingot show MODEL [--json] [--tensors] [--template]\n"
             "\n"
-            "Prints the architecture, parameter count, dimensions, context length,\n"
-            "weight types, tokenizer and chat template presence of a GGUF model.\n"
+            "Prints where the model is, whether ingot can run it (and if not, why), its\n"
+            "architecture, parameter count, dimensions, context length, weight types,\n"
+            "tokenizer, chat template and, for a folder, its files. MODEL is a GGUF file,\n"
+            "a Hugging Face folder or a model name (see `ingot pull --help`).\n"
             "  --json      one JSON object, for scripts\n"
-            "  --tensors   also list every tensor\n");
+            "  --tensors   also list every tensor\n"
+            "  --template  also print the chat template\n");
+}
+
+/* A folder's files (name and size): into o["files"] or printed. */
+static void add_files(cJSON *o, const char *path, bool json) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return;
+    DIR *d = opendir(path);
+    cJSON *arr = json ? cJSON_AddArrayToObject(o, "files") : NULL;
+    if (!json) printf("  files\n");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char p[4600];
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        struct stat st;
+        bool ok = stat(p, &st) == 0;
+        if (json) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "name", e->d_name);
+            if (ok) cJSON_AddNumberToObject(f, "size", (double)st.st_size);
+            else cJSON_AddStringToObject(f, "problem", "broken link");
+            cJSON_AddItemToArray(arr, f);
+        } else if (ok) {
+            printf("    %-40s %12.1f KiB\n", e->d_name, (double)st.st_size / 1024.0);
+        } else {
+            printf("    %-40s (broken link: run `ingot list --health`)\n", e->d_name);
+        }
+    }
+    if (d) closedir(d);
 }
 
 static void fmt_count(int64_t n, char *buf, size_t len) {
@@ -26,10 +60,11 @@ static void fmt_count(int64_t n, char *buf, size_t len) {
 
 int cmd_show(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false, tensors = false;
+    bool json = false, tensors = false, template = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--tensors")) tensors = true;
+        else if (!strcmp(argv[i], "--template")) template = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             show_usage(stdout);
             return 0;
@@ -46,9 +81,30 @@ int cmd_show(int argc, char **argv) {
         show_usage(stderr);
         return 2;
     }
-    char err[512];
+    char err[512], resolved[4096];
     struct ig_model *m = NULL;
-    if (ig_model_load(path, NULL, &m, err, sizeof err) != IG_OK) return die("%s", err);
+    if (ig_store_resolve(path, resolved, sizeof resolved, err, sizeof err) != IG_OK) return die("%s", err);
+    struct stat sb;
+    if (stat(resolved, &sb) != 0) return die("%s: cannot open: %s", resolved, strerror(errno));
+    if (ig_model_load(resolved, NULL, &m, err, sizeof err) != IG_OK) {
+        /* it exists but ingot cannot run it: say what it is and why */
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "path", resolved);
+            cJSON_AddBoolToObject(o, "runnable", false);
+            cJSON_AddStringToObject(o, "problem", err);
+            add_files(o, resolved, true);
+            char *js = cJSON_Print(o);
+            if (js) puts(js);
+            free(js);
+            cJSON_Delete(o);
+        } else {
+            printf("  path                %s\n", resolved);
+            printf("  runnable            no: %s\n", err);
+            add_files(NULL, resolved, false);
+        }
+        return 0;
+    }
     struct ig_model_info in;
     ig_model_get_info(m, &in);
 
@@ -66,7 +122,8 @@ int cmd_show(int argc, char **argv) {
 
     if (json) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddStringToObject(o, "path", resolved);
+        cJSON_AddBoolToObject(o, "runnable", true);
         cJSON_AddStringToObject(o, "architecture", in.arch);
         cJSON_AddStringToObject(o, "name", in.name);
         cJSON_AddNumberToObject(o, "parameters", (double)in.n_params);
@@ -94,6 +151,8 @@ int cmd_show(int argc, char **argv) {
         cJSON_AddNumberToObject(tk, "eos", in.eos);
         cJSON_AddBoolToObject(tk, "add_bos", in.add_bos);
         cJSON_AddBoolToObject(o, "chat_template", in.has_chat_template);
+        if (in.has_chat_template) cJSON_AddStringToObject(o, "chat_template_text", ig_chat_template(m));
+        add_files(o, resolved, true);
         if (tensors) {
             cJSON *arr = cJSON_AddArrayToObject(o, "tensors");
             for (int32_t i = 0; i < ig_model_n_tensors(m); i++) {
@@ -115,6 +174,8 @@ int cmd_show(int argc, char **argv) {
     } else {
         char pc[32];
         fmt_count(in.n_params, pc, sizeof pc);
+        printf("  path                %s\n", resolved);
+        printf("  runnable            yes\n");
         printf("  architecture        %s\n", in.arch);
         if (in.name[0]) printf("  name                %s\n", in.name);
         printf("  parameters          %s\n", pc);
@@ -132,6 +193,8 @@ int cmd_show(int argc, char **argv) {
         printf("  tokenizer           %s%s%s%s, %d tokens\n", in.tokenizer, in.tokenizer_pre[0] ? " (" : "",
                in.tokenizer_pre, in.tokenizer_pre[0] ? ")" : "", in.n_vocab);
         printf("  chat template       %s\n", in.has_chat_template ? "yes" : "no");
+        if (in.has_chat_template && template) printf("\n%s\n", ig_chat_template(m));
+        add_files(NULL, resolved, false);
         if (tensors) {
             printf("\n  tensors\n");
             for (int32_t i = 0; i < ig_model_n_tensors(m); i++) {
