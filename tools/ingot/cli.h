@@ -15,6 +15,7 @@ int cmd_render(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_import(int argc, char **argv);

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run MODEL [PROMPT]   answer PROMPT (or stdin); no prompt on a terminal: chat\n"
             "  chat MODEL           interactive chat through the model's chat template\n"
+            "  serve                OpenAI- and Ollama-compatible HTTP server\n"
             "  pull NAME            download a model into the Hugging Face cache\n"
             "  list                 the models in the cache (--health checks it)\n"
             "  rm NAME              remove a model from the cache\n"
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "show")) return cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1);
     if (!strcmp(cmd, "list") || !strcmp(cmd, "ls")) return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "rm")) return cmd_rm(argc - 1, argv + 1);
