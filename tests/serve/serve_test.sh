@@ -59,6 +59,19 @@ code=$(post /api/generate '{"model": 5}'); out=$(cat "$work/body")
 check "Ollama errors use Ollama's shape" '[ $code = 400 ] && [[ "$out" == "{\"error\":\""* ]]'
 code=$(post /api/generate "{\"model\": \"$M\", \"prompt\": \"x\", \"options\": {\"num_predictt\": 3}}"); out=$(cat "$work/body")
 check "an unknown Ollama option is named: 400" '[ $code = 400 ] && [[ "$out" == *"num_predictt"* ]]'
+# JSON mode: the text starts an object and, when the model ends it, parses
+ok_json=1
+for seed in 1 2 3 4; do
+  post /v1/chat/completions "{\"model\": \"$M\", \"messages\": [{\"role\": \"user\", \"content\": \"JSON please\"}], \"max_tokens\": 100, \"seed\": $seed, \"temperature\": 1, \"response_format\": {\"type\": \"json_object\"}}" >/dev/null
+  "$py" -c 'import json,sys; c=json.load(open(sys.argv[1]))["choices"][0]; t=c["message"]["content"]; assert t.lstrip().startswith("{"), t; c["finish_reason"]=="stop" and json.loads(t)' "$work/body" || ok_json=0
+done
+out=$(cat "$work/body"); check "response_format json_object: output is (the start of) one JSON object" '[ $ok_json = 1 ]'
+code=$(post /v1/chat/completions "{\"model\": \"$M\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": \"json_schema\"}}"); out=$(cat "$work/body")
+check "an unsupported response_format is named: 400" '[ $code = 400 ] && [[ "$out" == *"json_schema"* ]]'
+# keep_alive 0: the model unloads after the request
+post /api/generate "{\"model\": \"$M\", \"prompt\": \"Once\", \"stream\": false, \"keep_alive\": 0, \"options\": {\"num_predict\": 2}}" >/dev/null
+for _ in $(seq 40); do out=$(curl -s "$B/api/ps"); [ "$out" = '{"models":[]}' ] && break; sleep 0.1; done
+check "keep_alive 0 unloads the model after the request" '[ "$out" = "{\"models\":[]}" ]'
 out=$(curl -s "$B/api/tags"); check "GET /api/tags is JSON with models" '[[ "$out" == "{\"models\":["* ]]'
 code=$(post /api/show "{\"model\": \"$M\"}"); out=$(cat "$work/body")
 check "POST /api/show gives details and model_info" '[ $code = 200 ] && [[ "$out" == *"model_info"* ]] && [[ "$out" == *"llama"* ]]'

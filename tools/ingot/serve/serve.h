@@ -6,6 +6,7 @@
 #define INGOT_SERVE_H
 
 #include "../cli.h"
+#include "serve_json.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -61,6 +62,8 @@ struct sv_req {
     char *stops[SV_MAX_STOPS];
     int n_stop;
     int top_logprobs;   /* < 0: no logprobs */
+    bool json;          /* response_format json_object: only tokens that keep a valid JSON object */
+    struct sv_json js;
     /* scheduler state */
     int seq;
     int32_t n_past, n_gen, prompt_done;
@@ -108,6 +111,8 @@ struct sv_model {
     double keep_alive_s;
     int64_t last_used_us, load_us, expires_us;
     int refs; /* requests holding it */
+    char **pieces;      /* each token's bytes, for JSON mode (built on first use) */
+    int32_t *piece_len;
     struct sv_model *next;
 };
 

@@ -57,7 +57,7 @@ struct opts {
     bool stream, raw, include_usage;
     int top_logprobs;
     double keep_alive;
-    bool have_keep_alive;
+    bool have_keep_alive, json;
 };
 
 static const char *check_fields(const cJSON *o, const char *const *known) {
@@ -176,7 +176,9 @@ static bool openai_opts(const cJSON *b, struct opts *op, bool chat, char *msg, s
     if (rf && !cJSON_IsNull(rf)) {
         const char *t = cJSON_IsObject(rf) ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rf, "type")) : NULL;
         if (!t) return snprintf(msg, ml, "'response_format' must be {\"type\": ...}"), false;
-        if (strcmp(t, "text")) return snprintf(msg, ml, "response_format '%s' is not supported (only 'text')", t), false;
+        if (!strcmp(t, "json_object")) op->json = true;
+        else if (strcmp(t, "text"))
+            return snprintf(msg, ml, "response_format '%s' is not supported ('text' and 'json_object' are)", t), false;
     }
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(b, "stream_options");
     if (cJSON_IsObject(so)) op->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
@@ -202,8 +204,9 @@ static bool ollama_opts(const cJSON *b, struct opts *op, char *msg, size_t ml) {
         op->have_keep_alive = true;
     }
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "format");
-    if (f && !cJSON_IsNull(f) && !(cJSON_IsString(f) && !*f->valuestring))
-        return snprintf(msg, ml, "'format' (structured output) is not supported"), false;
+    if (cJSON_IsString(f) && !strcmp(f->valuestring, "json")) op->json = true;
+    else if (f && !cJSON_IsNull(f) && !(cJSON_IsString(f) && !*f->valuestring))
+        return snprintf(msg, ml, "'format' must be \"json\" (JSON schemas are not supported)"), false;
     const cJSON *im = cJSON_GetObjectItemCaseSensitive(b, "images");
     if (im && !cJSON_IsNull(im) && cJSON_GetArraySize(im) > 0) return snprintf(msg, ml, "images are not supported"), false;
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(b, "options");
@@ -726,6 +729,7 @@ static int generate(struct sv_http *h, enum api api, const char *body, size_t le
     r->max_tokens = (int32_t)op.max_tokens;
     r->n_ctx = n_ctx;
     r->top_logprobs = op.top_logprobs;
+    r->json = op.json;
     for (int i = 0; i < op.n_stop; i++) r->stops[i] = op.stops[i], op.stops[i] = NULL;
     r->n_stop = op.n_stop;
     if (!sv_submit(sm, r)) {

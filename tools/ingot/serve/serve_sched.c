@@ -172,14 +172,53 @@ static void logprobs(const float *l, int32_t nv, ig_token t, int top, struct sv_
     }
 }
 
+static bool build_pieces(struct sv_model *sm) {
+    int32_t nv = sm->info.n_vocab;
+    sm->pieces = calloc((size_t)nv, sizeof *sm->pieces);
+    sm->piece_len = calloc((size_t)nv, sizeof *sm->piece_len);
+    if (!sm->pieces || !sm->piece_len) return false;
+    char buf[512];
+    for (int32_t t = 0; t < nv; t++) {
+        int32_t n = ig_token_to_piece(sm->m, t, buf, sizeof buf, false);
+        if (n < 0) n = 0;
+        sm->pieces[t] = malloc((size_t)n + 1);
+        if (!sm->pieces[t]) return false;
+        memcpy(sm->pieces[t], buf, (size_t)n);
+        sm->piece_len[t] = n;
+    }
+    return true;
+}
+
+/* JSON mode: -inf for every token whose bytes cannot continue the object. */
+static bool json_mask(struct sv_model *sm, struct sv_req *r, float *l) {
+    if (!sm->pieces && !build_pieces(sm)) return false;
+    bool any = false;
+    for (int32_t t = 0; t < sm->info.n_vocab; t++) {
+        struct sv_json js = r->js;
+        if (sm->piece_len[t] == 0 || !sv_json_feed(&js, sm->pieces[t], (size_t)sm->piece_len[t])) l[t] = -INFINITY;
+        else any = true;
+    }
+    return any;
+}
+
 static ig_token sample(struct sv_model *sm, struct sv_req *r, const float *logits) {
     int32_t nv = sm->info.n_vocab;
     const float *l = logits;
     float *adj = NULL;
-    if ((r->presence != 0 || r->frequency != 0) && r->counts) { /* OpenAI's penalties over generated tokens */
+    if (r->json) {
         adj = malloc((size_t)nv * sizeof *adj);
+        if (!adj) return -1;
+        memcpy(adj, logits, (size_t)nv * sizeof *adj);
+        if (!json_mask(sm, r, adj)) {
+            free(adj);
+            return -1;
+        }
+        l = adj;
+    }
+    if ((r->presence != 0 || r->frequency != 0) && r->counts) { /* OpenAI's penalties over generated tokens */
+        if (!adj) adj = malloc((size_t)nv * sizeof *adj);
         if (adj) {
-            memcpy(adj, logits, (size_t)nv * sizeof *adj);
+            if (l != adj) memcpy(adj, logits, (size_t)nv * sizeof *adj);
             for (int32_t i = 0; i < nv; i++)
                 if (r->counts[i]) adj[i] -= r->presence + r->frequency * (float)r->counts[i];
             l = adj;
@@ -187,6 +226,7 @@ static ig_token sample(struct sv_model *sm, struct sv_req *r, const float *logit
     }
     ig_token t = ig_sampler_sample(r->smp, l);
     ig_sampler_accept(r->smp, t);
+    if (r->json && t >= 0 && t < nv) sv_json_feed(&r->js, sm->pieces[t], (size_t)sm->piece_len[t]);
     if (r->counts && t >= 0 && t < nv) r->counts[t]++;
     if (r->top_logprobs >= 0) {
         if (r->held_nlp == r->held_lp_cap) {
@@ -220,6 +260,7 @@ static void admit(struct sv_model *sm, struct sv_req *r, int s) {
     r->smp = ig_sampler_init(&sp, sm->info.n_vocab);
     if (r->presence != 0 || r->frequency != 0) r->counts = calloc((size_t)sm->info.n_vocab, sizeof *r->counts);
     ig_detok_reset(&r->dt, false);
+    sv_json_init(&r->js);
     for (int32_t i = 0; i < r->n_prompt && r->smp; i++) ig_sampler_accept(r->smp, r->prompt[i]);
     sm->slots[s] = r;
     sm->n_active++;
@@ -316,6 +357,11 @@ static void *sched_main(void *arg) {
             if (!want[i]) continue;
             const float *l = ig_logits(sm->c, out_i++);
             ig_token t = sample(sm, r, l);
+            if (t < 0) {
+                snprintf(r->error, sizeof r->error, "JSON mode: no token can continue the output");
+                release_slot(sm, s, "error");
+                continue;
+            }
             if (!r->t_first) {
                 r->t_first = ig_time_us();
                 atomic_fetch_add(&sv_metrics.ttft_us_sum, r->t_first - r->t_submit);
@@ -330,6 +376,11 @@ static void *sched_main(void *arg) {
             atomic_fetch_add(&sv_metrics.gen_tokens, 1);
             int32_t k = ig_detok_push(sm->m, &r->dt, t, piece, sizeof piece);
             bool stopped = push_text(r, piece, k > 0 ? (size_t)k : 0);
+            if (r->json && sv_json_done(&r->js)) { /* the object is complete */
+                k = ig_detok_flush(&r->dt, piece, sizeof piece);
+                if (k > 0) push_text(r, piece, (size_t)k);
+                stopped = true;
+            }
             if (stopped) {
                 release_slot(sm, s, "stop");
             } else if (r->max_tokens >= 0 && r->n_gen >= r->max_tokens) {
@@ -357,6 +408,9 @@ static void *sched_main(void *arg) {
 void sv_models_init(const struct sv_config *cfg) { g_cfg = *cfg; }
 
 static void model_free(struct sv_model *sm) {
+    for (int32_t t = 0; sm->pieces && t < sm->info.n_vocab; t++) free(sm->pieces[t]);
+    free(sm->pieces);
+    free(sm->piece_len);
     ig_ctx_free(sm->c);
     ig_model_free(sm->m);
     free(sm->queue);
