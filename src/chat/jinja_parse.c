@@ -252,8 +252,10 @@ static struct jnode *parse_primary(struct parser *ps) {
         /* adjacent literals concatenate */
         while (peek(ps)->k == T_STR) {
             struct tok *u = peek(ps);
-            struct jstr *c = js_new(&ps->t->arena, n->lit.u.s->p, n->lit.u.s->n + u->n);
+            struct jstr *c = ja_alloc(&ps->t->arena, sizeof *c + n->lit.u.s->n + u->n + 1);
             if (!c) perr(ps, "out of memory");
+            c->n = n->lit.u.s->n + u->n;
+            memcpy(c->p, n->lit.u.s->p, n->lit.u.s->n);
             memcpy(c->p + n->lit.u.s->n, u->p, u->n);
             c->p[c->n] = 0;
             n->lit.u.s = c;
