@@ -500,79 +500,14 @@ __global__ void k_gemv_q(const uint8_t *w, int n_in, int n_out, const float *xg,
     }
 }
 
-// The same without the shared-memory staging: activations come through the
-// read-only cache, so the weight stream starts at once and blocks stay small
-// (more of them per SM to hide latency). GEMV_R2 rows per warp.
-#define GEMV_R2 2
-template <int T>
-__global__ void __launch_bounds__(128) k_gemv_q2(const uint8_t *__restrict__ w, int n_in, int n_out,
-                                                 const float *__restrict__ xg, float *__restrict__ out) {
-    const int lane = threadIdx.x % 32, QB = T == T_Q8_0 ? 32 : 16, nb = n_in / 32;
-    const int row0 = (blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * GEMV_R2;
-    if (row0 >= n_out) return;
-    const int nr = min(GEMV_R2, n_out - row0);
-    const uint8_t *q0 = w + (size_t)row0 * nb * QB;
-    const uint16_t *d0 = (const uint16_t *)(w + (size_t)n_out * nb * QB) + (size_t)row0 * nb;
-    float acc[GEMV_R2];
-#pragma unroll
-    for (int r = 0; r < GEMV_R2; r++) acc[r] = 0.f;
-#pragma unroll 2
-    for (int b = lane; b < nb; b += 32) {
-        const float4 *xb = (const float4 *)(xg + b * 32);
-        float4 a[8];
-#pragma unroll
-        for (int k = 0; k < 8; k++) a[k] = __ldg(xb + k);
-#pragma unroll
-        for (int r = 0; r < GEMV_R2; r++) {
-            if (r >= nr) break;
-            const float d = h_to_f(__ldg(d0 + (size_t)r * nb + b));
-            float sum = 0.f;
-            if (T == T_Q4_0) {
-                const uint4 u = __ldg((const uint4 *)(q0 + ((size_t)r * nb + b) * 16));
-                const uint32_t v[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-                for (int k = 0; k < 4; k++) {
-                    const uint32_t x = v[k];
-                    sum += (float)((int)(x & 15) - 8) * a[k].x + (float)((int)((x >> 8) & 15) - 8) * a[k].y +
-                           (float)((int)((x >> 16) & 15) - 8) * a[k].z + (float)((int)((x >> 24) & 15) - 8) * a[k].w;
-                    sum += (float)((int)((x >> 4) & 15) - 8) * a[4 + k].x + (float)((int)((x >> 12) & 15) - 8) * a[4 + k].y +
-                           (float)((int)((x >> 20) & 15) - 8) * a[4 + k].z + (float)((int)((x >> 28) & 15) - 8) * a[4 + k].w;
-                }
-            } else {
-                const uint4 *p = (const uint4 *)(q0 + ((size_t)r * nb + b) * 32);
-                const uint4 u0 = __ldg(p), u1 = __ldg(p + 1);
-                const uint32_t v[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    const uint32_t x = v[k];
-                    sum += (float)(int8_t)(x & 255) * a[k].x + (float)(int8_t)((x >> 8) & 255) * a[k].y +
-                           (float)(int8_t)((x >> 16) & 255) * a[k].z + (float)(int8_t)(x >> 24) * a[k].w;
-                }
-            }
-            acc[r] += d * sum;
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < GEMV_R2; r++) {
-        const float t = warp_sum(acc[r]);
-        if (lane == 0 && r < nr) out[row0 + r] = t;
-    }
-}
-
 template <int T>
 static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
                           int n_tok) {
     const int NT = 8, warps = 8;
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float); // room for the largest pad
-    static int gemv = -1; /* INGOT_CUDA_GEMV: 0 old, 1 staged, 2 direct (default) */
-    if (gemv < 0) gemv = getenv("INGOT_CUDA_GEMV") ? atoi(getenv("INGOT_CUDA_GEMV")) : 2;
-    if ((T == T_Q8_0 || T == T_Q4_0) && n_tok == 1 && n_in % 32 == 0 && gemv == 2) {
-        const int warps2 = 4, rows_per_block = warps2 * GEMV_R2;
-        k_gemv_q2<T><<<(n_out + rows_per_block - 1) / rows_per_block, warps2 * 32, 0, g_stream>>>((const uint8_t *)w, n_in,
-                                                                                                n_out, x, out);
-        LAUNCHED();
-        return;
-    }
+    /* INGOT_CUDA_GEMV=0: the older four-lanes-per-block kernel, for comparison */
+    static int gemv = -1;
+    if (gemv < 0) gemv = getenv("INGOT_CUDA_GEMV") ? atoi(getenv("INGOT_CUDA_GEMV")) : 1;
     if ((T == T_Q8_0 || T == T_Q4_0) && n_tok == 1 && n_in % 32 == 0 && smem <= 200 * 1024 && gemv == 1) {
         static size_t smem_g = 48 * 1024;
         if (smem > smem_g) {
