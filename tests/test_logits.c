@@ -65,6 +65,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *ids = argc > 4 && !strcmp(argv[3], "--ids") ? argv[4] : NULL;
+    /* batches against single runs: 1e-5, unless a backend computes big
+     * batches at lower precision (CUDA's FP16 cuBLAS prefill) */
+    const char *te = getenv("INGOT_TEST_TOL");
+    double tol = te && atof(te) > 0 ? atof(te) : 1e-5;
     struct ig_model *m;
     char err[512];
     struct ig_model_params mp = ig_model_default_params();
@@ -135,14 +139,14 @@ int main(int argc, char **argv) {
     c = new_ctx(m, 128, 2);
     run_seq(c, a, N, 0, 0, 5, tmp, nv);
     for (int i = 0; i < N; i++)
-        CHECK(rel_err(tmp + (size_t)i * nv, la + (size_t)i * nv, nv) <= 1e-5, "chunked prefill differs at pos %d", i);
+        CHECK(rel_err(tmp + (size_t)i * nv, la + (size_t)i * nv, nv) <= tol, "chunked prefill differs at pos %d", i);
 
     /* drop the last 8 positions and decode them again */
     ig_seq_drop(c, 0, N - 8);
     CHECK(ig_seq_pos_max(c, 0) == N - 9, "pos max after drop is %d", ig_seq_pos_max(c, 0));
     run_seq(c, a + N - 8, 8, 0, N - 8, 8, tmp, nv);
     for (int i = 0; i < 8; i++)
-        CHECK(rel_err(tmp + (size_t)i * nv, la + (size_t)(N - 8 + i) * nv, nv) <= 1e-5, "re-decode differs at %d", i);
+        CHECK(rel_err(tmp + (size_t)i * nv, la + (size_t)(N - 8 + i) * nv, nv) <= tol, "re-decode differs at %d", i);
     ig_ctx_free(c);
 
     /* one batch, two sequences interleaved */
@@ -163,7 +167,7 @@ int main(int argc, char **argv) {
         worst = fmax(worst, rel_err(ig_logits(c, 2 * i), la + (size_t)i * nv, nv));
         worst = fmax(worst, rel_err(ig_logits(c, 2 * i + 1), lb + (size_t)i * nv, nv));
     }
-    CHECK(worst <= 1e-5, "two sequences in one batch differ from each alone: rel err %g", worst);
+    CHECK(worst <= tol, "two sequences in one batch differ from each alone: rel err %g", worst);
     printf("two-sequence batch vs single: max rel err %.3g\n", worst);
     CHECK(ig_logits(c, 2 * N) == NULL, "ig_logits out of range should be NULL");
     ig_ctx_free(c);

@@ -6,11 +6,17 @@
 // memory. Everything runs on one stream.
 #include "backend/cuda/cuda_api.h"
 
+#include <cublas_v2.h>
 #include <cuda_fp16.h>
+#include <dlfcn.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef IG_MIN
+#define IG_MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
 
 #define CK(call)                                                                                   \
     do {                                                                                           \
@@ -536,8 +542,101 @@ static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int gro
     LAUNCHED();
 }
 
+
+// ---------------------------------------------------------------- prefill with cuBLAS
+// Batches of many tokens use tensor cores through cuBLAS: the weight matrix
+// is expanded to FP16 in a scratch buffer, the activations converted to FP16,
+// and cublasGemmEx accumulates in FP32. libcublas is opened at run time
+// (dlopen), so the binary starts without it; when it is missing, or for
+// small batches, the GEMV kernels above run instead. INGOT_CUDA_CUBLAS=0
+// turns it off; INGOT_CUDA_CUBLAS_MIN sets the smallest batch (default 64).
+typedef decltype(&cublasCreate_v2) cublas_create_fn;
+typedef decltype(&cublasSetStream_v2) cublas_set_stream_fn;
+typedef cublasStatus_t (*cublas_gemm_fn)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                         const void *, const void *, cudaDataType, int, const void *, cudaDataType, int,
+                                         const void *, void *, cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+static struct {
+    int state; // 0 untried, 1 ready, -1 unavailable
+    cublasHandle_t h;
+    cublas_set_stream_fn set_stream;
+    cublas_gemm_fn gemm;
+    __half *w16, *x16;
+    size_t w_cap, x_cap;
+    int min_tok;
+} g_cb;
+
+static bool cublas_ready(void) {
+    if (g_cb.state) return g_cb.state > 0;
+    g_cb.state = -1;
+    const char *e = getenv("INGOT_CUDA_CUBLAS");
+    if (e && !strcmp(e, "0")) return false;
+    const char *m = getenv("INGOT_CUDA_CUBLAS_MIN");
+    g_cb.min_tok = m && atoi(m) > 0 ? atoi(m) : 64;
+    static const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so",
+                                  "/usr/local/cuda/lib64/libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so"};
+    void *lib = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return false;
+    cublas_create_fn create = (cublas_create_fn)dlsym(lib, "cublasCreate_v2");
+    g_cb.set_stream = (cublas_set_stream_fn)dlsym(lib, "cublasSetStream_v2");
+    g_cb.gemm = (cublas_gemm_fn)dlsym(lib, "cublasGemmEx");
+    if (!create || !g_cb.set_stream || !g_cb.gemm || create(&g_cb.h) != CUBLAS_STATUS_SUCCESS) return false;
+    g_cb.state = 1;
+    return true;
+}
+
+__global__ void k_deq_f16(int t, const uint8_t *w, size_t rb, int n_in, int n_rows, int group, __half *out) {
+    int r = blockIdx.x;
+    for (int i = threadIdx.x; i < n_in; i += blockDim.x) {
+        float v = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
+                  : t == T_MLX4 || t == T_MLX8 ? deq_mlx(t, w, rb, n_rows, n_in, group, r, i)
+                                               : deq(t, w + (size_t)r * rb, i);
+        out[(size_t)r * n_in + i] = __float2half(v);
+    }
+}
+
+__global__ void k_f32_to_f16(const float *x, __half *y, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __float2half(x[i]);
+}
+
+static bool grow16(__half **p, size_t *cap, size_t n) {
+    if (n <= *cap) return true;
+    if (*p) cudaFree(*p);
+    *p = NULL;
+    *cap = 0;
+    if (cudaMalloc((void **)p, n * sizeof(__half)) != cudaSuccess) return false;
+    *cap = n;
+    return true;
+}
+
+/* y[n_tok x n_out] = x[n_tok x n_in] W^T with W expanded to FP16; false: not done */
+static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
+                          int n_tok) {
+    if (!cublas_ready() || n_tok < g_cb.min_tok) return false;
+    if (!grow16(&g_cb.w16, &g_cb.w_cap, (size_t)n_out * n_in) || !grow16(&g_cb.x16, &g_cb.x_cap, (size_t)n_tok * n_in))
+        return false;
+    if (type == T_F16) {
+        CK(cudaMemcpyAsync(g_cb.w16, w, (size_t)n_out * n_in * 2, cudaMemcpyDeviceToDevice, g_stream));
+    } else {
+        k_deq_f16<<<n_out, 256, 0, g_stream>>>(type, (const uint8_t *)w, rb, n_in, n_out, group, g_cb.w16);
+        LAUNCHED();
+    }
+    size_t nx = (size_t)n_tok * n_in;
+    k_f32_to_f16<<<(unsigned)IG_MIN((nx + 255) / 256, (size_t)65535), 256, 0, g_stream>>>(x, g_cb.x16, nx);
+    LAUNCHED();
+    g_cb.set_stream(g_cb.h, g_stream);
+    const float one = 1.f, zero = 0.f;
+    // column-major view: C (n_out x n_tok) = W16^T (n_out x n_in) . X16 (n_in x n_tok)
+    cublasStatus_t st = g_cb.gemm(g_cb.h, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &one, g_cb.w16, CUDA_R_16F, n_in,
+                                  g_cb.x16, CUDA_R_16F, n_in, &zero, out, CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS;
+}
+
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
                                float *out, int n_tok) {
+    if (type != T_F32 && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
     switch (type) {
     case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok); break;
     case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, group, x, out, n_tok); break;
