@@ -22,6 +22,8 @@ static void bench_usage(FILE *f) {
             "  -n N            generated tokens (default 128; 0 skips)\n"
             "  -r N            repetitions, median reported (default 5)\n"
             "  -d N            context depth: generation starts after N cached tokens\n"
+            "  --parallel N    generate for N sequences at once (one multi-sequence batch\n"
+            "                  per step); tg reports their aggregate tokens/s\n"
             "                  (default 0), to see how decode speed holds as context grows\n"
             "  --threads N     CPU threads (default: all cores)\n"
             "  --backend B     auto | cpu | cpu-ref | cuda (default auto)\n"
@@ -63,7 +65,7 @@ static double bytes_per_token(struct ig_model *m, const struct ig_model_info *in
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
-    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0, depth = 0;
+    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0, depth = 0, par = 1;
     bool json = false, do_bw = true;
     enum ig_backend_type backend = IG_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -77,6 +79,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 16, &n_gen)) return 2;
         } else if (!strcmp(a, "-r")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1000, &reps)) return 2;
+        } else if (!strcmp(a, "--parallel")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 256, &par)) return 2;
         } else if (!strcmp(a, "-d")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 20, &depth)) return 2;
         } else if (!strcmp(a, "--threads")) {
@@ -111,7 +115,10 @@ int cmd_bench(int argc, char **argv) {
     int64_t t0 = ig_time_us();
     if (ig_model_load(path, &mp, &m, err, sizeof err) != IG_OK) return die("%s", err);
     struct ig_ctx_params cp = ig_ctx_default_params();
-    cp.n_ctx = (int32_t)((n_prompt > depth ? n_prompt : depth) + n_gen + 1);
+    long per_seq = depth + n_gen + 1;
+    cp.n_ctx = (int32_t)(n_prompt + n_gen + 1 > par * per_seq ? n_prompt + n_gen + 1 : par * per_seq);
+    cp.n_seq_max = (int32_t)par;
+    if (cp.n_batch < par) cp.n_batch = (int32_t)par;
     if (ig_ctx_init(m, &cp, &c, err, sizeof err) != IG_OK) {
         ig_model_free(m);
         return die("%s", err);
@@ -125,6 +132,10 @@ int cmd_bench(int argc, char **argv) {
     int32_t nb = ig_ctx_n_ctx(c);
     ig_token *toks = malloc((size_t)nb * sizeof *toks);
     int32_t *pos = malloc((size_t)nb * sizeof *pos), *seq = calloc((size_t)nb, sizeof *seq);
+    ig_token *btok = malloc((size_t)par * sizeof *btok);
+    int32_t *bpos = malloc((size_t)par * sizeof *bpos), *bseq = malloc((size_t)par * sizeof *bseq);
+    int8_t *bwant = malloc((size_t)par);
+    if (!btok || !bpos || !bseq || !bwant) return die("out of memory");
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
     if (!toks || !pos || !seq || !pp || !tg) return die("out of memory");
     uint64_t r = 12345;
@@ -150,17 +161,23 @@ int cmd_bench(int argc, char **argv) {
         }
         if (n_gen > 0) {
             ig_seq_drop(c, -1, 0);
-            for (long i = 0; i <= depth; i += 512) { /* fill the context to the depth (untimed) */
-                int32_t k = (int32_t)(depth + 1 - i < 512 ? depth + 1 - i : 512);
-                struct ig_batch b0 = {k, toks + i, pos + i, seq, NULL};
-                if (ig_decode(c, &b0) != IG_OK) return die("decode failed");
+            for (long s2 = 0; s2 < par; s2++) { /* each sequence's context up to the depth (untimed) */
+                for (int32_t q = 0; q < nb; q++) seq[q] = (int32_t)s2;
+                for (long i = 0; i <= depth; i += 512) {
+                    int32_t k = (int32_t)(depth + 1 - i < 512 ? depth + 1 - i : 512);
+                    struct ig_batch b0 = {k, toks + i, pos + i, seq, NULL};
+                    if (ig_decode(c, &b0) != IG_OK) return die("decode failed");
+                }
             }
+            for (int32_t q = 0; q < nb; q++) seq[q] = 0;
             int64_t t = ig_time_us();
             for (long i = depth + 1; i <= depth + n_gen; i++) {
-                struct ig_batch b = {1, toks + i, pos + i, seq, NULL};
+                for (long s2 = 0; s2 < par; s2++)
+                    btok[s2] = toks[(i + s2) % nb], bpos[s2] = (int32_t)i, bseq[s2] = (int32_t)s2, bwant[s2] = 1;
+                struct ig_batch b = {(int32_t)par, btok, bpos, bseq, bwant};
                 if (ig_decode(c, &b) != IG_OK) return die("decode failed");
             }
-            if (rep >= 0) tg[rep] = (double)n_gen / ((double)(ig_time_us() - t) / 1e6);
+            if (rep >= 0) tg[rep] = (double)(n_gen * par) / ((double)(ig_time_us() - t) / 1e6);
         }
         if (rep < 0 && !json) fprintf(stderr, "ingot bench: warm-up done, %ld runs...\n", reps);
     }
@@ -174,7 +191,7 @@ int cmd_bench(int argc, char **argv) {
     }
     struct stat_ sp = n_prompt ? stats(pp, (int)reps) : (struct stat_){0, 0, 0};
     struct stat_ sg = n_gen ? stats(tg, (int)reps) : (struct stat_){0, 0, 0};
-    double gbs = sg.median * bpt / 1e9;
+    double gbs = sg.median / (double)par * bpt / 1e9; /* the sequences of one step share the weight reads */
 
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -201,6 +218,7 @@ int cmd_bench(int argc, char **argv) {
         if (n_gen) {
             cJSON *g = cJSON_AddObjectToObject(o, "tg");
             cJSON_AddNumberToObject(g, "tokens", (double)n_gen);
+            cJSON_AddNumberToObject(g, "parallel", (double)par);
             cJSON_AddNumberToObject(g, "tps_median", sg.median);
             cJSON_AddNumberToObject(g, "tps_min", sg.min);
             cJSON_AddNumberToObject(g, "tps_max", sg.max);
@@ -222,6 +240,7 @@ int cmd_bench(int argc, char **argv) {
             char test[48];
             if (depth) snprintf(test, sizeof test, "tg%ld @ d%ld", n_gen, depth);
             else snprintf(test, sizeof test, "tg%ld", n_gen);
+            if (par > 1) snprintf(test + strlen(test), sizeof test - strlen(test), " x%ld", par);
             printf("| %s | %s | %s | %d | %s | %.2f | %.2f - %.2f | %.1f | ", name, in.weight_type,
                    ig_ctx_backend(c), threads, test, sg.median, sg.min, sg.max, gbs);
             if (bw > 0) printf("%.0f%% |\n", 100 * gbs / bw);
@@ -231,7 +250,7 @@ int cmd_bench(int argc, char **argv) {
                "load %.2f s; peak RSS %.0f MiB\n",
                threads, bw, bpt / (1024.0 * 1024.0), t_load, peak_mib);
     }
-    free(toks), free(pos), free(seq), free(pp), free(tg);
+    free(toks), free(pos), free(seq), free(pp), free(tg), free(btok), free(bpos), free(bseq), free(bwant);
     ig_ctx_free(c);
     ig_model_free(m);
     return 0;
