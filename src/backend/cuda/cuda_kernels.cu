@@ -549,7 +549,7 @@ static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int gro
 // and cublasGemmEx accumulates in FP32. libcublas is opened at run time
 // (dlopen), so the binary starts without it; when it is missing, or for
 // small batches, the GEMV kernels above run instead. INGOT_CUDA_CUBLAS=0
-// turns it off; INGOT_CUDA_CUBLAS_MIN sets the smallest batch (default 64).
+// turns it off; INGOT_CUDA_CUBLAS_MIN sets the smallest batch (default 16).
 typedef decltype(&cublasCreate_v2) cublas_create_fn;
 typedef decltype(&cublasSetStream_v2) cublas_set_stream_fn;
 typedef cublasStatus_t (*cublas_gemm_fn)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
@@ -565,13 +565,22 @@ static struct {
     int min_tok;
 } g_cb;
 
+/* The smallest batch for cuBLAS; read without touching cuBLAS, so that decode
+ * steps (recorded into CUDA graphs, where creating a handle is illegal) never
+ * initialize it. */
+static int cublas_min_tok(void) {
+    if (!g_cb.min_tok) {
+        const char *m = getenv("INGOT_CUDA_CUBLAS_MIN");
+        g_cb.min_tok = m && atoi(m) > 1 ? atoi(m) : 16;
+    }
+    return g_cb.min_tok;
+}
+
 static bool cublas_ready(void) {
     if (g_cb.state) return g_cb.state > 0;
     g_cb.state = -1;
     const char *e = getenv("INGOT_CUDA_CUBLAS");
     if (e && !strcmp(e, "0")) return false;
-    const char *m = getenv("INGOT_CUDA_CUBLAS_MIN");
-    g_cb.min_tok = m && atoi(m) > 0 ? atoi(m) : 64;
     static const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so",
                                   "/usr/local/cuda/lib64/libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so"};
     void *lib = NULL;
@@ -613,7 +622,7 @@ static bool grow16(__half **p, size_t *cap, size_t n) {
 /* y[n_tok x n_out] = x[n_tok x n_in] W^T with W expanded to FP16; false: not done */
 static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
                           int n_tok) {
-    if (!cublas_ready() || n_tok < g_cb.min_tok) return false;
+    if (n_tok < cublas_min_tok() || !cublas_ready()) return false;
     if (!grow16(&g_cb.w16, &g_cb.w_cap, (size_t)n_out * n_in) || !grow16(&g_cb.x16, &g_cb.x_cap, (size_t)n_tok * n_in))
         return false;
     if (type == T_F16) {
