@@ -37,6 +37,9 @@ void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_ro
 void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n, float eps);
 void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, int group, const float *x,
                     float *out, int n_tok);
+/* Up to 3 Q8_0/Q4_0 matrices (same n_in) over one token in one launch; false if not applicable. */
+bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
+                      const float *x, int n_tok);
 void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);
 void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv, int head_dim,
                   int n_rot, const double *inv_freq, bool neox);

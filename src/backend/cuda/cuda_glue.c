@@ -190,6 +190,15 @@ static void matmul(struct ig_backend *b, const struct ig_weight *W, const float 
 }
 static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
                      const float *x, int32_t n_tok, void *scratch) {
+    const void *w[3];
+    int n_out[3];
+    bool same = n_w <= 3;
+    for (int i = 0; i < n_w && same; i++) {
+        w[i] = W[i]->data;
+        n_out[i] = (int)W[i]->n_out;
+        same = W[i]->type == W[0]->type && W[i]->n_in == W[0]->n_in;
+    }
+    if (same && ig_cuda_matmul_n(W[0]->type, w, n_out, out, n_w, (int)W[0]->n_in, x, n_tok)) return;
     for (int i = 0; i < n_w; i++) matmul(b, W[i], x, out[i], n_tok, scratch);
 }
 static void add_bias(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n) {

@@ -449,13 +449,30 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
 // GEMV_R rows. Activations sit in shared memory with 4 floats of padding per
 // 32, so the lanes' float4 reads of one phase hit distinct banks.
 #define GEMV_R 2
+#define GEMV_WARPS 8
+#define GEMV_MAX_W 3
+// Up to GEMV_MAX_W matrices that read the same activations (Q/K/V, gate/up)
+// in one launch: blocks [first[i], first[i+1]) belong to matrix i.
+struct gemv_set {
+    const uint8_t *w[GEMV_MAX_W];
+    float *out[GEMV_MAX_W];
+    int n_out[GEMV_MAX_W];
+    int first[GEMV_MAX_W + 1];
+    int n;
+};
+
 template <int T>
-__global__ void k_gemv_q(const uint8_t *w, int n_in, int n_out, const float *xg, float *out) {
+__global__ void k_gemv_q(gemv_set set, int n_in, const float *xg) {
     extern __shared__ float xs[];
     for (int i = threadIdx.x * 4; i < n_in; i += blockDim.x * 4) *(float4 *)(xs + i + (i >> 5) * 4) = *(const float4 *)(xg + i);
     __syncthreads();
+    int mi = 0;
+    while (mi + 1 < set.n && (int)blockIdx.x >= set.first[mi + 1]) mi++;
+    const uint8_t *w = set.w[mi];
+    const int n_out = set.n_out[mi];
+    float *out = set.out[mi];
     const int lane = threadIdx.x % 32, QB = T == T_Q8_0 ? 32 : 16, nb = n_in / 32;
-    const int row0 = (blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * GEMV_R;
+    const int row0 = ((blockIdx.x - set.first[mi]) * (blockDim.x / 32) + threadIdx.x / 32) * GEMV_R;
     if (row0 >= n_out) return;
     const int nr = min(GEMV_R, n_out - row0);
     const uint8_t *q0 = w + (size_t)row0 * nb * QB;
@@ -520,9 +537,9 @@ static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int gro
             CK(cudaFuncSetAttribute(k_gemv_q<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
             smem_g = smem;
         }
-        const int rows_per_block = warps * GEMV_R;
-        k_gemv_q<T><<<(n_out + rows_per_block - 1) / rows_per_block, warps * 32, smem, g_stream>>>((const uint8_t *)w, n_in,
-                                                                                                   n_out, x, out);
+        const int rows_per_block = GEMV_WARPS * GEMV_R;
+        gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0, (n_out + rows_per_block - 1) / rows_per_block}, 1};
+        k_gemv_q<T><<<set.first[1], GEMV_WARPS * 32, smem, g_stream>>>(set, n_in, x);
         LAUNCHED();
         return;
     }
@@ -641,6 +658,39 @@ static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_ou
                                   g_cb.x16, CUDA_R_16F, n_in, &zero, out, CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F,
                                   CUBLAS_GEMM_DEFAULT);
     return st == CUBLAS_STATUS_SUCCESS;
+}
+
+/* Several Q8_0/Q4_0 matrices over one activation row in one launch; false
+ * when that path does not apply (the caller then runs them one by one). */
+extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
+                                 const float *x, int n_tok) {
+    static int on = -1;
+    if (on < 0) on = getenv("INGOT_CUDA_GEMV") ? atoi(getenv("INGOT_CUDA_GEMV")) == 1 : 1;
+    size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
+    if (!on || n_tok != 1 || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || smem > 200 * 1024 ||
+        (type != T_Q8_0 && type != T_Q4_0))
+        return false;
+    gemv_set set;
+    memset(&set, 0, sizeof set);
+    set.n = n_w;
+    const int rows_per_block = GEMV_WARPS * GEMV_R;
+    for (int i = 0; i < n_w; i++) {
+        set.w[i] = (const uint8_t *)w[i];
+        set.out[i] = out[i];
+        set.n_out[i] = n_out[i];
+        set.first[i + 1] = set.first[i] + (n_out[i] + rows_per_block - 1) / rows_per_block;
+    }
+    static size_t smem_q8 = 48 * 1024, smem_q4 = 48 * 1024;
+    size_t *cur = type == T_Q8_0 ? &smem_q8 : &smem_q4;
+    if (smem > *cur) {
+        if (type == T_Q8_0) CK(cudaFuncSetAttribute(k_gemv_q<T_Q8_0>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        else CK(cudaFuncSetAttribute(k_gemv_q<T_Q4_0>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        *cur = smem;
+    }
+    if (type == T_Q8_0) k_gemv_q<T_Q8_0><<<set.first[n_w], GEMV_WARPS * 32, smem, g_stream>>>(set, n_in, x);
+    else k_gemv_q<T_Q4_0><<<set.first[n_w], GEMV_WARPS * 32, smem, g_stream>>>(set, n_in, x);
+    LAUNCHED();
+    return true;
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
