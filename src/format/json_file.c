@@ -7,7 +7,7 @@
 
 #define MAX_JSON_FILE (1u << 30)
 
-cJSON *ig_json_read(const char *path, bool *missing, char *err, size_t err_len) {
+char *ig_read_file(const char *path, size_t *len, bool *missing, char *err, size_t err_len) {
     if (missing) *missing = false;
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -21,7 +21,7 @@ cJSON *ig_json_read(const char *path, bool *missing, char *err, size_t err_len) 
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
-        if (n == cap) {
+        if (n + 1 >= cap) { /* room for the NUL too */
             size_t nc = cap ? cap * 2 : 1 << 16;
             char *p = nc <= MAX_JSON_FILE ? realloc(buf, nc) : NULL;
             if (!p) {
@@ -33,7 +33,7 @@ cJSON *ig_json_read(const char *path, bool *missing, char *err, size_t err_len) 
             buf = p;
             cap = nc;
         }
-        size_t r = fread(buf + n, 1, cap - n, f);
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) break;
     }
@@ -44,6 +44,15 @@ cJSON *ig_json_read(const char *path, bool *missing, char *err, size_t err_len) 
         free(buf);
         return NULL;
     }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+cJSON *ig_json_read(const char *path, bool *missing, char *err, size_t err_len) {
+    size_t n;
+    char *buf = ig_read_file(path, &n, missing, err, err_len);
+    if (!buf) return NULL;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(buf, n, &end, false);
     if (!j) {

@@ -7,6 +7,9 @@
 
 #include <cjson/cJSON.h>
 
+/* The whole file at path, NUL-terminated (len without the NUL). Missing
+ * file: NULL with *missing = true (when missing is non-NULL) and no error. */
+char *ig_read_file(const char *path, size_t *len, bool *missing, char *err, size_t err_len);
 /* Parse the file at path. Missing file: NULL with *missing = true (when
  * missing is non-NULL) and no error; unreadable or invalid JSON: NULL with err. */
 cJSON *ig_json_read(const char *path, bool *missing, char *err, size_t err_len);

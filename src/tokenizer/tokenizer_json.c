@@ -313,22 +313,9 @@ enum ig_status ig_tokjson_add_json(struct ig_gguf_writer *w, const cJSON *tok, c
     }
     if (!tmpl && dir) { /* newer folders keep it in chat_template.jinja */
         ig_path_join(path, sizeof path, dir, "chat_template.jinja");
-        FILE *f = fopen(path, "rb");
-        if (f) {
-            size_t cap = 0, n = 0;
-            for (;;) {
-                if (n + 4096 + 1 > cap) {
-                    char *p = realloc(jinja, cap = cap * 2 + 8192);
-                    if (!p) break;
-                    jinja = p;
-                }
-                size_t r = fread(jinja + n, 1, cap - n - 1, f);
-                if (!r) break;
-                n += r;
-            }
-            fclose(f);
-            if (jinja) jinja[n] = 0, tmpl = jinja;
-        }
+        size_t n;
+        bool missing;
+        if ((jinja = ig_read_file(path, &n, &missing, NULL, 0))) tmpl = jinja;
     }
     if (tmpl) ok = ok && ig_gguf_w_str(w, "tokenizer.chat_template", tmpl);
     if (!ok) goto nomem;
