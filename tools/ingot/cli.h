@@ -33,6 +33,9 @@ bool arg_backend(const char *s, enum ig_backend_type *out);
 /* The value after a flag, or NULL (and a message) if missing. */
 const char *arg_value(int argc, char **argv, int *i);
 
+/* Of the text buf[0..n), the bytes that can be sent now: up to the earliest
+ * stop string (*hit set), else all but a tail that may begin one. */
+size_t stop_scan(const char *buf, size_t n, const char *const *stops, int n_stop, bool *hit);
 /* All of f into a malloc'ed, NUL-terminated buffer; NULL on no memory. */
 char *read_all(FILE *f, size_t *len);
 

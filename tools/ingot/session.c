@@ -297,29 +297,16 @@ static bool stopper_push(struct stopper *st, const char *s, size_t n) {
     memcpy(st->buf + st->n, s, n);
     st->n += n;
     st->buf[st->n] = 0;
-    size_t cut = st->n; /* earliest stop match */
-    for (int i = 0; i < o->n_stop; i++) {
-        char *hit = strstr(st->buf, o->stop[i]);
-        if (hit && (size_t)(hit - st->buf) < cut) cut = (size_t)(hit - st->buf);
-    }
-    if (cut < st->n) {
-        emit(st, st->buf, cut);
+    bool hit;
+    size_t safe = stop_scan(st->buf, st->n, o->stop, o->n_stop, &hit);
+    emit(st, st->buf, safe);
+    if (hit) {
         st->n = 0;
         st->hit = true;
         return true;
     }
-    size_t keep = 0; /* longest suffix that is a prefix of a stop string */
-    for (int i = 0; i < o->n_stop; i++) {
-        size_t sl = strlen(o->stop[i]);
-        for (size_t k = sl - 1; k > keep; k--)
-            if (k <= st->n && !memcmp(st->buf + st->n - k, o->stop[i], k)) {
-                keep = k;
-                break;
-            }
-    }
-    emit(st, st->buf, st->n - keep);
-    memmove(st->buf, st->buf + st->n - keep, keep);
-    st->n = keep;
+    memmove(st->buf, st->buf + safe, st->n - safe);
+    st->n -= safe;
     return true;
 }
 

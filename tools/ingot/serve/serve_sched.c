@@ -126,27 +126,11 @@ static bool push_text(struct sv_req *r, const char *s, size_t n) {
         commit(r, r->held_n);
         return false;
     }
-    size_t cut = r->held_n;
-    for (int i = 0; i < r->n_stop; i++) {
-        char *hit = memmem(r->held, r->held_n, r->stops[i], strlen(r->stops[i]));
-        if (hit && (size_t)(hit - r->held) < cut) cut = (size_t)(hit - r->held);
-    }
-    if (cut < r->held_n) {
-        commit(r, cut);
-        r->held_n = 0;
-        return true;
-    }
-    size_t keep = 0;
-    for (int i = 0; i < r->n_stop; i++) {
-        size_t sl = strlen(r->stops[i]);
-        for (size_t k = sl - 1; k > keep; k--)
-            if (k <= r->held_n && !memcmp(r->held + r->held_n - k, r->stops[i], k)) {
-                keep = k;
-                break;
-            }
-    }
-    commit(r, r->held_n - keep);
-    return false;
+    bool hit;
+    size_t safe = stop_scan(r->held, r->held_n, (const char *const *)r->stops, r->n_stop, &hit);
+    commit(r, safe);
+    if (hit) r->held_n = 0;
+    return hit;
 }
 
 /* ------------------------------------------------------------ sampling */
