@@ -145,6 +145,12 @@ static bool file_hash(const char *path, bool git_sha1, int64_t size, char *hex, 
     return true;
 }
 
+/* The downloaded bytes are the file the hub listed. */
+static bool verified(const char *part, const struct hfile *f) {
+    char hex[129];
+    return file_hash(part, !f->lfs, f->size, hex, sizeof hex) && !strcmp(hex, f->id);
+}
+
 /* ------------------------------------------------------------ one file */
 
 struct dl {
@@ -428,8 +434,7 @@ static enum ig_status fetch_file(struct puller *pl, const char *repo, const char
                 break;
             }
             if (st != IG_OK) return st;
-            char hex[129];
-            if (file_hash(part, !f->lfs, f->size, hex, sizeof hex) && !strcmp(hex, f->id)) {
+            if (verified(part, f)) {
                 unlink(side);
                 return IG_OK;
             }
@@ -503,8 +508,7 @@ static enum ig_status fetch_file(struct puller *pl, const char *repo, const char
         if (ok_http) {
             stat(part, &st);
             if ((int64_t)st.st_size == f->size) {
-                char hex[129];
-                if (file_hash(part, !f->lfs, f->size, hex, sizeof hex) && !strcmp(hex, f->id)) return IG_OK;
+                if (verified(part, f)) return IG_OK;
                 /* the bytes are wrong: throw them away and fetch again */
                 if (truncate(part, 0) != 0) return IG_ERR_IO;
                 if (attempt >= max_retries) {

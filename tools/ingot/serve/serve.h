@@ -70,6 +70,7 @@ struct sv_req {
     struct ig_sampler *smp;
     struct ig_detok dt;
     int32_t *counts;    /* generated-token counts for presence/frequency penalties */
+    float *adj;         /* logits copy for JSON masking and penalties */
     char *held;         /* text held back while it may begin a stop string */
     size_t held_n, held_cap;
     struct sv_logprob *held_lp;

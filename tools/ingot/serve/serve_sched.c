@@ -37,6 +37,7 @@ static void req_free(struct sv_req *r) {
     free(r->chunks);
     free(r->prompt);
     free(r->counts);
+    free(r->adj);
     free(r->held);
     free(r->held_lp);
     ig_sampler_free(r->smp);
@@ -188,25 +189,13 @@ static bool json_mask(struct sv_model *sm, struct sv_req *r, float *l) {
 static ig_token sample(struct sv_model *sm, struct sv_req *r, const float *logits) {
     int32_t nv = sm->info.n_vocab;
     const float *l = logits;
-    float *adj = NULL;
-    if (r->json) {
-        adj = malloc((size_t)nv * sizeof *adj);
-        if (!adj) return -1;
-        memcpy(adj, logits, (size_t)nv * sizeof *adj);
-        if (!json_mask(sm, r, adj)) {
-            free(adj);
-            return -1;
-        }
-        l = adj;
-    }
-    if ((r->presence != 0 || r->frequency != 0) && r->counts) { /* OpenAI's penalties over generated tokens */
-        if (!adj) adj = malloc((size_t)nv * sizeof *adj);
-        if (adj) {
-            if (l != adj) memcpy(adj, logits, (size_t)nv * sizeof *adj);
+    if (r->adj) { /* JSON mode and OpenAI's penalties work on a copy (allocated at admission) */
+        memcpy(r->adj, logits, (size_t)nv * sizeof *r->adj);
+        if (r->json && !json_mask(sm, r, r->adj)) return -1;
+        if (r->counts)
             for (int32_t i = 0; i < nv; i++)
-                if (r->counts[i]) adj[i] -= r->presence + r->frequency * (float)r->counts[i];
-            l = adj;
-        }
+                if (r->counts[i]) r->adj[i] -= r->presence + r->frequency * (float)r->counts[i];
+        l = r->adj;
     }
     ig_token t = ig_sampler_sample(r->smp, l);
     ig_sampler_accept(r->smp, t);
@@ -220,7 +209,6 @@ static ig_token sample(struct sv_model *sm, struct sv_req *r, const float *logit
         }
         if (r->held_nlp < r->held_lp_cap) logprobs(logits, nv, t, r->top_logprobs, &r->held_lp[r->held_nlp++]);
     }
-    free(adj);
     return t;
 }
 
@@ -242,7 +230,13 @@ static void admit(struct sv_model *sm, struct sv_req *r, int s) {
     r->prompt_done = 0;
     struct ig_sampler_params sp = r->sp;
     r->smp = ig_sampler_init(&sp, sm->info.n_vocab);
-    if (r->presence != 0 || r->frequency != 0) r->counts = calloc((size_t)sm->info.n_vocab, sizeof *r->counts);
+    bool penalties = r->presence != 0 || r->frequency != 0;
+    if (penalties) r->counts = calloc((size_t)sm->info.n_vocab, sizeof *r->counts);
+    if (penalties || r->json) r->adj = malloc((size_t)sm->info.n_vocab * sizeof *r->adj);
+    if ((penalties && !r->counts) || ((penalties || r->json) && !r->adj)) {
+        ig_sampler_free(r->smp); /* out of memory: the scheduler fails the request */
+        r->smp = NULL;
+    }
     ig_detok_reset(&r->dt, false);
     sv_json_init(&r->js);
     for (int32_t i = 0; i < r->n_prompt && r->smp; i++) ig_sampler_accept(r->smp, r->prompt[i]);
