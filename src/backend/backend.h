@@ -30,6 +30,7 @@ struct ig_step {
     const int32_t *out_idx;  /* (n_out) batch rows that produce logits */
     const int32_t *cell_seq; /* (n_ctx) -1: free */
     const int32_t *cell_pos; /* (n_ctx) */
+    const int32_t *n_used;   /* (1) cells at or past n_used[0] are all free */
     int32_t n_tok, n_out, n_ctx;
 };
 
@@ -93,6 +94,20 @@ struct ig_backend_ops {
     void (*add)(struct ig_backend *b, float *x, const float *y, size_t n);
     /* g = silu(g) * u, n elements */
     void (*swiglu)(struct ig_backend *b, float *g, const float *u, size_t n);
+
+    /* --- optional fused ops (NULL: the engine runs the plain ones) */
+    /* x += y, then out = rmsnorm(x) * w, for n_rows rows of n */
+    void (*add_rmsnorm)(struct ig_backend *b, float *out, float *x, const float *y, const float *w, int32_t n_rows,
+                        int32_t n, float eps);
+    /* rope of q in place, then k rotated and v stored into the caches (k
+     * itself may stay unrotated): rope + kv_store in one op */
+    void (*rope_kv_store)(struct ig_backend *b, float *q, const float *k, const float *v, float *k_cache,
+                          float *v_cache, const struct ig_step *s, int32_t n_head, int32_t n_head_kv,
+                          int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox);
+    /* out[t] = silu(Wg x[t]) * (Wu x[t]); false when it cannot for these
+     * weights (the engine then runs matmul_n and swiglu) */
+    bool (*matmul_glu)(struct ig_backend *b, const struct ig_weight *Wg, const struct ig_weight *Wu, const float *x,
+                       float *out, int32_t n_tok, void *scratch);
 
     /* --- optional: replay a recorded step (CUDA graphs). A step whose shape
      * is `key` (the same launches over the same buffers; only the step data

@@ -91,7 +91,7 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     BA(c->hb2, nb * (size_t)hp->n_ff * fs);
     BA(c->mm_scratch, ops->matmul_scratch(b, c->n_batch, row));
     BA(c->att_scratch, ops->attn_scratch(b, c->n_batch, n_ctx, hp->n_head / hp->n_head_kv));
-    size_t meta = (5 * nb + 2 * (size_t)n_ctx) * is;
+    size_t meta = (5 * nb + 2 * (size_t)n_ctx + 1) * is;
     BA(c->d_meta, meta);
     ok = ok && (c->h_meta = ops->host_alloc(b, meta)) != NULL;
     c->logits_cap = IG_MIN(c->n_seq_max, c->n_batch);
@@ -231,9 +231,12 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     memcpy(h + 4 * nb, c->out_idx, (size_t)n_out * sizeof(int32_t));
     memcpy(h + 5 * nb, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
     memcpy(h + 5 * nb + (size_t)c->n_ctx, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
-    ops->upload(be, d, h, (5 * nb + 2 * (size_t)c->n_ctx) * sizeof(int32_t));
+    int32_t used = c->n_ctx; /* cells past the last one in use need no look */
+    while (used > 0 && c->cell_seq[used - 1] < 0) used--;
+    h[5 * nb + 2 * (size_t)c->n_ctx] = used;
+    ops->upload(be, d, h, (5 * nb + 2 * (size_t)c->n_ctx + 1) * sizeof(int32_t));
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + 5 * nb, d + 5 * nb + c->n_ctx,
-                        b->n, n_out, c->n_ctx};
+                        d + 5 * nb + 2 * c->n_ctx, b->n, n_out, c->n_ctx};
     /* decode steps (one token, one row of logits) all launch the same work:
      * backends that can record a step replay it instead */
     int32_t key = b->n == 1 && n_out == 1 ? 1 : 0;

@@ -18,6 +18,19 @@ static void matmul_group(struct ig_ctx *c, const struct ig_weight *const *W, flo
         for (int i = 0; i < n_w; i++) b->ops->matmul(b, W[i], x, out[i], n, c->mm_scratch);
 }
 
+/* x += y (y may be NULL), then out = rmsnorm(x) * w: fused where the backend can */
+static void add_norm(struct ig_ctx *c, float *out, float *x, const float *y, const float *w, int32_t n) {
+    struct ig_backend *b = c->be;
+    const int32_t E = c->m->hp.n_embd;
+    const float eps = c->m->hp.norm_eps;
+    if (y && b->ops->add_rmsnorm) {
+        b->ops->add_rmsnorm(b, out, x, y, w, n, E, eps);
+        return;
+    }
+    if (y) b->ops->add(b, x, y, (size_t)n * (size_t)E);
+    b->ops->rmsnorm(b, out, x, NULL, w, n, E, eps);
+}
+
 void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
     const struct ig_hparams *hp = &c->m->hp;
     const struct ig_weights *w = c->w;
@@ -28,39 +41,47 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
     const size_t nE = (size_t)n * (size_t)E;
 
     ops->embed(b, &w->tok_embd, s, c->x);
+    const float *res = NULL; /* the MLP output not yet added to x */
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const struct ig_layer *L = &w->layers[l];
         float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)n_kv;
         float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)n_kv;
 
         /* attention block */
-        ops->rmsnorm(b, c->xb, c->x, NULL, L->attn_norm, n, E, hp->norm_eps);
+        add_norm(c, c->xb, c->x, res, L->attn_norm, n);
         const struct ig_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
         matmul_group(c, qkv, qkv_out, 3, c->xb, n);
         if (L->bq) ops->add_bias(b, c->q, L->bq, n, n_q);
         if (L->bk) ops->add_bias(b, c->k, L->bk, n, n_kv);
         if (L->bv) ops->add_bias(b, c->v, L->bv, n, n_kv);
-        ops->rope(b, c->q, c->k, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, w->rope_inv_freq,
-                  c->m->rope_neox);
-        ops->kv_store(b, kc, vc, c->k, c->v, s, n_kv);
+        if (ops->rope_kv_store) {
+            ops->rope_kv_store(b, c->q, c->k, c->v, kc, vc, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot,
+                               w->rope_inv_freq, c->m->rope_neox);
+        } else {
+            ops->rope(b, c->q, c->k, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, w->rope_inv_freq,
+                      c->m->rope_neox);
+            ops->kv_store(b, kc, vc, c->k, c->v, s, n_kv);
+        }
         struct ig_attn_args a = {
             .q = c->q, .k_cache = kc, .v_cache = vc, .step = s, .out = c->att, .scratch = c->att_scratch,
             .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
         };
         ops->attention(b, &a);
         ops->matmul(b, &L->wo, c->att, c->xb2, n, c->mm_scratch);
-        ops->add(b, c->x, c->xb2, nE);
 
         /* MLP block */
-        ops->rmsnorm(b, c->xb, c->x, NULL, L->ffn_norm, n, E, hp->norm_eps);
-        const struct ig_weight *gu[2] = {&L->w_gate, &L->w_up};
-        float *gu_out[2] = {c->hb, c->hb2};
-        matmul_group(c, gu, gu_out, 2, c->xb, n);
-        ops->swiglu(b, c->hb, c->hb2, (size_t)n * (size_t)hp->n_ff);
+        add_norm(c, c->xb, c->x, c->xb2, L->ffn_norm, n);
+        if (!ops->matmul_glu || !ops->matmul_glu(b, &L->w_gate, &L->w_up, c->xb, c->hb, n, c->mm_scratch)) {
+            const struct ig_weight *gu[2] = {&L->w_gate, &L->w_up};
+            float *gu_out[2] = {c->hb, c->hb2};
+            matmul_group(c, gu, gu_out, 2, c->xb, n);
+            ops->swiglu(b, c->hb, c->hb2, (size_t)n * (size_t)hp->n_ff);
+        }
         ops->matmul(b, &L->w_down, c->hb, c->xb2, n, c->mm_scratch);
-        ops->add(b, c->x, c->xb2, nE);
+        res = c->xb2;
     }
+    if (res) ops->add(b, c->x, res, nE);
 
     /* final norm and output projection, only for the rows that asked */
     if (s->n_out > 0) {

@@ -16,26 +16,14 @@ export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 W=/tmp/ingot-gpu; mkdir -p "$W" "$OUT"
 fails=0
 nvidia-smi -L
-python3 - <<'PY' > "$W/copybw.txt"
-import torch
-n = 4 << 30
-a = torch.empty(n, dtype=torch.uint8, device="cuda"); b = torch.empty_like(a)
-for _ in range(3): b.copy_(a)
-torch.cuda.synchronize()
-s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-ts = []
-for _ in range(10):
-    s.record(); b.copy_(a); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / 1e3)
-ts.sort()
-print("%.1f" % (2 * n / ts[len(ts) // 2] / 1e9))
-PY
+python3 tests/gpu/copybw.py > "$W/copybw.txt"
 bw=$(cat "$W/copybw.txt"); echo "device copy bandwidth (read+write): $bw GB/s"
 
 echo "== correctness: CUDA vs NumPy reference"
 SMALL="--n-embd 64 --n-head 4 --n-head-kv 2 --n-ff 96 --n-vocab 300 --n-layer 2"
 while read -r name flags; do
   "$B/ingot-gen" -o "$W/$name.gguf" $flags 2>/dev/null
-  if INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.bin" > "$W/$name.log" 2>&1 &&
+  if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.bin" > "$W/$name.log" 2>&1 &&
      python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.bin" --tol 1e-4 >> "$W/$name.log" 2>&1; then
     echo "ok   $name: $(grep -h 'max rel err' "$W/$name.log" | tail -1)"
   else echo "FAIL $name"; cat "$W/$name.log"; fails=$((fails+1)); fi
@@ -54,12 +42,24 @@ llama_q4_k --arch llama --type q4_k --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff
 qwen2_q6_k --arch qwen2 --type q6_k --tied --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 512 --n-vocab 300 --n-layer 2
 EOF2
 # prefill through cuBLAS (FP16 tensor cores) for every type: the 32-token
-# prompt forced onto that path, against the same NumPy reference (2e-2: FP16)
+# prompt forced onto that path, against the same NumPy reference (2e-2: FP16;
+# test_logits' own chunked/re-decode comparisons run the int8 GEMV: 8e-2)
 for name in llama_f16_tied llama_bf16 llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama_q4_k qwen2_q6_k; do
-  if INGOT_CUDA_CUBLAS_MIN=16 INGOT_TEST_TOL=2e-2 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.cb.bin" > "$W/$name.cb.log" 2>&1 &&
+  if INGOT_CUDA_CUBLAS_MIN=16 INGOT_TEST_TOL=8e-2 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.cb.bin" > "$W/$name.cb.log" 2>&1 &&
      python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.cb.bin" --tol 2e-2 >> "$W/$name.cb.log" 2>&1; then
     echo "ok   cuBLAS prefill $name: $(grep -h 'max rel err' "$W/$name.cb.log" | tail -1)"
   else echo "FAIL cuBLAS prefill $name"; tail -5 "$W/$name.cb.log"; fails=$((fails+1)); fi
+done
+# the default Q8_0/Q4_0 kernels quantize activations to int8 (dp4a; fused
+# gate/up + SwiGLU): decode, multi-token chunks (cuBLAS off) and 4-row warps,
+# at the CPU SIMD kernels' tolerance for 8-bit activations (8e-2)
+for name in llama_q8_0 qwen2_q4_0 big_llama_q8_0; do
+  for v in "R=2" "R=4"; do
+    if INGOT_CUDA_GEMV_R=${v#R=} INGOT_CUDA_CUBLAS=0 INGOT_TEST_TOL=8e-2 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.i8.bin" > "$W/$name.i8.log" 2>&1 &&
+       python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.i8.bin" --tol 8e-2 >> "$W/$name.i8.log" 2>&1; then
+      echo "ok   int8 GEMV ($v) $name: $(grep -h 'max rel err' "$W/$name.i8.log" | tail -1)"
+    else echo "FAIL int8 GEMV ($v) $name"; tail -5 "$W/$name.i8.log"; fails=$((fails+1)); fi
+  done
 done
 python3 tests/ref/kquant_crosscheck.py "$W/llama_q4_k.gguf"; python3 tests/ref/kquant_crosscheck.py "$W/qwen2_q6_k.gguf"
 # Hugging Face folders (tokenizers carried in TOK_DIR) on CUDA against the transformers fixtures
@@ -68,14 +68,14 @@ if [ -d "$T/qwen3" ]; then
   for spec in qwen2-sharded:qwen3 llama-untied:llama3_1 phi3-fused:llama3_1; do
     k=${spec%%:*}
     python3 tests/hf/gen_hf.py "$k" "$T/${spec##*:}" "$W/hf/$k" >/dev/null
-    if INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda python3 tests/hf/hf_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" \
+    if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda python3 tests/hf/hf_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" \
         tests/fixtures/hf/$k.logits.json > "$W/hf-$k.log" 2>&1; then echo "ok   CUDA $(tail -1 "$W/hf-$k.log")"
     else echo "FAIL CUDA hf $k"; cat "$W/hf-$k.log"; fails=$((fails+1)); fi
   done
   for spec in llama-mlx4:llama3_1 qwen2-mlx8:qwen3; do
     k=${spec%%:*}
     python3 tests/hf/gen_hf.py "$k" "$T/${spec##*:}" "$W/hf/$k" >/dev/null
-    if INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda python3 tests/hf/mlx_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" "$W/hf/$k.check" \
+    if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda python3 tests/hf/mlx_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" "$W/hf/$k.check" \
         > "$W/mlx-$k.log" 2>&1; then echo "ok   CUDA MLX $k: $(tail -1 "$W/mlx-$k.log")"
     else echo "FAIL CUDA MLX $k"; cat "$W/mlx-$k.log"; fails=$((fails+1)); fi
   done
@@ -95,7 +95,7 @@ done
 if cmp -s "$W/g0.txt" "$W/g1.txt" && [ -s "$W/g1.txt" ]; then echo "ok   CUDA graph replay gives the same tokens as plain launches"
 else echo "FAIL graph replay differs"; fails=$((fails+1)); fi
 echo "== compute-sanitizer memcheck"
-INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/test_logits" "$W/qwen2_q4_0.gguf" "$W/cs.bin" > "$W/cs.log" 2>&1
+INGOT_TEST_TOL=8e-2 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/test_logits" "$W/qwen2_q4_0.gguf" "$W/cs.bin" > "$W/cs.log" 2>&1
 rc=$?; echo "memcheck rc=$rc: $(grep -E 'ERROR SUMMARY' "$W/cs.log")"; [ $rc -eq 0 ] || fails=$((fails+1))
 cp "$W"/*.log "$OUT/" 2>/dev/null
 echo "$fails correctness failures"

@@ -201,6 +201,15 @@ static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, flo
     if (same && ig_cuda_matmul_n(W[0]->type, w, n_out, out, n_w, (int)W[0]->n_in, x, n_tok)) return;
     for (int i = 0; i < n_w; i++) matmul(b, W[i], x, out[i], n_tok, scratch);
 }
+static bool matmul_glu(struct ig_backend *b, const struct ig_weight *Wg, const struct ig_weight *Wu, const float *x,
+                       float *out, int32_t n_tok, void *scratch) {
+    if (Wg->type != Wu->type || Wg->n_in != Wu->n_in || Wg->n_out != Wu->n_out) return false;
+    return ig_cuda_matmul_glu(Wg->type, Wg->data, Wu->data, (int)Wg->n_out, (int)Wg->n_in, x, out, n_tok);
+}
+static void add_rmsnorm(struct ig_backend *b, float *out, float *x, const float *y, const float *w, int32_t n_rows,
+                        int32_t n, float eps) {
+    ig_cuda_add_rmsnorm(out, x, y, w, n_rows, n, eps);
+}
 static void add_bias(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n) {
     ig_cuda_add_bias(x, bias, n_tok, n);
 }
@@ -212,9 +221,14 @@ static void kv_store(struct ig_backend *b, float *kc, float *vc, const float *k,
                      const struct ig_step *s, int32_t kv_dim) {
     ig_cuda_kv_store(kc, vc, k, v, s->cell, s->n_tok, kv_dim);
 }
+static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const float *v, float *kc, float *vc,
+                          const struct ig_step *s, int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot,
+                          const double *inv_freq, bool neox) {
+    ig_cuda_rope_store(q, k, v, kc, vc, s->pos, s->cell, s->n_tok, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox);
+}
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
-    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, a->out, a->scratch,
+    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, a->out, a->scratch,
                       s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim);
 }
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
@@ -261,6 +275,9 @@ static const struct ig_backend_ops k_cuda_ops = {
     .attention = attention,
     .add = add,
     .swiglu = swiglu,
+    .add_rmsnorm = add_rmsnorm,
+    .matmul_glu = matmul_glu,
+    .rope_kv_store = rope_kv_store,
 };
 
 const struct ig_backend_ops *ig_cuda_ops(void) { return &k_cuda_ops; }

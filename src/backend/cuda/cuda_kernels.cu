@@ -263,8 +263,74 @@ __global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const 
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(size_t)blockIdx.x * n + i] = xr[i] * scale * w[i];
 }
 
+// RMSNorm with the row held in registers: one block per row, each thread
+// loads up to NORM_V float4s at once (independent loads in flight rather than
+// a loop of dependent ones), so a 4096-wide row costs one memory round trip.
+// ADD: x += y first and the sum is written back (the residual add fused into
+// the norm that follows it).
+enum { NORM_V = 8 };
+template <bool ADD>
+__global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w,
+                                                int n, float eps) {
+    __shared__ float sh[32];
+    const size_t row = idx ? (size_t)idx[blockIdx.x] : blockIdx.x;
+    float4 *xr = (float4 *)(x + row * n);
+    const float4 *yr = (const float4 *)(y + (ADD ? row * n : 0));
+    const int n4 = n / 4;
+    float4 v[NORM_V];
+    float ss = 0.f;
+#pragma unroll
+    for (int k = 0; k < NORM_V; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n4) {
+            v[k] = xr[i];
+            if (ADD) {
+                const float4 a = yr[i];
+                v[k].x += a.x, v[k].y += a.y, v[k].z += a.z, v[k].w += a.w;
+            }
+            ss += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
+        }
+    }
+    if (ADD)
+#pragma unroll
+        for (int k = 0; k < NORM_V; k++)
+            if (threadIdx.x + k * blockDim.x < n4) xr[threadIdx.x + k * blockDim.x] = v[k];
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / n + eps);
+    float4 *o = (float4 *)(out + (size_t)blockIdx.x * n);
+#pragma unroll
+    for (int k = 0; k < NORM_V; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n4) {
+            const float4 g = ((const float4 *)w)[i];
+            o[i] = make_float4(v[k].x * scale * g.x, v[k].y * scale * g.y, v[k].z * scale * g.z, v[k].w * scale * g.w);
+        }
+    }
+}
+
+static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
+                  float eps) {
+    if (n % 4 || n > 4 * NORM_V * 1024) return false;
+    const int n4 = n / 4;
+    int threads = ((n4 + 1) / 2 + 31) / 32 * 32; // about two float4s per thread
+    threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
+    if ((n4 + threads - 1) / threads > NORM_V) return false;
+    if (y) k_norm4<true><<<n_rows, threads, 0, g_stream>>>(out, x, y, idx, w, n, eps);
+    else k_norm4<false><<<n_rows, threads, 0, g_stream>>>(out, x, NULL, idx, w, n, eps);
+    LAUNCHED();
+    return true;
+}
+
+// x += y, then out = rmsnorm(x) * w (rows of odd widths: two plain kernels)
+extern "C" void ig_cuda_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n_rows, int n, float eps) {
+    if (norm4(out, x, y, NULL, w, n_rows, n, eps)) return;
+    ig_cuda_add(x, y, (size_t)n_rows * n);
+    ig_cuda_rmsnorm(out, x, NULL, w, n_rows, n, eps);
+}
+
 extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n,
                                 float eps) {
+    if (norm4(out, (float *)x, NULL, idx, w, n_rows, n, eps)) return;
     k_rmsnorm<<<n_rows, 256, 0, g_stream>>>(out, x, idx, w, n, eps);
     LAUNCHED();
 }
@@ -523,14 +589,27 @@ __global__ void k_gemv_q(gemv_set set, int n_in, const float *xg) {
     }
 }
 
+#include "backend/cuda/gemv_int8.cuh"
+
+/* INGOT_CUDA_GEMV selects the Q8_0/Q4_0 decode kernel: 2 (default) int8
+ * activations + dp4a, 1 float activations with whole-block lanes (exact to
+ * F32 rounding, what the reference tests use), 0 the first kernel. */
+static int gemv_mode(void) {
+    static int mode = -1;
+    if (mode < 0) mode = getenv("INGOT_CUDA_GEMV") ? atoi(getenv("INGOT_CUDA_GEMV")) : 2;
+    return mode;
+}
+
 template <int T>
 static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
                           int n_tok) {
     const int NT = 8, warps = 8;
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float); // room for the largest pad
-    /* INGOT_CUDA_GEMV=0: the older four-lanes-per-block kernel, for comparison */
-    static int gemv = -1;
-    if (gemv < 0) gemv = getenv("INGOT_CUDA_GEMV") ? atoi(getenv("INGOT_CUDA_GEMV")) : 1;
+    const int gemv = gemv_mode();
+    if ((T == T_Q8_0 || T == T_Q4_0) && gemv == 2) {
+        gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
+        if (matmul_int8(T, set, n_in, x, n_tok, false)) return;
+    }
     if ((T == T_Q8_0 || T == T_Q4_0) && n_tok == 1 && n_in % 32 == 0 && smem <= 200 * 1024 && gemv == 1) {
         static size_t smem_g = 48 * 1024;
         if (smem > smem_g) {
@@ -664,15 +743,23 @@ static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_ou
  * when that path does not apply (the caller then runs them one by one). */
 extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
                                  const float *x, int n_tok) {
-    static int on = -1;
-    if (on < 0) on = getenv("INGOT_CUDA_GEMV") ? atoi(getenv("INGOT_CUDA_GEMV")) == 1 : 1;
+    const int mode = gemv_mode();
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
-    if (!on || n_tok != 1 || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || smem > 200 * 1024 ||
-        (type != T_Q8_0 && type != T_Q4_0))
+    if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) ||
+        n_tok >= cublas_min_tok())
         return false;
     gemv_set set;
     memset(&set, 0, sizeof set);
     set.n = n_w;
+    if (mode == 2) {
+        for (int i = 0; i < n_w; i++) {
+            set.w[i] = (const uint8_t *)w[i];
+            set.out[i] = out[i];
+            set.n_out[i] = n_out[i];
+        }
+        if (matmul_int8(type, set, n_in, x, n_tok, false)) return true;
+    }
+    if (n_tok != 1 || smem > 200 * 1024) return false;
     const int rows_per_block = GEMV_WARPS * GEMV_R;
     for (int i = 0; i < n_w; i++) {
         set.w[i] = (const uint8_t *)w[i];
@@ -691,6 +778,20 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
     else k_gemv_q<T_Q4_0><<<set.first[n_w], GEMV_WARPS * 32, smem, g_stream>>>(set, n_in, x);
     LAUNCHED();
     return true;
+}
+
+/* out = silu(gate x) * (up x) for Q8_0/Q4_0 gate/up in one launch; false if not applicable */
+extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x,
+                                   float *out, int n_tok) {
+    if (gemv_mode() != 2 || n_tok >= cublas_min_tok()) return false;
+    gemv_set set;
+    memset(&set, 0, sizeof set);
+    set.n = 1;
+    set.w[0] = (const uint8_t *)gate;
+    set.w[1] = (const uint8_t *)up;
+    set.out[0] = out;
+    set.n_out[0] = n_ff;
+    return matmul_int8(type, set, n_in, x, n_tok, true);
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
@@ -741,10 +842,14 @@ extern "C" void ig_cuda_swiglu(float *g, const float *u, size_t n) {
 }
 
 // RoPE: thread per (token, head, pair); angles in double like the CPU reference.
-__global__ void k_rope(float *x, const int32_t *pos, int n_heads, int head_dim, int n_rot, const double *inv_freq,
-                       bool neox, int total) {
+// q and k in one launch: ids below tq rotate q, the rest k.
+__global__ void k_rope(float *q, float *k, const int32_t *pos, int n_head, int n_head_kv, int head_dim, int n_rot,
+                       const double *inv_freq, bool neox, int tq, int total) {
     int id = blockIdx.x * blockDim.x + threadIdx.x;
     if (id >= total) return;
+    float *x = id < tq ? q : k;
+    const int n_heads = id < tq ? n_head : n_head_kv;
+    if (id >= tq) id -= tq;
     int half = n_rot / 2;
     int i = id % half, h = (id / half) % n_heads, t = id / half / n_heads;
     double s, c;
@@ -755,12 +860,55 @@ __global__ void k_rope(float *x, const int32_t *pos, int n_heads, int head_dim, 
     v[a] = x0 * (float)c - x1 * (float)s;
     v[b] = x0 * (float)s + x1 * (float)c;
 }
+// RoPE of q (in place) and k, with k written rotated and v copied straight
+// into the token's KV-cache cell: one launch for rope + kv_store
+__global__ void k_rope_store(float *q, const float *k, const float *v, float *kc, float *vc, const int32_t *pos,
+                             const int32_t *cell, int n_head, int n_head_kv, int head_dim, int n_rot,
+                             const double *inv_freq, bool neox, int n_tok) {
+    const int kv_dim = n_head_kv * head_dim, half = n_rot / 2;
+    const int per_tok = (n_head + n_head_kv) * half + kv_dim; // rotations of q, of k, then element copies
+    const int id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= n_tok * per_tok) return;
+    const int t = id / per_tok, r = id % per_tok;
+    const size_t dst = (size_t)cell[t] * kv_dim;
+    if (r >= (n_head + n_head_kv) * half) { // copy v, and k elements outside the rotated part
+        const int i = r - (n_head + n_head_kv) * half;
+        vc[dst + i] = v[(size_t)t * kv_dim + i];
+        if (i % head_dim >= n_rot) kc[dst + i] = k[(size_t)t * kv_dim + i];
+        return;
+    }
+    const bool isq = r < n_head * half;
+    const int rr = isq ? r : r - n_head * half;
+    const int i = rr % half, h = rr / half;
+    double sn, cs;
+    sincos((double)pos[t] * inv_freq[i], &sn, &cs);
+    const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+    if (isq) {
+        float *x = q + ((size_t)t * n_head + h) * head_dim;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * (float)cs - x1 * (float)sn;
+        x[b] = x0 * (float)sn + x1 * (float)cs;
+    } else {
+        const float *x = k + (size_t)t * kv_dim + (size_t)h * head_dim;
+        const float x0 = x[a], x1 = x[b];
+        kc[dst + (size_t)h * head_dim + a] = x0 * (float)cs - x1 * (float)sn;
+        kc[dst + (size_t)h * head_dim + b] = x0 * (float)sn + x1 * (float)cs;
+    }
+}
+extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, float *kc, float *vc, const int32_t *pos,
+                                   const int32_t *cell, int n_tok, int n_head, int n_head_kv, int head_dim, int n_rot,
+                                   const double *inv_freq, bool neox) {
+    const int total = n_tok * ((n_head + n_head_kv) * (n_rot / 2) + n_head_kv * head_dim);
+    k_rope_store<<<(total + 255) / 256, 256, 0, g_stream>>>(q, k, v, kc, vc, pos, cell, n_head, n_head_kv, head_dim,
+                                                            n_rot, inv_freq, neox, n_tok);
+    LAUNCHED();
+}
+
 extern "C" void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv,
                              int head_dim, int n_rot, const double *inv_freq, bool neox) {
     int tq = n_tok * n_head * (n_rot / 2), tk = n_tok * n_head_kv * (n_rot / 2);
-    k_rope<<<(tq + 255) / 256, 256, 0, g_stream>>>(q, pos, n_head, head_dim, n_rot, inv_freq, neox, tq);
-    LAUNCHED();
-    k_rope<<<(tk + 255) / 256, 256, 0, g_stream>>>(k, pos, n_head_kv, head_dim, n_rot, inv_freq, neox, tk);
+    k_rope<<<(tq + tk + 255) / 256, 256, 0, g_stream>>>(q, k, pos, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox,
+                                                        tq, tq + tk);
     LAUNCHED();
 }
 
@@ -788,10 +936,15 @@ extern "C" void ig_cuda_kv_store(float *kc, float *vc, const float *k, const flo
 enum { ATT_CH = 64, ATT_THREADS = 128, ATT_MAX_DPL = 8 }; // head_dim <= 32 * ATT_MAX_DPL
 
 __global__ void k_attn_split(const float *q, const float *kc, const float *vc, const int32_t *seq,
-                             const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *part,
-                             int n_ctx, int n_head, int n_head_kv, int hd, int n_split) {
+                             const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
+                             const int32_t *n_used, float *part, int n_ctx, int n_head, int n_head_kv, int hd,
+                             int n_split) {
     __shared__ float sc[ATT_CH], qs[32 * ATT_MAX_DPL], red[32], ov[ATT_THREADS / 32][32 * ATT_MAX_DPL];
     int th = blockIdx.x, split = blockIdx.y;
+    if (split * ATT_CH >= *n_used) { // every cell of this split is free: an empty partial
+        if (threadIdx.x == 0) part[((size_t)th * n_split + split) * (hd + 2) + 1] = 0.f;
+        return;
+    }
     int t = th / n_head, h = th % n_head, kvh = h / (n_head / n_head_kv);
     int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int c0 = split * ATT_CH, s = seq[t], p = pos[t];
@@ -804,6 +957,7 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
         if (c < n_ctx && cell_seq[c] == s && cell_pos[c] <= p) {
             const float4 *k4 = (const float4 *)(kc + (size_t)c * kv_dim + (size_t)kvh * hd);
             float d = 0;
+#pragma unroll 8
             for (int i = 0; i < hd / 4; i++) {
                 float4 kv = k4[i];
                 d += qs[4 * i] * kv.x + qs[4 * i + 1] * kv.y + qs[4 * i + 2] * kv.z + qs[4 * i + 3] * kv.w;
@@ -823,13 +977,18 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
     float o[ATT_MAX_DPL];
 #pragma unroll
     for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
+    // no branch on masked cells, so the loads of several cells are in flight
+    // at once; a masked cell (weight 0) reads a valid cell and adds nothing
+#pragma unroll 4
     for (int j = warp; j < ATT_CH; j += ATT_THREADS / 32) {
-        float pc = sc[j];
-        if (pc == 0.f) continue; // masked: uniform over the warp
-        const float *v = vc + (size_t)(c0 + j) * kv_dim + (size_t)kvh * hd;
+        const float pc = sc[j];
+        const float *v = vc + (size_t)min(c0 + j, n_ctx - 1) * kv_dim + (size_t)kvh * hd;
 #pragma unroll
         for (int k = 0; k < ATT_MAX_DPL; k++)
-            if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
+            if (lane + 32 * k < hd) {
+                const float x = v[lane + 32 * k];
+                o[k] += pc != 0.f ? pc * x : 0.f;
+            }
     }
 #pragma unroll
     for (int k = 0; k < ATT_MAX_DPL; k++)
@@ -844,9 +1003,17 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
     if (threadIdx.x == 0) dst[0] = mx, dst[1] = l;
 }
 
-__global__ void k_attn_combine(const float *part, float *out, int n_split, int hd) {
+__global__ void k_attn_combine(const float *part, float *out, int n_split, const int32_t *n_used, int hd) {
     int th = blockIdx.x;
-    const float *src = part + (size_t)th * n_split * (hd + 2);
+    const float *src0 = part + (size_t)th * n_split * (hd + 2);
+    const int ns = min(n_split, (*n_used + ATT_CH - 1) / ATT_CH);
+    if (ns == 1) { // one split: its values, normalized
+        const float inv = src0[1] > 0 ? 1.f / src0[1] : 0.f;
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) out[(size_t)th * hd + i] = src0[2 + i] * inv;
+        return;
+    }
+    const float *src = src0;
+    n_split = ns; // the splits past the cells in use are empty
     float M = -INFINITY;
     for (int s = 0; s < n_split; s++)
         if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
@@ -871,17 +1038,18 @@ extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int hea
 }
 
 extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
-                                  const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos, float *out,
-                                  float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim) {
+                                  const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
+                                  const int32_t *n_used, float *out, float *scratch, int n_tok, int n_ctx, int n_head,
+                                  int n_head_kv, int head_dim) {
     if (head_dim > 32 * ATT_MAX_DPL || head_dim % 4) {
         fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d, a multiple of 4\n", 32 * ATT_MAX_DPL);
         abort();
     }
     int n_split = (n_ctx + ATT_CH - 1) / ATT_CH;
     dim3 grid(n_tok * n_head, n_split);
-    k_attn_split<<<grid, ATT_THREADS, 0, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, scratch, n_ctx, n_head,
-                                                     n_head_kv, head_dim, n_split);
+    k_attn_split<<<grid, ATT_THREADS, 0, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, n_used, scratch, n_ctx,
+                                                     n_head, n_head_kv, head_dim, n_split);
     LAUNCHED();
-    k_attn_combine<<<n_tok * n_head, 64, 0, g_stream>>>(scratch, out, n_split, head_dim);
+    k_attn_combine<<<n_tok * n_head, 64, 0, g_stream>>>(scratch, out, n_split, n_used, head_dim);
     LAUNCHED();
 }
