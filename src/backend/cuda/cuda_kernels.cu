@@ -31,6 +31,41 @@
 enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30, T_MLX4 = 40, T_MLX8 = 41 };
 
 static cudaStream_t g_stream;
+static bool g_pdl; // programmatic dependent launch (Hopper and newer)
+
+// ------------------------------------------------------- dependent launch
+// The kernels of a decode step are small, so launch latency and each
+// kernel's ramp-up are a large part of a token. On sm_90 the per-token
+// kernels are launched with programmatic stream serialization: a kernel may
+// start while the one before it finishes, does what does not depend on it
+// (a GEMV issues its first weight loads), then waits in pdl_wait() until the
+// previous kernel has completed and its writes are visible. Every such kernel
+// calls pdl_launch() first, which lets the next one start early.
+// INGOT_CUDA_PDL=0 turns this off.
+__device__ __forceinline__ void pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+template <typename... P, typename... A>
+static void launch_pdl(void (*k)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = g_stream;
+    cfg.attrs = at;
+    cfg.numAttrs = g_pdl ? 1 : 0;
+    CK(cudaLaunchKernelEx(&cfg, k, args...));
+}
 
 extern "C" bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t *total_b, char *err,
                              size_t err_len) {
@@ -55,6 +90,8 @@ extern "C" bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t
         return false;
     }
     snprintf(name, name_len, "%s", p.name);
+    const char *pdl = getenv("INGOT_CUDA_PDL");
+    g_pdl = p.major >= 9 && !(pdl && !strcmp(pdl, "0"));
     if (!g_stream) CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
     return true;
 }
@@ -273,6 +310,8 @@ template <bool ADD>
 __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w,
                                                 int n, float eps) {
     __shared__ float sh[32];
+    pdl_launch();
+    pdl_wait();
     const size_t row = idx ? (size_t)idx[blockIdx.x] : blockIdx.x;
     float4 *xr = (float4 *)(x + row * n);
     const float4 *yr = (const float4 *)(y + (ADD ? row * n : 0));
@@ -315,9 +354,8 @@ static bool norm4(float *out, float *x, const float *y, const int32_t *idx, cons
     int threads = ((n4 + 1) / 2 + 31) / 32 * 32; // about two float4s per thread
     threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
     if ((n4 + threads - 1) / threads > NORM_V) return false;
-    if (y) k_norm4<true><<<n_rows, threads, 0, g_stream>>>(out, x, y, idx, w, n, eps);
-    else k_norm4<false><<<n_rows, threads, 0, g_stream>>>(out, x, NULL, idx, w, n, eps);
-    LAUNCHED();
+    if (y) launch_pdl(k_norm4<true>, n_rows, threads, 0, out, x, y, idx, w, n, eps);
+    else launch_pdl(k_norm4<false>, n_rows, threads, 0, out, x, (const float *)NULL, idx, w, n, eps);
     return true;
 }
 
@@ -868,6 +906,8 @@ __global__ void k_rope_store(float *q, const float *k, const float *v, float *kc
     const int kv_dim = n_head_kv * head_dim, half = n_rot / 2;
     const int per_tok = (n_head + n_head_kv) * half + kv_dim; // rotations of q, of k, then element copies
     const int id = blockIdx.x * blockDim.x + threadIdx.x;
+    pdl_launch();
+    pdl_wait();
     if (id >= n_tok * per_tok) return;
     const int t = id / per_tok, r = id % per_tok;
     const size_t dst = (size_t)cell[t] * kv_dim;
@@ -899,9 +939,8 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
                                    const int32_t *cell, int n_tok, int n_head, int n_head_kv, int head_dim, int n_rot,
                                    const double *inv_freq, bool neox) {
     const int total = n_tok * ((n_head + n_head_kv) * (n_rot / 2) + n_head_kv * head_dim);
-    k_rope_store<<<(total + 255) / 256, 256, 0, g_stream>>>(q, k, v, kc, vc, pos, cell, n_head, n_head_kv, head_dim,
-                                                            n_rot, inv_freq, neox, n_tok);
-    LAUNCHED();
+    launch_pdl(k_rope_store, (total + 255) / 256, 256, 0, q, k, v, kc, vc, pos, cell, n_head, n_head_kv, head_dim, n_rot,
+               inv_freq, neox, n_tok);
 }
 
 extern "C" void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv,
@@ -941,6 +980,8 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
                              int n_split) {
     __shared__ float sc[ATT_CH], qs[32 * ATT_MAX_DPL], red[32], ov[ATT_THREADS / 32][32 * ATT_MAX_DPL];
     int th = blockIdx.x, split = blockIdx.y;
+    pdl_launch();
+    pdl_wait();
     if (split * ATT_CH >= *n_used) { // every cell of this split is free: an empty partial
         if (threadIdx.x == 0) part[((size_t)th * n_split + split) * (hd + 2) + 1] = 0.f;
         return;
@@ -977,18 +1018,13 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
     float o[ATT_MAX_DPL];
 #pragma unroll
     for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
-    // no branch on masked cells, so the loads of several cells are in flight
-    // at once; a masked cell (weight 0) reads a valid cell and adds nothing
-#pragma unroll 4
     for (int j = warp; j < ATT_CH; j += ATT_THREADS / 32) {
-        const float pc = sc[j];
-        const float *v = vc + (size_t)min(c0 + j, n_ctx - 1) * kv_dim + (size_t)kvh * hd;
+        float pc = sc[j];
+        if (pc == 0.f) continue; // masked: uniform over the warp
+        const float *v = vc + (size_t)(c0 + j) * kv_dim + (size_t)kvh * hd;
 #pragma unroll
         for (int k = 0; k < ATT_MAX_DPL; k++)
-            if (lane + 32 * k < hd) {
-                const float x = v[lane + 32 * k];
-                o[k] += pc != 0.f ? pc * x : 0.f;
-            }
+            if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
     }
 #pragma unroll
     for (int k = 0; k < ATT_MAX_DPL; k++)
@@ -1005,6 +1041,8 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
 
 __global__ void k_attn_combine(const float *part, float *out, int n_split, const int32_t *n_used, int hd) {
     int th = blockIdx.x;
+    pdl_launch();
+    pdl_wait();
     const float *src0 = part + (size_t)th * n_split * (hd + 2);
     const int ns = min(n_split, (*n_used + ATT_CH - 1) / ATT_CH);
     if (ns == 1) { // one split: its values, normalized
@@ -1047,9 +1085,7 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     }
     int n_split = (n_ctx + ATT_CH - 1) / ATT_CH;
     dim3 grid(n_tok * n_head, n_split);
-    k_attn_split<<<grid, ATT_THREADS, 0, g_stream>>>(q, kc, vc, seq, pos, cell_seq, cell_pos, n_used, scratch, n_ctx,
-                                                     n_head, n_head_kv, head_dim, n_split);
-    LAUNCHED();
-    k_attn_combine<<<n_tok * n_head, 64, 0, g_stream>>>(scratch, out, n_split, n_used, head_dim);
-    LAUNCHED();
+    launch_pdl(k_attn_split, grid, ATT_THREADS, 0, q, kc, vc, seq, pos, cell_seq, cell_pos, n_used, scratch, n_ctx, n_head,
+               n_head_kv, head_dim, n_split);
+    launch_pdl(k_attn_combine, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, n_used, head_dim);
 }

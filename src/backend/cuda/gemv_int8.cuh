@@ -36,6 +36,38 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
     const size_t tb = dq_token_bytes(nb);
     const int t0 = blockIdx.y * NT, nt = min(NT, n_tok - t0);
     const int lane = threadIdx.x % 32;
+    pdl_launch();
+    // the first weight loads of this block's first rows do not depend on the
+    // previous kernel: issued before waiting for it (see pdl_wait)
+    uint4 wq[PF][R][QV];
+    uint16_t wd[PF][R];
+    const uint8_t *q[R];
+    const uint16_t *d[R];
+#define DQ_ROWS(blk)                                                                           \
+    int mi = 0;                                                                                \
+    if (!GLU)                                                                                  \
+        while (mi + 1 < set.n && (blk) >= set.first[mi + 1]) mi++;                             \
+    const int n_out = set.n_out[mi];                                                           \
+    const int row0 = (((blk) - set.first[mi]) * DQ_WARPS + threadIdx.x / 32) * NR;              \
+    _Pragma("unroll") for (int r = 0; r < R; r++) {                                            \
+        const int m = GLU ? r % 2 : mi;                                                        \
+        const int row = min(row0 + (GLU ? r / 2 : r), n_out - 1);                              \
+        q[r] = set.w[m] + (size_t)row * nb * QB;                                               \
+        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;      \
+    }
+#define DQ_LOAD(p, b)                                                                          \
+    _Pragma("unroll") for (int r = 0; r < R; r++) {                                            \
+        _Pragma("unroll") for (int h = 0; h < QV; h++) wq[p][r][h] = ((const uint4 *)(q[r] + (size_t)(b) * QB))[h]; \
+        wd[p][r] = d[r][b];                                                                    \
+    }
+    if (blockIdx.x < set.first[set.n]) {
+        DQ_ROWS(blockIdx.x)
+        if (row0 < n_out)
+#pragma unroll
+            for (int p = 0; p < PF; p++)
+                if (lane + 32 * p < nb) DQ_LOAD(p, lane + 32 * p);
+    }
+    pdl_wait();
 
     // quantize the activations: 8 threads per 32-value block, coalesced reads
     const int n4 = nt * nb * 8;
@@ -70,33 +102,15 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
     // the grid may be smaller than the row blocks: each block then takes
     // several, so the quantization above is paid once per block
     for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
-        int mi = 0;
-        if (!GLU)
-            while (mi + 1 < set.n && blk >= set.first[mi + 1]) mi++;
-        const int n_out = set.n_out[mi];
-        const int row0 = ((blk - set.first[mi]) * DQ_WARPS + threadIdx.x / 32) * NR;
+        DQ_ROWS(blk)
         if (row0 >= n_out) continue;
         const int nr = min(NR, n_out - row0);
-        const uint8_t *q[R];
-        const uint16_t *d[R];
+        // weight loads run PF blocks ahead of the arithmetic (the first row
+        // block's first loads were issued above)
+        if (blk != (int)blockIdx.x)
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            const int m = GLU ? r % 2 : mi;
-            const int row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
-            q[r] = set.w[m] + (size_t)row * nb * QB;
-            d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;
-        }
-        // weight loads run PF blocks ahead of the arithmetic
-        uint4 wq[PF][R][QV];
-        uint16_t wd[PF][R];
-#define DQ_LOAD(p, b)                                                                          \
-    _Pragma("unroll") for (int r = 0; r < R; r++) {                                            \
-        _Pragma("unroll") for (int h = 0; h < QV; h++) wq[p][r][h] = ((const uint4 *)(q[r] + (size_t)(b) * QB))[h]; \
-        wd[p][r] = d[r][b];                                                                    \
-    }
-#pragma unroll
-        for (int p = 0; p < PF; p++)
-            if (lane + 32 * p < nb) DQ_LOAD(p, lane + 32 * p);
+            for (int p = 0; p < PF; p++)
+                if (lane + 32 * p < nb) DQ_LOAD(p, lane + 32 * p);
 
         float acc[NT][R];
 #pragma unroll
@@ -148,7 +162,6 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
                 if (b + 32 * PF < nb) DQ_LOAD(p, b + 32 * PF);
             }
         }
-#undef DQ_LOAD
 #pragma unroll
         for (int t = 0; t < NT; t++)
 #pragma unroll
@@ -169,6 +182,8 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
             }
         }
     }
+#undef DQ_ROWS
+#undef DQ_LOAD
 }
 
 // launch over `set` for n_tok tokens (chunks of NT); false if it does not apply
@@ -192,9 +207,8 @@ template <int T, int R, int NT, bool GLU> static bool launch_dq(gemv_set &set, i
         const char *e = getenv("INGOT_CUDA_GEMV_BPS");
         max_blocks = sms * (e && atoi(e) > 0 ? atoi(e) : 3);
     }
-    dim3 grid(min(set.first[set.n], max_blocks), (n_tok + NT - 1) / NT);
-    k_gemv_dq<T, R, NT, GLU><<<grid, DQ_WARPS * 32, smem, g_stream>>>(set, n_in, x, n_tok);
-    LAUNCHED();
+    dim3 grid(NT == 1 ? min(set.first[set.n], max_blocks) : set.first[set.n], (n_tok + NT - 1) / NT);
+    launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, smem, set, n_in, x, n_tok);
     return true;
 }
 
