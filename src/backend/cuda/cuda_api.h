@@ -35,14 +35,16 @@ void ig_cuda_graph_reset(void);
 void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, int group, const int32_t *tok,
                    int n_tok, float *out);
 void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n, float eps);
+/* scratch: ig_cuda_matmul_scratch(n_tok, n_in) bytes (the int8 activations of the Q8_0/Q4_0 kernels) */
+size_t ig_cuda_matmul_scratch(int n_tok, long long n_in);
 void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, int group, const float *x,
-                    float *out, int n_tok);
+                    float *out, int n_tok, void *scratch);
 /* Up to 3 Q8_0/Q4_0 matrices (same n_in) over one token in one launch; false if not applicable. */
 bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
-                      const float *x, int n_tok);
+                      const float *x, int n_tok, void *scratch);
 /* out = silu(gate x) * (up x), Q8_0/Q4_0 gate and up (n_ff rows each) in one launch; false if not applicable. */
 bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x, float *out,
-                        int n_tok);
+                        int n_tok, void *scratch);
 /* x += y, then out = rmsnorm(x) * w (n_rows rows of n) */
 void ig_cuda_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n_rows, int n, float eps);
 void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);

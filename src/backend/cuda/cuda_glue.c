@@ -172,7 +172,9 @@ static void *host_alloc(struct ig_backend *b, size_t n) { return ig_cuda_host_al
 static void host_free(struct ig_backend *b, void *p) { ig_cuda_host_free(p); }
 static void up(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_upload(dst, src, n); }
 static void down(struct ig_backend *b, void *dst, const void *src, size_t n) { ig_cuda_download(dst, src, n); }
-static size_t no_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) { return 16; }
+static size_t mm_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) {
+    return ig_cuda_matmul_scratch(n_tok, n_in);
+}
 static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group) {
     return ig_cuda_attn_scratch(n_tok, n_ctx, cb(b)->n_head, cb(b)->head_dim);
 }
@@ -186,7 +188,7 @@ static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int3
 }
 static void matmul(struct ig_backend *b, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
                    void *scratch) {
-    ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok);
+    ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok, scratch);
 }
 static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
                      const float *x, int32_t n_tok, void *scratch) {
@@ -198,13 +200,13 @@ static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, flo
         n_out[i] = (int)W[i]->n_out;
         same = W[i]->type == W[0]->type && W[i]->n_in == W[0]->n_in;
     }
-    if (same && ig_cuda_matmul_n(W[0]->type, w, n_out, out, n_w, (int)W[0]->n_in, x, n_tok)) return;
+    if (same && ig_cuda_matmul_n(W[0]->type, w, n_out, out, n_w, (int)W[0]->n_in, x, n_tok, scratch)) return;
     for (int i = 0; i < n_w; i++) matmul(b, W[i], x, out[i], n_tok, scratch);
 }
 static bool matmul_glu(struct ig_backend *b, const struct ig_weight *Wg, const struct ig_weight *Wu, const float *x,
                        float *out, int32_t n_tok, void *scratch) {
     if (Wg->type != Wu->type || Wg->n_in != Wu->n_in || Wg->n_out != Wu->n_out) return false;
-    return ig_cuda_matmul_glu(Wg->type, Wg->data, Wu->data, (int)Wg->n_out, (int)Wg->n_in, x, out, n_tok);
+    return ig_cuda_matmul_glu(Wg->type, Wg->data, Wu->data, (int)Wg->n_out, (int)Wg->n_in, x, out, n_tok, scratch);
 }
 static void add_rmsnorm(struct ig_backend *b, float *out, float *x, const float *y, const float *w, int32_t n_rows,
                         int32_t n, float eps) {
@@ -263,7 +265,7 @@ static const struct ig_backend_ops k_cuda_ops = {
     .download = down,
     .host_alloc = host_alloc,
     .host_free = host_free,
-    .matmul_scratch = no_scratch,
+    .matmul_scratch = mm_scratch,
     .attn_scratch = attn_scratch,
     .embed = embed,
     .rmsnorm = rmsnorm,

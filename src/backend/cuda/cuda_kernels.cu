@@ -640,13 +640,13 @@ static int gemv_mode(void) {
 
 template <int T>
 static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
-                          int n_tok) {
+                          int n_tok, void *scratch) {
     const int NT = 8, warps = 8;
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float); // room for the largest pad
     const int gemv = gemv_mode();
     if ((T == T_Q8_0 || T == T_Q4_0) && gemv == 2) {
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
-        if (matmul_int8(T, set, n_in, x, n_tok, false)) return;
+        if (matmul_int8(T, set, n_in, x, n_tok, false, scratch)) return;
     }
     if ((T == T_Q8_0 || T == T_Q4_0) && n_tok == 1 && n_in % 32 == 0 && smem <= 200 * 1024 && gemv == 1) {
         static size_t smem_g = 48 * 1024;
@@ -780,7 +780,7 @@ static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_ou
 /* Several Q8_0/Q4_0 matrices over one activation row in one launch; false
  * when that path does not apply (the caller then runs them one by one). */
 extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
-                                 const float *x, int n_tok) {
+                                 const float *x, int n_tok, void *scratch) {
     const int mode = gemv_mode();
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
     if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) ||
@@ -795,7 +795,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
             set.out[i] = out[i];
             set.n_out[i] = n_out[i];
         }
-        if (matmul_int8(type, set, n_in, x, n_tok, false)) return true;
+        if (matmul_int8(type, set, n_in, x, n_tok, false, scratch)) return true;
     }
     if (n_tok != 1 || smem > 200 * 1024) return false;
     const int rows_per_block = GEMV_WARPS * GEMV_R;
@@ -820,7 +820,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
 
 /* out = silu(gate x) * (up x) for Q8_0/Q4_0 gate/up in one launch; false if not applicable */
 extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x,
-                                   float *out, int n_tok) {
+                                   float *out, int n_tok, void *scratch) {
     if (gemv_mode() != 2 || n_tok >= cublas_min_tok()) return false;
     gemv_set set;
     memset(&set, 0, sizeof set);
@@ -829,22 +829,22 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
     set.w[1] = (const uint8_t *)up;
     set.out[0] = out;
     set.n_out[0] = n_ff;
-    return matmul_int8(type, set, n_in, x, n_tok, true);
+    return matmul_int8(type, set, n_in, x, n_tok, true, scratch);
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
-                               float *out, int n_tok) {
+                               float *out, int n_tok, void *scratch) {
     if (type != T_F32 && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
     switch (type) {
-    case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_BF16: launch_matmul<T_BF16>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_Q8_0: launch_matmul<T_Q8_0>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_Q4_0: launch_matmul<T_Q4_0>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_Q4_K: launch_matmul<T_Q4_K>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_Q6_K: launch_matmul<T_Q6_K>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_MLX4: launch_matmul<T_MLX4>(w, rb, n_in, n_out, group, x, out, n_tok); break;
-    case T_MLX8: launch_matmul<T_MLX8>(w, rb, n_in, n_out, group, x, out, n_tok); break;
+    case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_BF16: launch_matmul<T_BF16>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_Q8_0: launch_matmul<T_Q8_0>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_Q4_0: launch_matmul<T_Q4_0>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_Q4_K: launch_matmul<T_Q4_K>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_Q6_K: launch_matmul<T_Q6_K>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_MLX4: launch_matmul<T_MLX4>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
+    case T_MLX8: launch_matmul<T_MLX8>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
     default: fprintf(stderr, "ingot: CUDA matmul: type %d\n", type); abort();
     }
 }

@@ -13,32 +13,64 @@
 // (like the CPU SIMD kernels and llama.cpp's q8_1 path): ~1e-2 relative.
 #define DQ_WARPS 8
 
-// byte offset of activation block b: 16 bytes of padding after every 4
-// blocks, so the two 16-byte reads of 8 lanes of a phase hit distinct banks
-__device__ __host__ __forceinline__ int dq_off(int b) { return b * 32 + (b >> 2) * 16; }
-// shared memory for one token: codes, then scales (float), then sums (int),
-// rounded to 16 bytes so every token's codes stay aligned
-__host__ __device__ __forceinline__ size_t dq_token_bytes(int nb) {
-    return ((size_t)dq_off(nb) + 16 + (size_t)nb * 8 + 15) & ~(size_t)15;
+// Activations quantized once per matmul into the matmul scratch: for each
+// token, nb blocks of 32 int8 codes, then nb float scales (absmax / 127),
+// then nb int sums of the codes (Q4_0's -8 offset becomes -8 * sum).
+__host__ __device__ __forceinline__ size_t xq_token_bytes(int nb) { return ((size_t)nb * 40 + 15) & ~(size_t)15; }
+
+extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
+    return (size_t)n_tok * xq_token_bytes((int)((n_in + 31) / 32)) + 16;
+}
+
+// 8 threads per 32-value block, coalesced reads
+__global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok) {
+    pdl_launch();
+    pdl_wait();
+    const int nb = n_in / 32, n4 = n_tok * nb * 8;
+    const int i0 = blockIdx.x * blockDim.x; // whole warps take part in the shuffles
+    if (i0 >= n4) return;
+    const int i = i0 + threadIdx.x;
+    const bool ok = i < n4;
+    const int t = ok ? i / (nb * 8) : 0, j = ok ? i % (nb * 8) : 0;
+    const float4 v = ok ? ((const float4 *)(x + (size_t)t * n_in))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+    float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float id = amax > 0.f ? 127.f / amax : 0.f;
+    const int a = __float2int_rn(v.x * id), c = __float2int_rn(v.y * id);
+    const int e = __float2int_rn(v.z * id), f = __float2int_rn(v.w * id);
+    int s = a + c + e + f;
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (!ok) return;
+    uint8_t *base = xq + (size_t)t * xq_token_bytes(nb);
+    const int b = j / 8;
+    ((uint32_t *)(base + (size_t)b * 32))[j % 8] =
+        (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) | ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
+    if (j % 8 == 0) {
+        ((float *)(base + (size_t)nb * 32))[b] = amax / 127.f;
+        ((int *)(base + (size_t)nb * 36))[b] = s;
+    }
 }
 
 template <int T> struct dq_traits {
     static constexpr int QB = T == T_Q8_0 ? 32 : 16; // quant bytes per block
-    static constexpr int PF = T == T_Q8_0 ? 2 : 4;
+    static constexpr int PF = T == T_Q8_0 ? 2 : 4;   // blocks of weight loads in flight per lane
 };
 
-template <int T, int R, int NT, bool GLU>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_in, const float *xg, int n_tok) {
-    extern __shared__ __align__(16) uint8_t sm[];
+// GEMV over the quantized activations xq. A lane takes whole 32-weight
+// blocks of R rows; the activations are read through L1 (every warp of a
+// block reads the same bytes), so there is no staging step and the weight
+// loads start at once.
+template <int T, int R, int NT, bool GLU, int MINB>
+__global__ void __launch_bounds__(DQ_WARPS * 32, MINB) k_gemv_dq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
     constexpr int QB = dq_traits<T>::QB, PF = dq_traits<T>::PF, QV = QB / 16;
     constexpr int NR = GLU ? R / 2 : R; // output rows per warp
     const int nb = n_in / 32;
-    const size_t tb = dq_token_bytes(nb);
+    const size_t ts = xq_token_bytes(nb);
     const int t0 = blockIdx.y * NT, nt = min(NT, n_tok - t0);
     const int lane = threadIdx.x % 32;
     pdl_launch();
-    // the first weight loads of this block's first rows do not depend on the
-    // previous kernel: issued before waiting for it (see pdl_wait)
     uint4 wq[PF][R][QV];
     uint16_t wd[PF][R];
     const uint8_t *q[R];
@@ -60,7 +92,9 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
         _Pragma("unroll") for (int h = 0; h < QV; h++) wq[p][r][h] = ((const uint4 *)(q[r] + (size_t)(b) * QB))[h]; \
         wd[p][r] = d[r][b];                                                                    \
     }
-    if (blockIdx.x < set.first[set.n]) {
+    // the first weight loads do not depend on the previous kernel: issue
+    // them before waiting for it (pdl_wait)
+    if ((int)blockIdx.x < set.first[set.n]) {
         DQ_ROWS(blockIdx.x)
         if (row0 < n_out)
 #pragma unroll
@@ -69,44 +103,11 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
     }
     pdl_wait();
 
-    // quantize the activations: 8 threads per 32-value block, coalesced reads
-    const int n4 = nt * nb * 8;
-    for (int i0 = 0; i0 < n4; i0 += blockDim.x) {
-        const int i = i0 + threadIdx.x;
-        const bool ok = i < n4;
-        const int t = ok ? i / (nb * 8) : 0, j = ok ? i % (nb * 8) : 0;
-        const float4 v = ok ? ((const float4 *)(xg + (size_t)(t0 + t) * n_in))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-        float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-#pragma unroll
-        for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-        const float id = amax > 0.f ? 127.f / amax : 0.f;
-        const int a = __float2int_rn(v.x * id), c = __float2int_rn(v.y * id);
-        const int e = __float2int_rn(v.z * id), f = __float2int_rn(v.w * id);
-        int s = a + c + e + f;
-#pragma unroll
-        for (int o = 1; o < 8; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (ok) {
-            uint8_t *base = sm + t * tb;
-            const int b = j / 8;
-            ((uint32_t *)(base + dq_off(b)))[j % 8] =
-                (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) | ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
-            if (j % 8 == 0) {
-                float *xd = (float *)(base + dq_off(nb) + 16);
-                xd[b] = amax / 127.f;
-                ((int *)(xd + nb))[b] = s;
-            }
-        }
-    }
-    __syncthreads();
-
-    // the grid may be smaller than the row blocks: each block then takes
-    // several, so the quantization above is paid once per block
+    // the grid may be smaller than the row blocks: a block then takes several
     for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
         DQ_ROWS(blk)
         if (row0 >= n_out) continue;
         const int nr = min(NR, n_out - row0);
-        // weight loads run PF blocks ahead of the arithmetic (the first row
-        // block's first loads were issued above)
         if (blk != (int)blockIdx.x)
 #pragma unroll
             for (int p = 0; p < PF; p++)
@@ -126,11 +127,11 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
 #pragma unroll
                 for (int t = 0; t < NT; t++) {
                     if (t >= nt) break;
-                    const uint8_t *base = sm + t * tb;
-                    const int4 x0 = ((const int4 *)(base + dq_off(b)))[0], x1 = ((const int4 *)(base + dq_off(b)))[1];
-                    const float *xd = (const float *)(base + dq_off(nb) + 16);
-                    const float dx = xd[b];
-                    const int sx = ((const int *)(xd + nb))[b];
+                    const uint8_t *base = xq + (size_t)(t0 + t) * ts;
+                    const int4 x0 = __ldg((const int4 *)(base + (size_t)b * 32));
+                    const int4 x1 = __ldg((const int4 *)(base + (size_t)b * 32) + 1);
+                    const float dx = __ldg((const float *)(base + (size_t)nb * 32) + b);
+                    const int sx = __ldg((const int *)(base + (size_t)nb * 36) + b);
 #pragma unroll
                     for (int r = 0; r < R; r++) {
                         int dot = 0;
@@ -186,19 +187,12 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
 #undef DQ_LOAD
 }
 
-// launch over `set` for n_tok tokens (chunks of NT); false if it does not apply
-template <int T, int R, int NT, bool GLU> static bool launch_dq(gemv_set &set, int n_in, const float *x, int n_tok) {
-    const size_t smem = dq_token_bytes(n_in / 32) * NT;
-    static size_t smem_set = 48 * 1024;
-    if (smem > 200 * 1024) return false;
-    if (smem > smem_set) {
-        CK(cudaFuncSetAttribute(k_gemv_dq<T, R, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        smem_set = smem;
-    }
+// launch over `set` for n_tok tokens (chunks of NT)
+template <int T, int R, int NT, bool GLU, int MINB = 1> static void launch_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok) {
     const int rows_per_block = DQ_WARPS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    // at most 3 blocks per multiprocessor (INGOT_CUDA_GEMV_BPS); more row blocks loop
+    // one token: at most 3 blocks per multiprocessor (INGOT_CUDA_GEMV_BPS); more row blocks loop
     static int max_blocks = 0;
     if (!max_blocks) {
         int dev = 0, sms = 0;
@@ -208,8 +202,7 @@ template <int T, int R, int NT, bool GLU> static bool launch_dq(gemv_set &set, i
         max_blocks = sms * (e && atoi(e) > 0 ? atoi(e) : 3);
     }
     dim3 grid(NT == 1 ? min(set.first[set.n], max_blocks) : set.first[set.n], (n_tok + NT - 1) / NT);
-    launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, smem, set, n_in, x, n_tok);
-    return true;
+    launch_pdl(k_gemv_dq<T, R, NT, GLU, MINB>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
 }
 
 // INGOT_CUDA_GEMV_R: rows per warp (2 or 4) for tuning
@@ -219,19 +212,34 @@ static int dq_rows(void) {
     return r;
 }
 
-template <int T> static bool gemv_dq(gemv_set &set, int n_in, const float *x, int n_tok, bool glu) {
-    const bool r4 = dq_rows() == 4;
-    if (n_tok == 1) {
-        if (glu) return r4 ? launch_dq<T, 4, 1, true>(set, n_in, x, 1) : launch_dq<T, 2, 1, true>(set, n_in, x, 1);
-        return r4 ? launch_dq<T, 4, 1, false>(set, n_in, x, 1) : launch_dq<T, 2, 1, false>(set, n_in, x, 1);
-    }
-    if (glu) return launch_dq<T, 2, 8, true>(set, n_in, x, n_tok);
-    return launch_dq<T, 2, 8, false>(set, n_in, x, n_tok);
+// INGOT_CUDA_GEMV_MINB=4: registers capped so 4 blocks fit per multiprocessor (tuning)
+static bool dq_minb4(void) {
+    static int m = -1;
+    if (m < 0) m = getenv("INGOT_CUDA_GEMV_MINB") && atoi(getenv("INGOT_CUDA_GEMV_MINB")) == 4;
+    return m;
 }
 
-// Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; glu: set holds
-// gate and up (n = 1 output, w[1] = up) and out[0] gets silu(gate) * up
-static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu) {
-    if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0)) return false;
-    return type == T_Q8_0 ? gemv_dq<T_Q8_0>(set, n_in, x, n_tok, glu) : gemv_dq<T_Q4_0>(set, n_in, x, n_tok, glu);
+template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu) {
+    const bool r4 = dq_rows() == 4;
+    if (n_tok == 1 && !r4 && dq_minb4()) {
+        if (glu) launch_dq<T, 2, 1, true, 4>(set, n_in, xq, 1);
+        else launch_dq<T, 2, 1, false, 4>(set, n_in, xq, 1);
+    } else if (n_tok == 1) {
+        if (glu) r4 ? launch_dq<T, 4, 1, true>(set, n_in, xq, 1) : launch_dq<T, 2, 1, true>(set, n_in, xq, 1);
+        else r4 ? launch_dq<T, 4, 1, false>(set, n_in, xq, 1) : launch_dq<T, 2, 1, false>(set, n_in, xq, 1);
+    } else if (glu) launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok);
+    else launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
+}
+
+// Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
+// scratch (ig_cuda_matmul_scratch bytes) first. glu: set holds gate (w[0])
+// and up (w[1]) and out[0] gets silu(gate) * up. false if it does not apply.
+static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
+    if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) || !scratch) return false;
+    uint8_t *xq = (uint8_t *)scratch;
+    const int threads = n_tok * (n_in / 32) * 8;
+    launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
+    if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu);
+    else gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu);
+    return true;
 }
