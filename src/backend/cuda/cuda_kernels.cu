@@ -33,6 +33,18 @@ enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T
 static cudaStream_t g_stream;
 static bool g_pdl; // programmatic dependent launch (Hopper and newer)
 
+// One token's norm output, quantized by the norm (see k_norm4): the buffer,
+// its capacity, and which output (pointer, width) it holds. Any launcher that
+// may write that output clears the tag.
+static uint8_t *g_nq;
+static size_t g_nq_cap;
+static const float *g_nq_src;
+static int g_nq_n;
+static void nq_clobber(const void *p) {
+    if (p == g_nq_src) g_nq_src = NULL;
+}
+
+
 // ------------------------------------------------------- dependent launch
 // The kernels of a decode step are small, so launch latency and each
 // kernel's ramp-up are a large part of a token. On sm_90 the per-token
@@ -258,6 +270,7 @@ __global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int
 
 extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, int group,
                               const int32_t *tok, int n_tok, float *out) {
+    nq_clobber(out);
     k_embed<<<n_tok, 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, n_rows, group, tok, out);
     LAUNCHED();
 }
@@ -304,11 +317,13 @@ __global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const 
 // loads up to NORM_V float4s at once (independent loads in flight rather than
 // a loop of dependent ones), so a 4096-wide row costs one memory round trip.
 // ADD: x += y first and the sum is written back (the residual add fused into
-// the norm that follows it).
+// the norm that follows it). Q (one row): the result is also quantized to
+// int8 blocks in the layout the int8 GEMV reads (see gemv_int8.cuh), so the
+// matmuls that follow skip their own quantization.
 enum { NORM_V = 8 };
-template <bool ADD>
+template <bool ADD, bool Q>
 __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w,
-                                                int n, float eps) {
+                                                int n, float eps, uint8_t *xq) {
     __shared__ float sh[32];
     pdl_launch();
     pdl_wait();
@@ -321,6 +336,7 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
 #pragma unroll
     for (int k = 0; k < NORM_V; k++) {
         const int i = threadIdx.x + k * blockDim.x;
+        v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
         if (i < n4) {
             v[k] = xr[i];
             if (ADD) {
@@ -337,25 +353,53 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
     ss = block_sum(ss, sh);
     const float scale = rsqrtf(ss / n + eps);
     float4 *o = (float4 *)(out + (size_t)blockIdx.x * n);
+    const int nb = n / 32;
 #pragma unroll
     for (int k = 0; k < NORM_V; k++) {
         const int i = threadIdx.x + k * blockDim.x;
+        float4 r = make_float4(0.f, 0.f, 0.f, 0.f);
         if (i < n4) {
             const float4 g = ((const float4 *)w)[i];
-            o[i] = make_float4(v[k].x * scale * g.x, v[k].y * scale * g.y, v[k].z * scale * g.z, v[k].w * scale * g.w);
+            r = make_float4(v[k].x * scale * g.x, v[k].y * scale * g.y, v[k].z * scale * g.z, v[k].w * scale * g.w);
+            o[i] = r;
+        }
+        if (Q && k * (int)blockDim.x < n4) { // 8 lanes hold one 32-value block; the whole warp shuffles
+            float amax = fmaxf(fmaxf(fabsf(r.x), fabsf(r.y)), fmaxf(fabsf(r.z), fabsf(r.w)));
+#pragma unroll
+            for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
+            const float id = amax > 0.f ? 127.f / amax : 0.f;
+            const int a = __float2int_rn(r.x * id), c = __float2int_rn(r.y * id);
+            const int e = __float2int_rn(r.z * id), f = __float2int_rn(r.w * id);
+            int s = a + c + e + f;
+#pragma unroll
+            for (int m = 1; m < 8; m <<= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
+            if (i < n4) {
+                const int b = i / 8;
+                ((uint32_t *)(xq + (size_t)b * 32))[i % 8] = (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) |
+                                                             ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
+                if (i % 8 == 0) {
+                    ((float *)(xq + (size_t)nb * 32))[b] = amax / 127.f;
+                    ((int *)(xq + (size_t)nb * 36))[b] = s;
+                }
+            }
         }
     }
 }
 
 static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
                   float eps) {
+    g_nq_src = NULL;
     if (n % 4 || n > 4 * NORM_V * 1024) return false;
     const int n4 = n / 4;
     int threads = ((n4 + 1) / 2 + 31) / 32 * 32; // about two float4s per thread
     threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
     if ((n4 + threads - 1) / threads > NORM_V) return false;
-    if (y) launch_pdl(k_norm4<true>, n_rows, threads, 0, out, x, y, idx, w, n, eps);
-    else launch_pdl(k_norm4<false>, n_rows, threads, 0, out, x, (const float *)NULL, idx, w, n, eps);
+    const bool q = n_rows == 1 && n % 32 == 0 && g_nq && (size_t)n / 32 * 40 <= g_nq_cap;
+    if (y && q) launch_pdl(k_norm4<true, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, g_nq);
+    else if (y) launch_pdl(k_norm4<true, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, (uint8_t *)NULL);
+    else if (q) launch_pdl(k_norm4<false, true>, n_rows, threads, 0, out, x, (const float *)NULL, idx, w, n, eps, g_nq);
+    else launch_pdl(k_norm4<false, false>, n_rows, threads, 0, out, x, (const float *)NULL, idx, w, n, eps, (uint8_t *)NULL);
+    if (q) g_nq_src = out, g_nq_n = n;
     return true;
 }
 
@@ -781,6 +825,7 @@ static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_ou
  * when that path does not apply (the caller then runs them one by one). */
 extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
                                  const float *x, int n_tok, void *scratch) {
+    for (int i = 0; i < n_w; i++) nq_clobber(out[i]);
     const int mode = gemv_mode();
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
     if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) ||
@@ -821,6 +866,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
 /* out = silu(gate x) * (up x) for Q8_0/Q4_0 gate/up in one launch; false if not applicable */
 extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x,
                                    float *out, int n_tok, void *scratch) {
+    nq_clobber(out);
     if (gemv_mode() != 2 || n_tok >= cublas_min_tok()) return false;
     gemv_set set;
     memset(&set, 0, sizeof set);
@@ -834,6 +880,7 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
                                float *out, int n_tok, void *scratch) {
+    nq_clobber(out);
     if (type != T_F32 && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
     switch (type) {
     case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
@@ -856,6 +903,7 @@ __global__ void k_add_bias(float *x, const float *b, size_t total, int n) {
     if (i < total) x[i] += b[i % n];
 }
 extern "C" void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n) {
+    nq_clobber(x);
     size_t total = (size_t)n_tok * n;
     k_add_bias<<<(unsigned)((total + 255) / 256), 256, 0, g_stream>>>(x, b, total, n);
     LAUNCHED();
@@ -866,6 +914,7 @@ __global__ void k_add(float *x, const float *y, size_t n) {
     if (i < n) x[i] += y[i];
 }
 extern "C" void ig_cuda_add(float *x, const float *y, size_t n) {
+    nq_clobber(x);
     k_add<<<(unsigned)((n + 255) / 256), 256, 0, g_stream>>>(x, y, n);
     LAUNCHED();
 }
@@ -875,6 +924,7 @@ __global__ void k_swiglu(float *g, const float *u, size_t n) {
     if (i < n) g[i] = g[i] / (1.f + expf(-g[i])) * u[i];
 }
 extern "C" void ig_cuda_swiglu(float *g, const float *u, size_t n) {
+    nq_clobber(g);
     k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, g_stream>>>(g, u, n);
     LAUNCHED();
 }
@@ -938,6 +988,7 @@ __global__ void k_rope_store(float *q, const float *k, const float *v, float *kc
 extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, float *kc, float *vc, const int32_t *pos,
                                    const int32_t *cell, int n_tok, int n_head, int n_head_kv, int head_dim, int n_rot,
                                    const double *inv_freq, bool neox) {
+    nq_clobber(q);
     const int total = n_tok * ((n_head + n_head_kv) * (n_rot / 2) + n_head_kv * head_dim);
     launch_pdl(k_rope_store, (total + 255) / 256, 256, 0, q, k, v, kc, vc, pos, cell, n_head, n_head_kv, head_dim, n_rot,
                inv_freq, neox, n_tok);
@@ -945,6 +996,7 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
 
 extern "C" void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv,
                              int head_dim, int n_rot, const double *inv_freq, bool neox) {
+    nq_clobber(q), nq_clobber(k);
     int tq = n_tok * n_head * (n_rot / 2), tk = n_tok * n_head_kv * (n_rot / 2);
     k_rope<<<(tq + tk + 255) / 256, 256, 0, g_stream>>>(q, k, pos, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox,
                                                         tq, tq + tk);
@@ -961,6 +1013,7 @@ __global__ void k_kv_store(float *kc, float *vc, const float *k, const float *v,
 }
 extern "C" void ig_cuda_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell,
                                  int n_tok, int kv_dim) {
+    nq_clobber(kc), nq_clobber(vc);
     int total = n_tok * kv_dim;
     k_kv_store<<<(total + 255) / 256, 256, 0, g_stream>>>(kc, vc, k, v, cell, kv_dim, total);
     LAUNCHED();
@@ -1079,6 +1132,7 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
                                   const int32_t *n_used, float *out, float *scratch, int n_tok, int n_ctx, int n_head,
                                   int n_head_kv, int head_dim) {
+    nq_clobber(out);
     if (head_dim > 32 * ATT_MAX_DPL || head_dim % 4) {
         fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d, a multiple of 4\n", 32 * ATT_MAX_DPL);
         abort();

@@ -19,7 +19,17 @@
 __host__ __device__ __forceinline__ size_t xq_token_bytes(int nb) { return ((size_t)nb * 40 + 15) & ~(size_t)15; }
 
 extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
-    return (size_t)n_tok * xq_token_bytes((int)((n_in + 31) / 32)) + 16;
+    // called when a context is made (never during graph capture): also size
+    // the one-token buffer the norms quantize into
+    const size_t one = xq_token_bytes((int)((n_in + 31) / 32));
+    if (one > g_nq_cap) {
+        if (g_nq) cudaFree(g_nq);
+        g_nq = NULL;
+        g_nq_cap = 0;
+        if (cudaMalloc((void **)&g_nq, one) == cudaSuccess) g_nq_cap = one;
+        else cudaGetLastError();
+    }
+    return (size_t)n_tok * one + 16;
 }
 
 // 8 threads per 32-value block, coalesced reads
@@ -237,8 +247,11 @@ template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq,
 static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
     if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) || !scratch) return false;
     uint8_t *xq = (uint8_t *)scratch;
-    const int threads = n_tok * (n_in / 32) * 8;
-    launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
+    if (n_tok == 1 && x == g_nq_src && n_in == g_nq_n) xq = g_nq; // quantized by the norm that wrote x
+    else {
+        const int threads = n_tok * (n_in / 32) * 8;
+        launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
+    }
     if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu);
     else gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu);
     return true;
