@@ -313,6 +313,31 @@ __global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const 
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(size_t)blockIdx.x * n + i] = xr[i] * scale * w[i];
 }
 
+// Quantize the 4 values r (float4 j of a row of nb 32-value blocks) to int8
+// in the layout the int8 GEMV reads (gemv_int8.cuh: codes, then per-block
+// scales absmax/127, then per-block sums of the codes). 8 consecutive lanes
+// hold one block; every lane of the warp must call it (shuffles), ok = false
+// for lanes past the row.
+__device__ __forceinline__ void quant8_store(float4 r, bool ok, uint8_t *xq, int nb, int j) {
+    float amax = fmaxf(fmaxf(fabsf(r.x), fabsf(r.y)), fmaxf(fabsf(r.z), fabsf(r.w)));
+#pragma unroll
+    for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
+    const float id = amax > 0.f ? 127.f / amax : 0.f;
+    const int a = __float2int_rn(r.x * id), c = __float2int_rn(r.y * id);
+    const int e = __float2int_rn(r.z * id), f = __float2int_rn(r.w * id);
+    int s = a + c + e + f;
+#pragma unroll
+    for (int m = 1; m < 8; m <<= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
+    if (!ok) return;
+    const int b = j / 8;
+    ((uint32_t *)(xq + (size_t)b * 32))[j % 8] =
+        (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) | ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
+    if (j % 8 == 0) {
+        ((float *)(xq + (size_t)nb * 32))[b] = amax / 127.f;
+        ((int *)(xq + (size_t)nb * 36))[b] = s;
+    }
+}
+
 // RMSNorm with the row held in registers: one block per row, each thread
 // loads up to NORM_V float4s at once (independent loads in flight rather than
 // a loop of dependent ones), so a 4096-wide row costs one memory round trip.
@@ -363,26 +388,7 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
             r = make_float4(v[k].x * scale * g.x, v[k].y * scale * g.y, v[k].z * scale * g.z, v[k].w * scale * g.w);
             o[i] = r;
         }
-        if (Q && k * (int)blockDim.x < n4) { // 8 lanes hold one 32-value block; the whole warp shuffles
-            float amax = fmaxf(fmaxf(fabsf(r.x), fabsf(r.y)), fmaxf(fabsf(r.z), fabsf(r.w)));
-#pragma unroll
-            for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
-            const float id = amax > 0.f ? 127.f / amax : 0.f;
-            const int a = __float2int_rn(r.x * id), c = __float2int_rn(r.y * id);
-            const int e = __float2int_rn(r.z * id), f = __float2int_rn(r.w * id);
-            int s = a + c + e + f;
-#pragma unroll
-            for (int m = 1; m < 8; m <<= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
-            if (i < n4) {
-                const int b = i / 8;
-                ((uint32_t *)(xq + (size_t)b * 32))[i % 8] = (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) |
-                                                             ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
-                if (i % 8 == 0) {
-                    ((float *)(xq + (size_t)nb * 32))[b] = amax / 127.f;
-                    ((int *)(xq + (size_t)nb * 36))[b] = s;
-                }
-            }
-        }
+        if (Q && k * (int)blockDim.x < n4) quant8_store(r, i < n4, xq, nb, i); // the whole warp takes part
     }
 }
 

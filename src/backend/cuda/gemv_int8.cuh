@@ -43,24 +43,7 @@ __global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok) {
     const bool ok = i < n4;
     const int t = ok ? i / (nb * 8) : 0, j = ok ? i % (nb * 8) : 0;
     const float4 v = ok ? ((const float4 *)(x + (size_t)t * n_in))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-    float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-#pragma unroll
-    for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float id = amax > 0.f ? 127.f / amax : 0.f;
-    const int a = __float2int_rn(v.x * id), c = __float2int_rn(v.y * id);
-    const int e = __float2int_rn(v.z * id), f = __float2int_rn(v.w * id);
-    int s = a + c + e + f;
-#pragma unroll
-    for (int o = 1; o < 8; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (!ok) return;
-    uint8_t *base = xq + (size_t)t * xq_token_bytes(nb);
-    const int b = j / 8;
-    ((uint32_t *)(base + (size_t)b * 32))[j % 8] =
-        (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) | ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
-    if (j % 8 == 0) {
-        ((float *)(base + (size_t)nb * 32))[b] = amax / 127.f;
-        ((int *)(base + (size_t)nb * 36))[b] = s;
-    }
+    quant8_store(v, ok, xq + (size_t)t * xq_token_bytes(nb), nb, j);
 }
 
 template <int T> struct dq_traits {
