@@ -19,10 +19,10 @@ static float frand(void) {
 
 int main(void) {
     int checked = 0;
-    const struct ig_kernels *c = &ig_kernels_c, *sets[2] = {ig_kernels_best(), ig_kernels_avx2()};
-    for (int si_ = 0; si_ < 2; si_++) {
+    const struct ig_kernels *c = &ig_kernels_c, *sets[3] = {ig_kernels_best(), ig_kernels_avx2(), ig_kernels_neon()};
+    for (int si_ = 0; si_ < 3; si_++) {
         const struct ig_kernels *best = sets[si_];
-        if (!best || (si_ == 1 && best == sets[0])) continue;
+        if (!best || (si_ > 0 && best == sets[0])) continue;
         printf("kernels: %s vs %s\n", best->isa, c->isa);
         const enum ig_dtype types[] = {IG_DTYPE_F32,  IG_DTYPE_F16,  IG_DTYPE_BF16, IG_DTYPE_Q8_0,
                                        IG_DTYPE_Q4_0, IG_DTYPE_Q4_K, IG_DTYPE_Q6_K};
@@ -78,7 +78,7 @@ int main(void) {
         }
     }
     /* MLX affine rows (4 and 8 bits, groups 32/64/128, F16/BF16/F32 scales) */
-    for (int si_ = 0; si_ < 2; si_++) {
+    for (int si_ = 0; si_ < 3; si_++) {
         const struct ig_kernels *best = sets[si_];
         if (!best) continue;
         const enum ig_dtype stypes[] = {IG_DTYPE_F16, IG_DTYPE_BF16, IG_DTYPE_F32};
@@ -129,7 +129,7 @@ int main(void) {
                 }
     }
     /* axpy, every ISA present, odd lengths */
-    for (int si_ = 0; si_ < 2; si_++) {
+    for (int si_ = 0; si_ < 3; si_++) {
         const struct ig_kernels *k = sets[si_];
         if (!k) continue;
         for (int64_t n = 1; n < 100; n += 7) {
@@ -143,7 +143,7 @@ int main(void) {
         }
     }
     /* grouped attention helpers: head sizes with and without a SIMD tail, groups 1..9 */
-    for (int si_ = 0; si_ < 2; si_++) {
+    for (int si_ = 0; si_ < 3; si_++) {
         const struct ig_kernels *k = sets[si_];
         if (!k) continue;
         const int64_t hds[] = {8, 64, 128, 12};

@@ -2,7 +2,8 @@
  * (Q8_0, Q4_0) are multiplied against activations quantized on the fly to
  * 8-bit blocks (struct ig_block_q8x); float weights against F32 activations.
  * Each kernel has a portable C version (the oracle for the SIMD ones, and the
- * path on CPUs without AVX2) and an AVX2 version picked at run time. */
+ * path on other CPUs), AVX2 / AVX-512 VNNI versions on x86-64 and NEON / SDOT
+ * versions on ARM64, picked at run time. */
 #ifndef IG_KERNELS_H
 #define IG_KERNELS_H
 
@@ -38,7 +39,7 @@ typedef void (*ig_dot_mlx_fn)(int64_t n, const uint8_t *q, const void *scales, c
                               enum ig_dtype stype, int group, const void *x, int64_t x_stride, int nx, float *out);
 
 struct ig_kernels {
-    const char *isa;          /* "avx2+avx512vnni", "avx2", "c" */
+    const char *isa;          /* "avx2+avx512vnni", "avx2", "neon+dotprod", "neon", "c" */
     ig_dot_fn dot[IG_DTYPE_COUNT];
     ig_dot_mlx_fn dot_mlx4, dot_mlx8;
     ig_axpy_fn axpy;
@@ -53,6 +54,8 @@ extern const struct ig_kernels ig_kernels_c;
 const struct ig_kernels *ig_kernels_best(void);
 /* The plain AVX2 kernels, or NULL on CPUs without AVX2 (for tests). */
 const struct ig_kernels *ig_kernels_avx2(void);
+/* The plain NEON kernels (no SDOT), or NULL off ARM64 (for tests). */
+const struct ig_kernels *ig_kernels_neon(void);
 /* True if the type's kernels take quantized (q8x) activations. */
 static inline bool ig_kernel_wants_q8x(enum ig_dtype t) {
     return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0 || t == IG_DTYPE_Q4_K || t == IG_DTYPE_Q6_K || t == IG_DTYPE_MLX4 ||

@@ -348,7 +348,6 @@ const struct ig_kernels *ig_kernels_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k_avx2 : NULL;
 }
-#else
-const struct ig_kernels *ig_kernels_best(void) { return &ig_kernels_c; }
+#else /* ig_kernels_best of other CPUs: kernels_neon.c */
 const struct ig_kernels *ig_kernels_avx2(void) { return NULL; }
 #endif

@@ -1,0 +1,154 @@
+/* kernels_neon.c - ARM64 NEON kernels (every AArch64 CPU has NEON), plus
+ * Q8_0/Q4_0 dots with the dot-product instructions (SDOT, Armv8.2) compiled
+ * with a target attribute and chosen at run time from the CPU's hwcaps.
+ * k-quants and MLX use the portable C kernels for now.
+ *
+ * Integer dots: int8 x int8 products widen to int16 (vmull_s8; two products
+ * summed stay below 2 * 128 * 127 < 32767), pairwise-add into int32 lanes,
+ * and each 32-value block adds d_w * d_x * its int32 sum to a float vector.
+ * Tested under qemu-user by tests/neon/run.sh. */
+#include "backend/cpu/kernels.h"
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#define DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+
+/* int32 lanes of the 16 products w[i] * x[i] */
+static inline int32x4_t dot16(int8x16_t w, int8x16_t x) {
+    int16x8_t p = vmull_s8(vget_low_s8(w), vget_low_s8(x));
+    p = vmlal_s8(p, vget_high_s8(w), vget_high_s8(x));
+    return vpaddlq_s16(p);
+}
+
+/* Q4_0 block: weights 0..15 (low nibbles) and 16..31 (high), minus 8 */
+static inline void unpack_q4(const uint8_t *qs, int8x16_t *lo, int8x16_t *hi) {
+    const uint8x16_t v = vld1q_u8(qs);
+    const int8x16_t eight = vdupq_n_s8(8);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), eight);
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), eight);
+}
+
+/* One row of quantized weights against nx activation rows; the body (last
+ * argument) sets int32x4_t s from block b's weights and activation block a. */
+#define QDOT(name, wtype, ATTR, ...)                                                                    \
+    ATTR static void name(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {     \
+        const wtype *wb = w;                                                                             \
+        for (int j = 0; j < nx; j++) {                                                                   \
+            const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;                     \
+            float32x4_t acc = vdupq_n_f32(0.0f);                                                         \
+            for (int64_t b = 0; b < n / 32; b++) {                                                       \
+                const struct ig_block_q8x *a = &xb[b];                                                   \
+                int32x4_t s;                                                                             \
+                __VA_ARGS__                                                                              \
+                acc = vmlaq_n_f32(acc, vcvtq_f32_s32(s), ig_fp16_to_fp32(wb[b].d) * a->d);               \
+            }                                                                                            \
+            out[j] = vaddvq_f32(acc);                                                                    \
+        }                                                                                                \
+    }
+
+QDOT(dot_q8_0, struct ig_block_q8_0, , {
+    s = vaddq_s32(dot16(vld1q_s8(wb[b].qs), vld1q_s8(a->qs)), dot16(vld1q_s8(wb[b].qs + 16), vld1q_s8(a->qs + 16)));
+})
+QDOT(dot_q4_0, struct ig_block_q4_0, , {
+    int8x16_t lo, hi;
+    unpack_q4(wb[b].qs, &lo, &hi);
+    s = vaddq_s32(dot16(lo, vld1q_s8(a->qs)), dot16(hi, vld1q_s8(a->qs + 16)));
+})
+QDOT(dot_q8_0_dp, struct ig_block_q8_0, DOTPROD, {
+    s = vdotq_s32(vdotq_s32(vdupq_n_s32(0), vld1q_s8(wb[b].qs), vld1q_s8(a->qs)), vld1q_s8(wb[b].qs + 16),
+                  vld1q_s8(a->qs + 16));
+})
+QDOT(dot_q4_0_dp, struct ig_block_q4_0, DOTPROD, {
+    int8x16_t lo, hi;
+    unpack_q4(wb[b].qs, &lo, &hi);
+    s = vdotq_s32(vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(a->qs)), hi, vld1q_s8(a->qs + 16));
+})
+
+/* 4 weights as floats */
+static inline float32x4_t load4(enum ig_dtype t, const void *w, int64_t i) {
+    if (t == IG_DTYPE_F32) return vld1q_f32((const float *)w + i);
+    if (t == IG_DTYPE_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16)); /* BF16 */
+}
+
+static inline float wscalar(enum ig_dtype t, const void *w, int64_t i) {
+    return t == IG_DTYPE_F32 ? ((const float *)w)[i]
+           : t == IG_DTYPE_F16 ? ig_fp16_to_fp32(((const uint16_t *)w)[i])
+                               : ig_bf16_to_fp32(((const uint16_t *)w)[i]);
+}
+
+static inline void dot_float(enum ig_dtype t, int64_t n, const void *w, const void *x, int64_t xs, int nx,
+                             float *out) {
+    for (int j = 0; j < nx; j++) {
+        const float *xv = (const float *)x + j * xs;
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            a0 = vfmaq_f32(a0, load4(t, w, i), vld1q_f32(xv + i));
+            a1 = vfmaq_f32(a1, load4(t, w, i + 4), vld1q_f32(xv + i + 4));
+        }
+        float s = vaddvq_f32(vaddq_f32(a0, a1));
+        for (; i < n; i++) s += wscalar(t, w, i) * xv[i];
+        out[j] = s;
+    }
+}
+static void dot_f32(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    dot_float(IG_DTYPE_F32, n, w, x, xs, nx, out);
+}
+static void dot_f16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    dot_float(IG_DTYPE_F16, n, w, x, xs, nx, out);
+}
+static void dot_bf16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    dot_float(IG_DTYPE_BF16, n, w, x, xs, nx, out);
+}
+
+static void axpy(int64_t n, float a, const float *x, float *y) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void dotg(int64_t n, const float *k, const float *q, int G, float *out) {
+    dot_float(IG_DTYPE_F32, n, k, q, n, G, out);
+}
+
+static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
+    for (int g = 0; g < G; g++) axpy(n, p[g], v, y + g * n);
+}
+
+#define NEON_TABLE(name_, isa_, q8, q4)                                                                  \
+    static const struct ig_kernels name_ = {                                                             \
+        .axpy = axpy,                                                                                    \
+        .dotg = dotg,                                                                                    \
+        .axpyg = axpyg,                                                                                  \
+        .isa = isa_,                                                                                     \
+        .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,          \
+                [IG_DTYPE_Q8_0] = q8, [IG_DTYPE_Q4_0] = q4, [IG_DTYPE_Q4_K] = ig_dot_q4_k_c,            \
+                [IG_DTYPE_Q6_K] = ig_dot_q6_k_c},                                                        \
+        .dot_mlx4 = ig_dot_mlx4_c,                                                                       \
+        .dot_mlx8 = ig_dot_mlx8_c,                                                                       \
+    };
+NEON_TABLE(k_neon, "neon", dot_q8_0, dot_q4_0)
+NEON_TABLE(k_neon_dp, "neon+dotprod", dot_q8_0_dp, dot_q4_0_dp)
+
+const struct ig_kernels *ig_kernels_neon(void) { return &k_neon; }
+
+const struct ig_kernels *ig_kernels_best(void) {
+    /* INGOT_CPU_ISA=neon keeps to plain NEON on CPUs with SDOT */
+    const char *force = getenv("INGOT_CPU_ISA");
+    if ((getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && !(force && !strcmp(force, "neon"))) return &k_neon_dp;
+    return &k_neon;
+}
+#else
+const struct ig_kernels *ig_kernels_neon(void) { return NULL; }
+#if !defined(__x86_64__) && !defined(__i386__)
+const struct ig_kernels *ig_kernels_best(void) { return &ig_kernels_c; }
+#endif
+#endif
