@@ -17,7 +17,7 @@ if ! command -v "$cc" >/dev/null || ! command -v "$qemu" >/dev/null; then
 fi
 mkdir -p "$work"
 "$cc" -std=c11 -O2 -Wall -Wextra -Werror -static -D_GNU_SOURCE -I "$src/src" -I "$src/include" -I "$src/tests" \
-  "$src/tests/test_kernels.c" "$src"/src/backend/cpu/kernels_{c,avx2,neon}.c "$src"/src/quant/*.c -lm \
+  "$src/tests/test_kernels.c" "$src"/src/backend/cpu/kernels_{c,avx2,neon}.c "$src"/src/quant/*.c "$src"/src/core/util.c -lm \
   -o "$work/test_kernels_arm64" || { echo "FAIL: cross compile"; exit 1; }
 fail=0
 for isa in default neon; do

@@ -33,6 +33,16 @@ typedef void (*ig_axpy_fn)(int64_t n, float a, const float *x, float *y);
 typedef void (*ig_dotg_fn)(int64_t n, const float *k, const float *q, int G, float *out);
 typedef void (*ig_axpyg_fn)(int64_t n, const float *v, const float *p, int G, float *y);
 
+/* The value half of attention for G query heads sharing one KV head: with
+ * scores s[j * Gp + g] (j < n visible cells; Gp >= G, the lanes g >= G are
+ * padding) and per-head maxima mx[g], out[g * hd ..] = sum_j p_jg v_j / sum_j
+ * p_jg where p_jg = exp(s - mx[g]) and v_j = v + cells[j] * stride. s is
+ * overwritten. */
+typedef void (*ig_attn_v_fn)(int n, int G, int Gp, int hd, float *s, const float *mx, const float *v, size_t stride,
+                             const int32_t *cells, float *out);
+/* Gp for G heads: the padded score row the attn_v kernels want (4, 8, 16 or G) */
+static inline int ig_attn_gp(int G) { return G <= 4 ? 4 : G <= 8 ? 8 : G <= 16 ? 16 : G; }
+
 /* MLX4/MLX8 rows against q8x activations: q the packed row, scales/biases its
  * groups (stype values), group a multiple of 32. */
 typedef void (*ig_dot_mlx_fn)(int64_t n, const uint8_t *q, const void *scales, const void *biases,
@@ -45,7 +55,10 @@ struct ig_kernels {
     ig_axpy_fn axpy;
     ig_dotg_fn dotg;
     ig_axpyg_fn axpyg;
+    ig_attn_v_fn attn_v;
 };
+void ig_attn_v_c(int n, int G, int Gp, int hd, float *s, const float *mx, const float *v, size_t stride,
+                 const int32_t *cells, float *out);
 
 /* Portable C kernels. */
 extern const struct ig_kernels ig_kernels_c;

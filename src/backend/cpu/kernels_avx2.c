@@ -7,6 +7,7 @@
  * without overflow (2 * 128 * 127 < 32767) and madd widens to int32. */
 #include "backend/cpu/kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +178,83 @@ AVX2 static void axpyg(int64_t n, const float *v, const float *p, int G, float *
     }
 }
 
+/* exp of 8 floats: Cody-Waite range reduction and the Cephes expf
+ * polynomial (a few ulp); inputs clamped to [-87, 88] */
+AVX2 static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* The value half of attention (see ig_attn_v_fn): exp over the flat score
+ * array 8 at a time, then the weighted sum of value rows in register tiles of
+ * 4 heads x 16 values, over blocks of cells that stay in cache (every tile
+ * of a block reads the same rows). */
+AVX2 static void attn_v(int n, int G, int Gp, int hd, float *s, const float *mx, const float *v, size_t stride,
+                        const int32_t *cells, float *out) {
+    if ((Gp != 4 && Gp != 8 && Gp != 16) || G > Gp || hd % 16) {
+        ig_attn_v_c(n, G, Gp, hd, s, mx, v, stride, cells, out);
+        return;
+    }
+    float mxr[16], part[16], sum[16] = {0};
+    for (int l = 0; l < 16; l++) mxr[l] = l % Gp < G ? mx[l % Gp] : 0.0f;
+    __m256 sa[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    const size_t total = (size_t)n * (size_t)Gp;
+    size_t f = 0;
+    for (; f + 8 <= total; f += 8) { /* f % 16 is 0 or 8: lanes l hold heads (f + l) % Gp */
+        const __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + f), _mm256_loadu_ps(mxr + f % 16)));
+        _mm256_storeu_ps(s + f, p);
+        sa[(f / 8) & 1] = _mm256_add_ps(sa[(f / 8) & 1], p);
+    }
+    _mm256_storeu_ps(part, sa[0]);
+    _mm256_storeu_ps(part + 8, sa[1]);
+    for (; f < total; f++) {
+        s[f] = expf(s[f] - mxr[f % 16]);
+        part[f % 16] += s[f];
+    }
+    for (int l = 0; l < 16; l++) sum[l % Gp] += part[l];
+    memset(out, 0, (size_t)G * (size_t)hd * sizeof(float));
+    enum { CB = 256 };
+    for (int c0 = 0; c0 < n; c0 += CB) {
+        const int c1 = n - c0 < CB ? n : c0 + CB;
+        for (int it = 0; it < hd; it += 16)
+            for (int gt = 0; gt < G; gt += 4) {
+                const int gm = G - gt < 4 ? G - gt : 4;
+                __m256 a[4][2];
+                for (int g = 0; g < 4; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
+                for (int j = c0; j < c1; j++) {
+                    const float *vr = v + (size_t)cells[j] * stride + it, *pj = s + (size_t)j * Gp + gt;
+                    const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+                    for (int g = 0; g < 4; g++) { /* lanes past G are padding (p ~ 0), never stored */
+                        const __m256 pb = _mm256_broadcast_ss(pj + g);
+                        a[g][0] = _mm256_fmadd_ps(pb, v0, a[g][0]);
+                        a[g][1] = _mm256_fmadd_ps(pb, v1, a[g][1]);
+                    }
+                }
+                for (int g = 0; g < gm; g++) {
+                    float *o = out + (size_t)(gt + g) * hd + it;
+                    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), a[g][0]));
+                    _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), a[g][1]));
+                }
+            }
+    }
+    for (int g = 0; g < G; g++) {
+        const __m256 inv = _mm256_set1_ps(sum[g] > 0 ? 1.0f / sum[g] : 0.0f);
+        for (int i = 0; i < hd; i += 8) _mm256_storeu_ps(out + g * hd + i, _mm256_mul_ps(_mm256_loadu_ps(out + g * hd + i), inv));
+    }
+}
+
 /* k-quants. The weights of one super-block are unpacked once and used for
  * every token; the float scales fold in the activation block's scale. */
 AVX2 static void dot_q4_k(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
@@ -307,6 +385,7 @@ static const struct ig_kernels k_avx2 = {
     .axpy = axpy,
     .dotg = dotg,
     .axpyg = axpyg,
+    .attn_v = attn_v,
     .isa = "avx2",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = dot_q4_k,
@@ -319,6 +398,7 @@ static const struct ig_kernels k_avx512vnni = {
     .axpy = axpy,
     .dotg = dotg,
     .axpyg = axpyg,
+    .attn_v = attn_v,
     .isa = "avx2+avx512vnni",
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni, [IG_DTYPE_Q4_K] = dot_q4_k,

@@ -1,6 +1,7 @@
 /* kernels_c.c - portable kernels: the same arithmetic as the SIMD ones
  * (integer block sums, one float scale per block), in plain C. */
 #include "backend/cpu/kernels.h"
+#include "core/util.h"
 
 #include <math.h>
 #include <string.h>
@@ -173,7 +174,28 @@ static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
         for (int64_t i = 0; i < n; i++) y[g * n + i] += p[g] * v[i];
 }
 
+void ig_attn_v_c(int n, int G, int Gp, int hd, float *s, const float *mx, const float *v, size_t stride,
+                 const int32_t *cells, float *out) {
+    float sum[64];
+    IG_ASSERT(G <= 64);
+    memset(out, 0, (size_t)G * (size_t)hd * sizeof(float));
+    for (int g = 0; g < G; g++) sum[g] = 0;
+    for (int j = 0; j < n; j++) {
+        float *p = s + (size_t)j * (size_t)Gp;
+        for (int g = 0; g < G; g++) {
+            p[g] = expf(p[g] - mx[g]);
+            sum[g] += p[g];
+        }
+        axpyg(hd, v + (size_t)cells[j] * stride, p, G, out);
+    }
+    for (int g = 0; g < G; g++) {
+        float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
+        for (int i = 0; i < hd; i++) out[g * hd + i] *= inv;
+    }
+}
+
 const struct ig_kernels ig_kernels_c = {
+    .attn_v = ig_attn_v_c,
     .axpy = axpy,
     .dotg = dotg,
     .axpyg = axpyg,

@@ -128,6 +128,7 @@ static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
         .axpy = axpy,                                                                                    \
         .dotg = dotg,                                                                                    \
         .axpyg = axpyg,                                                                                  \
+        .attn_v = ig_attn_v_c,                                                                           \
         .isa = isa_,                                                                                     \
         .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,          \
                 [IG_DTYPE_Q8_0] = q8, [IG_DTYPE_Q4_0] = q4, [IG_DTYPE_Q4_K] = ig_dot_q4_k_c,            \

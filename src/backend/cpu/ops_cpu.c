@@ -106,46 +106,38 @@ static void mm(struct ig_backend *b, const struct ig_weight *W, const float *x, 
 
 /* Attention, one job per (token, kv head): each visible key/value row is read
  * once for all the query heads that share it (GQA). Same arithmetic as the
- * reference: max-subtracted softmax over the visible cells. Scratch per
- * thread: group * n_ctx scores. */
+ * reference: max-subtracted softmax over the visible cells. The scores of
+ * the visible cells go to the thread's scratch (Gp per cell, the padding
+ * lanes -inf), then the kernels' attn_v does the exp and the weighted sum of
+ * values. Scratch per thread: n_ctx * (Gp + 1) floats (scores, cell list). */
 static void attn_worker(void *arg, int ith, int nth) {
     const struct ig_attn_args *a = arg;
     const struct ig_kernels *k = ig_kernels_best();
-    int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, G = a->n_head / a->n_head_kv;
+    int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, G = a->n_head / a->n_head_kv, Gp = ig_attn_gp(G);
     float scale = 1.0f / sqrtf((float)hd);
     const struct ig_step *st = a->step;
-    float *sc = a->scratch + (size_t)ith * (size_t)st->n_ctx * (size_t)G; /* (n_ctx, G) */
-    float mx[64], sum[64], p[64];
+    float *sc = a->scratch + (size_t)ith * (size_t)st->n_ctx * (size_t)(Gp + 1); /* (n_ctx, Gp) */
+    int32_t *cells = (int32_t *)(sc + (size_t)st->n_ctx * (size_t)Gp);
+    float mx[64];
     IG_ASSERT(G <= 64);
     for (int32_t job = ith; job < st->n_tok * a->n_head_kv; job += nth) {
         int32_t t = job / a->n_head_kv, kvh = job % a->n_head_kv;
         const float *q = a->q + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
         float *out = a->out + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
-        int32_t seq = st->seq[t], pos = st->pos[t];
-        for (int g = 0; g < G; g++) mx[g] = -INFINITY, sum[g] = 0;
-        for (int32_t c = 0; c < st->n_ctx; c++) {
-            if (st->cell_seq[c] != seq || st->cell_pos[c] > pos) continue;
-            float *s = sc + (size_t)c * (size_t)G;
-            k->dotg(hd, a->k_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, q, G, s);
+        int32_t seq = st->seq[t], pos = st->pos[t], n = 0;
+        for (int32_t c = 0; c < st->n_ctx; c++)
+            if (st->cell_seq[c] == seq && st->cell_pos[c] <= pos) cells[n++] = c;
+        for (int g = 0; g < G; g++) mx[g] = -INFINITY;
+        for (int32_t j = 0; j < n; j++) {
+            float *s = sc + (size_t)j * (size_t)Gp;
+            k->dotg(hd, a->k_cache + (size_t)cells[j] * (size_t)kv_dim + (size_t)kvh * (size_t)hd, q, G, s);
             for (int g = 0; g < G; g++) {
                 s[g] *= scale;
                 if (s[g] > mx[g]) mx[g] = s[g];
             }
+            for (int g = G; g < Gp; g++) s[g] = -INFINITY;
         }
-        memset(out, 0, (size_t)G * (size_t)hd * sizeof(float));
-        for (int32_t c = 0; c < st->n_ctx; c++) {
-            if (st->cell_seq[c] != seq || st->cell_pos[c] > pos) continue;
-            const float *s = sc + (size_t)c * (size_t)G;
-            for (int g = 0; g < G; g++) {
-                p[g] = expf(s[g] - mx[g]);
-                sum[g] += p[g];
-            }
-            k->axpyg(hd, a->v_cache + (size_t)c * (size_t)kv_dim + (size_t)kvh * (size_t)hd, p, G, out);
-        }
-        for (int g = 0; g < G; g++) {
-            float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
-            for (int32_t i = 0; i < hd; i++) out[g * hd + i] *= inv;
-        }
+        k->attn_v(n, G, Gp, hd, sc, mx, a->v_cache + (size_t)kvh * (size_t)hd, (size_t)kv_dim, cells, out);
     }
 }
 
