@@ -93,6 +93,23 @@ DOT_QUANT(dot_q4_0_vnni, VNNI, struct ig_block_q4_0, LOAD_Q4, dot32_vnni)
 /* Float weights: 8 lanes, 2 accumulators per token to hide FMA latency. */
 #define DOT_FLOAT(NAME, LOAD8)                                                                   \
     AVX2 static void NAME(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+        if (nx == 1) { /* decode: four independent FMA chains, so latency does not bound it */ \
+            const float *x0 = (const float *)x;                                                 \
+            __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();                          \
+            __m256 c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();                          \
+            int64_t i = 0;                                                                      \
+            for (; i + 32 <= n; i += 32) {                                                      \
+                c0 = _mm256_fmadd_ps(LOAD8(i), _mm256_loadu_ps(x0 + i), c0);                    \
+                c1 = _mm256_fmadd_ps(LOAD8(i + 8), _mm256_loadu_ps(x0 + i + 8), c1);            \
+                c2 = _mm256_fmadd_ps(LOAD8(i + 16), _mm256_loadu_ps(x0 + i + 16), c2);          \
+                c3 = _mm256_fmadd_ps(LOAD8(i + 24), _mm256_loadu_ps(x0 + i + 24), c3);          \
+            }                                                                                   \
+            for (; i + 8 <= n; i += 8) c0 = _mm256_fmadd_ps(LOAD8(i), _mm256_loadu_ps(x0 + i), c0); \
+            float s = hsum(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)));        \
+            for (; i < n; i++) s += _mm_cvtss_f32(_mm256_castps256_ps128(LOAD1(i))) * x0[i];    \
+            out[0] = s;                                                                         \
+            return;                                                                             \
+        }                                                                                       \
         for (int j0 = 0; j0 < nx; j0 += 2) {                                                    \
             int m = nx - j0 < 2 ? nx - j0 : 2;                                                  \
             const float *x0 = (const float *)x + j0 * xs, *x1 = x0 + (m > 1 ? xs : 0);          \
