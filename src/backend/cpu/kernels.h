@@ -74,6 +74,19 @@ static inline bool ig_kernel_wants_q8x(enum ig_dtype t) {
     return t == IG_DTYPE_Q8_0 || t == IG_DTYPE_Q4_0 || t == IG_DTYPE_Q4_K || t == IG_DTYPE_Q6_K || t == IG_DTYPE_MLX4 ||
            t == IG_DTYPE_MLX8;
 }
+/* dot_f32, dot_f16 and dot_bf16 of a kernel file, from its
+ * dot_float(type, n, w, x, xs, nx, out) */
+#define IG_DOT_FLOAT_TYPES(dot_float)                                                            \
+    static void dot_f32(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+        dot_float(IG_DTYPE_F32, n, w, x, xs, nx, out);                                           \
+    }                                                                                            \
+    static void dot_f16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+        dot_float(IG_DTYPE_F16, n, w, x, xs, nx, out);                                           \
+    }                                                                                            \
+    static void dot_bf16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) { \
+        dot_float(IG_DTYPE_BF16, n, w, x, xs, nx, out);                                          \
+    }
+
 /* Portable k-quant kernels (also the AVX2 tables' fallback until SIMD ones exist). */
 void ig_dot_q4_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out);
 void ig_dot_q6_k_c(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out);

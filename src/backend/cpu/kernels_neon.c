@@ -99,15 +99,7 @@ static inline void dot_float(enum ig_dtype t, int64_t n, const void *w, const vo
         out[j] = s;
     }
 }
-static void dot_f32(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
-    dot_float(IG_DTYPE_F32, n, w, x, xs, nx, out);
-}
-static void dot_f16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
-    dot_float(IG_DTYPE_F16, n, w, x, xs, nx, out);
-}
-static void dot_bf16(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
-    dot_float(IG_DTYPE_BF16, n, w, x, xs, nx, out);
-}
+IG_DOT_FLOAT_TYPES(dot_float)
 
 static void axpy(int64_t n, float a, const float *x, float *y) {
     int64_t i = 0;
