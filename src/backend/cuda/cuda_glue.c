@@ -19,6 +19,11 @@ struct cuda_backend {
 
 static struct cuda_backend *cb(struct ig_backend *b) { return (struct cuda_backend *)b; }
 
+/* The recorded steps (graph slots) are global: they belong to the backend
+ * that recorded them, and another backend's step re-records (two contexts
+ * used in turn must never replay each other's buffers). */
+static const struct cuda_backend *g_graph_owner;
+
 static void *keep(struct cuda_backend *b, void *p) {
     void **a = realloc(b->allocs, (size_t)(b->n_allocs + 1) * sizeof *a);
     if (!a) {
@@ -106,6 +111,7 @@ static bool up_vec(struct cuda_backend *b, const float **dst, const float *src, 
 static void destroy(struct ig_backend *be) {
     if (!be) return;
     struct cuda_backend *b = cb(be);
+    if (g_graph_owner == b) g_graph_owner = NULL;
     ig_cuda_graph_reset(); /* graphs point at this backend's buffers */
     for (int i = 0; i < b->n_allocs; i++) ig_cuda_free(b->allocs[i]);
     free(b->allocs);
@@ -239,6 +245,10 @@ static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { i
 static int graph_begin(struct ig_backend *be, int32_t key) {
     struct cuda_backend *b = cb(be);
     if (b->no_graphs || key <= 0 || key >= 4) return -1;
+    if (g_graph_owner != b) {
+        ig_cuda_graph_reset();
+        g_graph_owner = b;
+    }
     if (ig_cuda_graph_launch(key)) return 1;
     b->capturing = ig_cuda_capture_begin();
     return b->capturing ? 0 : -1;

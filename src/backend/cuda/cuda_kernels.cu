@@ -173,6 +173,7 @@ extern "C" bool ig_cuda_graph_launch(int slot) {
 }
 
 extern "C" void ig_cuda_graph_reset(void) {
+    g_nq_src = NULL; // a new owner starts without a quantized norm output
     for (int i = 0; i < N_SLOTS; i++) {
         if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
         g_exec[i] = NULL;
