@@ -1,7 +1,7 @@
 /* kernels_neon.c - ARM64 NEON kernels (every AArch64 CPU has NEON), plus
  * Q8_0/Q4_0 dots with the dot-product instructions (SDOT, Armv8.2) compiled
  * with a target attribute and chosen at run time from the CPU's hwcaps.
- * k-quants and MLX use the portable C kernels for now.
+ * Q4_K and Q6_K have NEON kernels; MLX uses the portable C kernels for now.
  *
  * Integer dots: int8 x int8 products widen to int16 (vmull_s8; two products
  * summed stay below 2 * 128 * 127 < 32767), pairwise-add into int32 lanes,
@@ -71,6 +71,70 @@ QDOT(dot_q4_0_dp, struct ig_block_q4_0, DOTPROD, {
     s = vdotq_s32(vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(a->qs)), hi, vld1q_s8(a->qs + 16));
 })
 
+/* bytes v shifted right by a run-time amount */
+static inline uint8x16_t shr_u8(uint8x16_t v, int s) { return vshlq_u8(v, vdupq_n_s8((int8_t)-s)); }
+
+/* Q4_K: sub-block k of super-block i lines up with activation block 8i + k
+ * (see ig_dot_q4_k_c); the min term uses the activation block's code sum. */
+static void dot_q4_k(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q4_k *wb = w;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t i = 0; i < n / IG_QK_K; i++) {
+            const struct ig_block_q4_k *b = &wb[i];
+            const float d = ig_fp16_to_fp32(b->d), dmin = ig_fp16_to_fp32(b->dmin);
+            for (int k = 0; k < 8; k++) {
+                const struct ig_block_q8x *a = &xb[8 * i + k];
+                const uint8_t *q = b->qs + 32 * (k / 2);
+                const int shift = 4 * (k % 2);
+                const int8x16_t x0 = vld1q_s8(a->qs), x1 = vld1q_s8(a->qs + 16);
+                const int8x16_t w0 = vreinterpretq_s8_u8(vandq_u8(shr_u8(vld1q_u8(q), shift), m4));
+                const int8x16_t w1 = vreinterpretq_s8_u8(vandq_u8(shr_u8(vld1q_u8(q + 16), shift), m4));
+                const int32_t acc = vaddvq_s32(vaddq_s32(dot16(w0, x0), dot16(w1, x1)));
+                const int32_t sum = vaddlvq_s8(x0) + vaddlvq_s8(x1);
+                uint8_t sc, m;
+                ig_q4_k_scale_min(b->scales, k, &sc, &m);
+                s += a->d * (d * sc * (float)acc - dmin * m * (float)sum);
+            }
+        }
+        out[j] = s;
+    }
+}
+
+/* Q6_K: activation block 8i + k holds quarter k % 4 of half k / 4 (see
+ * ig_dot_q6_k_c); codes are 4 low bits from ql and 2 high bits from qh, - 32. */
+static void dot_q6_k(int64_t n, const void *w, const void *x, int64_t xs, int nx, float *out) {
+    const struct ig_block_q6_k *wb = w;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(3);
+    const int8x16_t k32 = vdupq_n_s8(32);
+    for (int j = 0; j < nx; j++) {
+        const struct ig_block_q8x *xb = (const struct ig_block_q8x *)x + j * xs;
+        float s = 0;
+        for (int64_t i = 0; i < n / IG_QK_K; i++) {
+            const struct ig_block_q6_k *b = &wb[i];
+            const float d = ig_fp16_to_fp32(b->d);
+            for (int k = 0; k < 8; k++) {
+                const struct ig_block_q8x *a = &xb[8 * i + k];
+                const int h = k / 4, qt = k % 4;
+                const uint8_t *ql = b->ql + 64 * h + (qt % 2) * 32, *qh = b->qh + 32 * h;
+                const int8_t *sc = b->scales + 8 * h + 2 * qt;
+                const int lshift = qt >= 2 ? 4 : 0, hshift = 2 * qt;
+                int32_t acc[2];
+                for (int half = 0; half < 2; half++) {
+                    const uint8x16_t lo = vandq_u8(shr_u8(vld1q_u8(ql + 16 * half), lshift), m4);
+                    const uint8x16_t hi = vshlq_n_u8(vandq_u8(shr_u8(vld1q_u8(qh + 16 * half), hshift), m2), 4);
+                    const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, hi)), k32);
+                    acc[half] = vaddvq_s32(dot16(q, vld1q_s8(a->qs + 16 * half)));
+                }
+                s += a->d * d * (float)(sc[0] * acc[0] + sc[1] * acc[1]);
+            }
+        }
+        out[j] = s;
+    }
+}
+
 /* 4 weights as floats */
 static inline float32x4_t load4(enum ig_dtype t, const void *w, int64_t i) {
     if (t == IG_DTYPE_F32) return vld1q_f32((const float *)w + i);
@@ -123,8 +187,8 @@ static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
         .attn_v = ig_attn_v_c,                                                                           \
         .isa = isa_,                                                                                     \
         .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,          \
-                [IG_DTYPE_Q8_0] = q8, [IG_DTYPE_Q4_0] = q4, [IG_DTYPE_Q4_K] = ig_dot_q4_k_c,            \
-                [IG_DTYPE_Q6_K] = ig_dot_q6_k_c},                                                        \
+                [IG_DTYPE_Q8_0] = q8, [IG_DTYPE_Q4_0] = q4, [IG_DTYPE_Q4_K] = dot_q4_k,                 \
+                [IG_DTYPE_Q6_K] = dot_q6_k},                                                             \
         .dot_mlx4 = ig_dot_mlx4_c,                                                                       \
         .dot_mlx8 = ig_dot_mlx8_c,                                                                       \
     };
