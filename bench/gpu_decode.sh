@@ -11,7 +11,7 @@ B=${1:-build-cuda}; shift || true
 models=${*:-"llama-3.2-1b:q4_0"}
 export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 W=${BENCH_DIR:-/tmp/ingot-gpu-bench}; mkdir -p "$W"
-IFS=';' read -r -a variants <<< "${VARIANTS:-INGOT_CUDA_GEMV=1;INGOT_CUDA_GEMV=2;INGOT_CUDA_GEMV=2 INGOT_CUDA_GEMV_R=4}"
+IFS=';' read -r -a variants <<< "${VARIANTS:-INGOT_CUDA_GEMV=1;INGOT_CUDA_GEMV=2;INGOT_CUDA_PDL=0}"
 IFS=';' read -r -a pvariants <<< "${PAR_VARIANTS:-INGOT_CUDA_GEMV=2}"
 bw=$(python3 tests/gpu/copybw.py)
 echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); copy bandwidth $bw GB/s"

@@ -100,7 +100,8 @@ struct ig_backend_ops {
     void (*add_rmsnorm)(struct ig_backend *b, float *out, float *x, const float *y, const float *w, int32_t n_rows,
                         int32_t n, float eps);
     /* rope of q in place, then k rotated and v stored into the caches (k
-     * itself may stay unrotated): rope + kv_store in one op */
+     * itself may stay unrotated): rope + kv_store in one op; a backend that
+     * has it may leave rope and kv_store NULL */
     void (*rope_kv_store)(struct ig_backend *b, float *q, const float *k, const float *v, float *k_cache,
                           float *v_cache, const struct ig_step *s, int32_t n_head, int32_t n_head_kv,
                           int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox);

@@ -141,6 +141,10 @@ static void attn_worker(void *arg, int ith, int nth) {
     }
 }
 
+static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group) {
+    return (size_t)b->ops->n_threads(b) * (size_t)n_ctx * (size_t)(ig_attn_gp(group) + 1) * sizeof(float);
+}
+
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     ig_pool_run(pool_of(b), attn_worker, (void *)a);
 }
@@ -161,6 +165,7 @@ const struct ig_backend_ops *ig_cpu_ops(void) {
         o.matmul_scratch = mm_scratch;
         o.matmul_n = mm_n;
         o.attention = attention;
+        o.attn_scratch = attn_scratch;
         o.name = name;
         g_ops = o;
     }

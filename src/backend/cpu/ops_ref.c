@@ -3,7 +3,6 @@
  * across every token of the batch. Also the host-memory plumbing both CPU
  * backends share. Work is split over the backend's thread pool. */
 #include "backend/backend.h"
-#include "backend/cpu/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -44,8 +43,7 @@ static void bfree(struct ig_backend *b, void *p) { free(p); }
 static void copy(struct ig_backend *b, void *dst, const void *src, size_t n) { memcpy(dst, src, n); }
 
 static size_t attn_scratch(struct ig_backend *b, int32_t n_tok, int32_t n_ctx, int32_t group) {
-    /* the fast backend's attention wants padded score rows and a cell list */
-    return (size_t)n_threads(b) * (size_t)n_ctx * (size_t)(ig_attn_gp(group) + 1) * sizeof(float);
+    return (size_t)n_threads(b) * (size_t)n_ctx * (size_t)group * sizeof(float);
 }
 
 static void embed(struct ig_backend *b, const struct ig_weight *E, const struct ig_step *s, float *out) {

@@ -48,14 +48,10 @@ bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, in
 /* x += y, then out = rmsnorm(x) * w (n_rows rows of n) */
 void ig_cuda_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n_rows, int n, float eps);
 void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);
-void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv, int head_dim,
-                  int n_rot, const double *inv_freq, bool neox);
 /* rope of q in place; k rotated and v copied into KV-cache cell[t] (rope + kv_store in one launch) */
 void ig_cuda_rope_store(float *q, const float *k, const float *v, float *kc, float *vc, const int32_t *pos,
                         const int32_t *cell, int n_tok, int n_head, int n_head_kv, int head_dim, int n_rot,
                         const double *inv_freq, bool neox);
-void ig_cuda_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell, int n_tok,
-                      int kv_dim);
 size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim);
 void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq, const int32_t *pos,
                        const int32_t *cell_seq, const int32_t *cell_pos, const int32_t *n_used, float *out,

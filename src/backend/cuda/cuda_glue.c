@@ -221,14 +221,6 @@ static void add_rmsnorm(struct ig_backend *b, float *out, float *x, const float 
 static void add_bias(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n) {
     ig_cuda_add_bias(x, bias, n_tok, n);
 }
-static void rope(struct ig_backend *b, float *q, float *k, const struct ig_step *s, int32_t n_head, int32_t n_head_kv,
-                 int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox) {
-    ig_cuda_rope(q, k, s->pos, s->n_tok, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox);
-}
-static void kv_store(struct ig_backend *b, float *kc, float *vc, const float *k, const float *v,
-                     const struct ig_step *s, int32_t kv_dim) {
-    ig_cuda_kv_store(kc, vc, k, v, s->cell, s->n_tok, kv_dim);
-}
 static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const float *v, float *kc, float *vc,
                           const struct ig_step *s, int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot,
                           const double *inv_freq, bool neox) {
@@ -282,8 +274,6 @@ static const struct ig_backend_ops k_cuda_ops = {
     .matmul = matmul,
     .matmul_n = matmul_n,
     .add_bias = add_bias,
-    .rope = rope,
-    .kv_store = kv_store,
     .attention = attention,
     .add = add,
     .swiglu = swiglu,

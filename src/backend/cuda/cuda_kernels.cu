@@ -937,24 +937,6 @@ extern "C" void ig_cuda_swiglu(float *g, const float *u, size_t n) {
 }
 
 // RoPE: thread per (token, head, pair); angles in double like the CPU reference.
-// q and k in one launch: ids below tq rotate q, the rest k.
-__global__ void k_rope(float *q, float *k, const int32_t *pos, int n_head, int n_head_kv, int head_dim, int n_rot,
-                       const double *inv_freq, bool neox, int tq, int total) {
-    int id = blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= total) return;
-    float *x = id < tq ? q : k;
-    const int n_heads = id < tq ? n_head : n_head_kv;
-    if (id >= tq) id -= tq;
-    int half = n_rot / 2;
-    int i = id % half, h = (id / half) % n_heads, t = id / half / n_heads;
-    double s, c;
-    sincos((double)pos[t] * inv_freq[i], &s, &c);
-    float *v = x + ((size_t)t * n_heads + h) * head_dim;
-    int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-    float x0 = v[a], x1 = v[b];
-    v[a] = x0 * (float)c - x1 * (float)s;
-    v[b] = x0 * (float)s + x1 * (float)c;
-}
 // RoPE of q (in place) and k, with k written rotated and v copied straight
 // into the token's KV-cache cell: one launch for rope + kv_store
 __global__ void k_rope_store(float *q, const float *k, const float *v, float *kc, float *vc, const int32_t *pos,
@@ -999,31 +981,6 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
     const int total = n_tok * ((n_head + n_head_kv) * (n_rot / 2) + n_head_kv * head_dim);
     launch_pdl(k_rope_store, (total + 255) / 256, 256, 0, q, k, v, kc, vc, pos, cell, n_head, n_head_kv, head_dim, n_rot,
                inv_freq, neox, n_tok);
-}
-
-extern "C" void ig_cuda_rope(float *q, float *k, const int32_t *pos, int n_tok, int n_head, int n_head_kv,
-                             int head_dim, int n_rot, const double *inv_freq, bool neox) {
-    nq_clobber(q), nq_clobber(k);
-    int tq = n_tok * n_head * (n_rot / 2), tk = n_tok * n_head_kv * (n_rot / 2);
-    k_rope<<<(tq + tk + 255) / 256, 256, 0, g_stream>>>(q, k, pos, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox,
-                                                        tq, tq + tk);
-    LAUNCHED();
-}
-
-__global__ void k_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell, int kv_dim,
-                           int total) {
-    int id = blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= total) return;
-    int t = id / kv_dim, i = id % kv_dim;
-    kc[(size_t)cell[t] * kv_dim + i] = k[id];
-    vc[(size_t)cell[t] * kv_dim + i] = v[id];
-}
-extern "C" void ig_cuda_kv_store(float *kc, float *vc, const float *k, const float *v, const int32_t *cell,
-                                 int n_tok, int kv_dim) {
-    nq_clobber(kc), nq_clobber(vc);
-    int total = n_tok * kv_dim;
-    k_kv_store<<<(total + 255) / 256, 256, 0, g_stream>>>(kc, vc, k, v, cell, kv_dim, total);
-    LAUNCHED();
 }
 
 // -------------------------------------------------------------- attention

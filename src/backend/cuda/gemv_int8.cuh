@@ -55,8 +55,8 @@ template <int T> struct dq_traits {
 // blocks of R rows; the activations are read through L1 (every warp of a
 // block reads the same bytes), so there is no staging step and the weight
 // loads start at once.
-template <int T, int R, int NT, bool GLU, int MINB>
-__global__ void __launch_bounds__(DQ_WARPS * 32, MINB) k_gemv_dq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
+template <int T, int R, int NT, bool GLU>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
     constexpr int QB = dq_traits<T>::QB, PF = dq_traits<T>::PF, QV = QB / 16;
     constexpr int NR = GLU ? R / 2 : R; // output rows per warp
     const int nb = n_in / 32;
@@ -181,47 +181,28 @@ __global__ void __launch_bounds__(DQ_WARPS * 32, MINB) k_gemv_dq(gemv_set set, i
 }
 
 // launch over `set` for n_tok tokens (chunks of NT)
-template <int T, int R, int NT, bool GLU, int MINB = 1> static void launch_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok) {
+template <int T, int R, int NT, bool GLU> static void launch_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok) {
     const int rows_per_block = DQ_WARPS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    // one token: at most 3 blocks per multiprocessor (INGOT_CUDA_GEMV_BPS); more row blocks loop
+    // one token: at most 3 blocks per multiprocessor (more fit only one wave
+    // with 80 registers per thread); more row blocks loop
     static int max_blocks = 0;
     if (!max_blocks) {
         int dev = 0, sms = 0;
         CK(cudaGetDevice(&dev));
         CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        const char *e = getenv("INGOT_CUDA_GEMV_BPS");
-        max_blocks = sms * (e && atoi(e) > 0 ? atoi(e) : 3);
+        max_blocks = 3 * sms;
     }
     dim3 grid(NT == 1 ? min(set.first[set.n], max_blocks) : set.first[set.n], (n_tok + NT - 1) / NT);
-    launch_pdl(k_gemv_dq<T, R, NT, GLU, MINB>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
+    launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
 }
 
-// INGOT_CUDA_GEMV_R: rows per warp (2 or 4) for tuning
-static int dq_rows(void) {
-    static int r = 0;
-    if (!r) r = getenv("INGOT_CUDA_GEMV_R") && atoi(getenv("INGOT_CUDA_GEMV_R")) == 4 ? 4 : 2;
-    return r;
-}
-
-// INGOT_CUDA_GEMV_MINB=4: registers capped so 4 blocks fit per multiprocessor (tuning)
-static bool dq_minb4(void) {
-    static int m = -1;
-    if (m < 0) m = getenv("INGOT_CUDA_GEMV_MINB") && atoi(getenv("INGOT_CUDA_GEMV_MINB")) == 4;
-    return m;
-}
-
+// Two rows per warp: measured against 4 rows and against registers capped
+// for 4 blocks per multiprocessor, both slower (bench/gpu-h100-latest.md).
 template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu) {
-    const bool r4 = dq_rows() == 4;
-    if (n_tok == 1 && !r4 && dq_minb4()) {
-        if (glu) launch_dq<T, 2, 1, true, 4>(set, n_in, xq, 1);
-        else launch_dq<T, 2, 1, false, 4>(set, n_in, xq, 1);
-    } else if (n_tok == 1) {
-        if (glu) r4 ? launch_dq<T, 4, 1, true>(set, n_in, xq, 1) : launch_dq<T, 2, 1, true>(set, n_in, xq, 1);
-        else r4 ? launch_dq<T, 4, 1, false>(set, n_in, xq, 1) : launch_dq<T, 2, 1, false>(set, n_in, xq, 1);
-    } else if (glu) launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok);
-    else launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
+    if (n_tok == 1) glu ? launch_dq<T, 2, 1, true>(set, n_in, xq, 1) : launch_dq<T, 2, 1, false>(set, n_in, xq, 1);
+    else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
 }
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
