@@ -7,7 +7,8 @@
 #   2. stories260K greedy on CUDA, byte for byte;
 #   3. compute-sanitizer memcheck on one model;
 #   4. ingot bench on real shapes; % of the device copy bandwidth measured here.
-#   5. prefill through cuBLAS (INGOT_CUDA_CUBLAS_MIN=16) against the reference at 2e-2.
+#   5. the op grid (tests/ops/run_grid.sh): every op vs the scalar reference;
+#   6. prefill through cuBLAS (INGOT_CUDA_CUBLAS_MIN=16) against the reference at 2e-2.
 # usage: tests/gpu/run_on_device.sh BUILD_DIR OUT_DIR [bench-presets...]
 set -u
 B=${1:-build-cuda} OUT=${2:-/tmp/out}; shift 2 || true
@@ -92,9 +93,27 @@ for gflag in 0 1; do
 done
 if cmp -s "$W/g0.txt" "$W/g1.txt" && [ -s "$W/g1.txt" ]; then echo "ok   CUDA graph replay gives the same tokens as plain launches"
 else echo "FAIL graph replay differs"; fails=$((fails+1)); fi
+echo "== op grid: every CUDA op vs the scalar reference (tests/ops/run_grid.sh)"
+# default kernels (int8 activations for Q8_0/Q4_0, FP16 tensor cores from 16
+# tokens: float weights 2e-3), then the exact float kernels everywhere (1e-4)
+if OPS_TOL_FLOAT=2e-3 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops" cuda > "$W/ops.log" 2>&1
+then echo "ok   op grid (default kernels): $(tail -1 "$W/ops.log")"
+else echo "FAIL op grid (default kernels)"; grep -E "FAIL|failed" "$W/ops.log" | head -20; fails=$((fails+1)); fi
+if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 OPS_TOL_QUANT=1e-4 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-exact" cuda > "$W/ops-exact.log" 2>&1
+then echo "ok   op grid (exact float kernels, 1e-4 for every type): $(tail -1 "$W/ops-exact.log")"
+else echo "FAIL op grid (exact kernels)"; grep -E "FAIL|failed" "$W/ops-exact.log" | head -20; fails=$((fails+1)); fi
+for k in llama-mlx4 qwen2-mlx8; do
+  [ -d "$W/hf/$k" ] || continue
+  if "$B/tests/test_backend_ops" "$W/hf/$k" cuda > "$W/ops-$k.log" 2>&1; then echo "ok   op grid $k: $(tail -1 "$W/ops-$k.log")"
+  else echo "FAIL op grid $k"; grep FAIL "$W/ops-$k.log" | head; fails=$((fails+1)); fi
+done
 echo "== compute-sanitizer memcheck"
 INGOT_TEST_TOL=8e-2 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/test_logits" "$W/qwen2_q4_0.gguf" "$W/cs.bin" > "$W/cs.log" 2>&1
 rc=$?; echo "memcheck rc=$rc: $(grep -E 'ERROR SUMMARY' "$W/cs.log")"; [ $rc -eq 0 ] || fails=$((fails+1))
+for f in q4_0-2 q4_k-0 f16-1; do
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/test_backend_ops" "$W/ops/$f.gguf" cuda > "$W/cs-ops-$f.log" 2>&1
+  rc=$?; echo "memcheck op test $f rc=$rc: $(grep -E 'ERROR SUMMARY' "$W/cs-ops-$f.log")"; [ $rc -eq 0 ] || fails=$((fails+1))
+done
 cp "$W"/*.log "$OUT/" 2>/dev/null
 echo "$fails correctness failures"
 

@@ -141,6 +141,7 @@ int main(int argc, char **argv) {
         s.n_head <= 0 || s.n_head_kv <= 0 || s.n_head % s.n_head_kv || s.n_embd % s.n_head || s.n_ff <= 0 ||
         s.n_vocab < 259) {
         usage(stderr);
+        if (s.n_vocab < 259) fprintf(stderr, "ingot-gen: --n-vocab must be at least 259 (3 specials + 256 bytes)\n");
         return 2;
     }
     enum ig_dtype wt = k_types[ti].t;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The op-level grid: random-weight models of every weight type and a few
+# shapes (odd block counts, GQA and MHA, head sizes 32/64/80/128, qwen2's
+# biases and NeoX RoPE, a vocabulary that is no multiple of a tile), each run
+# through test_backend_ops for one backend against the scalar reference.
+# usage: run_grid.sh INGOT_GEN TEST_BACKEND_OPS WORKDIR BACKEND [TYPES...]
+# exit 0 all passed, 1 a failure, 77 the backend is not usable here.
+set -u
+GEN=$1 TEST=$2 W=$3 BACKEND=$4; shift 4
+types=${*:-"f32 f16 bf16 q8_0 q4_0 q4_k q6_k"}
+mkdir -p "$W"
+fails=0 runs=0
+for type in $types; do
+  case $type in
+    q4_k|q6_k) shapes=("llama --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 768 --n-vocab 301"
+                       "qwen2 --n-embd 512 --n-head 4 --n-head-kv 4 --n-ff 1280 --n-vocab 263");;
+    *)         shapes=("llama --n-embd 160 --n-head 5 --n-head-kv 1 --n-ff 352 --n-vocab 301"
+                       "qwen2 --n-embd 256 --n-head 2 --n-head-kv 2 --n-ff 96 --n-vocab 263"
+                       "llama --n-embd 256 --n-head 8 --n-head-kv 2 --n-ff 704 --n-vocab 300");;
+  esac
+  for i in "${!shapes[@]}"; do
+    f=$W/$type-$i.gguf
+    "$GEN" -o "$f" --arch ${shapes[$i]} --n-layer 1 --type "$type" --seed $((i + 7)) >/dev/null || { echo "FAIL ingot-gen $type ${shapes[$i]}"; exit 1; }
+    "$TEST" "$f" "$BACKEND" > "$W/$type-$i.log" 2>&1
+    rc=$?
+    [ $rc = 77 ] && { cat "$W/$type-$i.log"; exit 77; }
+    runs=$((runs + 1))
+    echo "$type ${shapes[$i]}: $(tail -1 "$W/$type-$i.log")"
+    if [ $rc != 0 ]; then grep -E "^FAIL" "$W/$type-$i.log"; fails=$((fails + 1)); fi
+  done
+done
+echo "$runs models, $fails with failures"
+[ $fails = 0 ]

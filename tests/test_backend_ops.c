@@ -1,0 +1,417 @@
+/* test_backend_ops.c - every op of one backend against the scalar reference
+ * (cpu-ref), op by op, on the weights of a real model file: embed, rmsnorm
+ * (with a row index), add_rmsnorm, matmul / matmul_n / matmul_glu on every
+ * matrix of layer 0 and the output for a grid of token counts, add_bias,
+ * rope + kv_store (or the fused rope_kv_store), multi-sequence attention over
+ * scattered KV cells (several context lengths, cells past n_used free), add
+ * and swiglu. Inputs are random; each result is compared as
+ * max|got - want| / max|want|.
+ *
+ * Tolerances: matmuls of F32/F16/BF16 weights OPS_TOL_FLOAT (default 1e-4;
+ * paths that round activations to FP16, like cuBLAS prefill, need ~2e-3),
+ * of quantized weights OPS_TOL_QUANT (default 2e-2: the fast kernels
+ * multiply activations quantized to 8 bits, as llama.cpp does); every other
+ * op 1e-4.
+ * usage: test_backend_ops MODEL BACKEND   (BACKEND: cpu | cuda)
+ * exit 0 all passed, 1 failures, 77 the backend is not usable here. */
+#include "backend/backend.h"
+#include "ingot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+static int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * (float)n) % n; }
+
+static float *rand_vec(size_t n, float scale) {
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
+    return v;
+}
+
+/* one backend under test: its ops and instance */
+struct be {
+    const struct ig_backend_ops *ops;
+    struct ig_backend *b;
+};
+
+static void *put(struct be *e, const void *host, size_t bytes) {
+    void *d = e->ops->alloc(e->b, bytes ? bytes : 4);
+    CHECK(d != NULL, "%s: alloc of %zu bytes", e->ops->name, bytes);
+    if (!d) exit(1);
+    if (host && bytes) e->ops->upload(e->b, d, host, bytes);
+    return d;
+}
+static float *get(struct be *e, const void *dev, size_t n) {
+    float *h = malloc(n * sizeof *h);
+    e->ops->download(e->b, h, dev, n * sizeof *h);
+    return h;
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return m > 0 ? d / m : d;
+}
+
+static int n_checked;
+/* download n floats from both and compare */
+static void compare(const char *what, struct be *ref, const void *want_d, struct be *tst, const void *got_d, size_t n,
+                    double tol) {
+    float *want = get(ref, want_d, n), *got = get(tst, got_d, n);
+    double e = rel_err(got, want, n);
+    n_checked++;
+    printf("%s %-40s err %.2e (tol %.0e)\n", e <= tol ? "ok  " : "FAIL", what, e, tol);
+    if (!(e <= tol)) failures++;
+    free(want);
+    free(got);
+}
+
+/* a step's metadata in both backends' memory */
+struct steps {
+    struct ig_step s[2];
+    void *mem[2][8];
+};
+static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32_t *tok, const int32_t *pos,
+                       const int32_t *seq, const int32_t *cell, int n_out, const int32_t *out_idx, int n_ctx,
+                       const int32_t *cell_seq, const int32_t *cell_pos, int32_t n_used) {
+    for (int i = 0; i < 2; i++) {
+        void **m = st->mem[i];
+        m[0] = put(e[i], tok, (size_t)n_tok * 4);
+        m[1] = put(e[i], pos, (size_t)n_tok * 4);
+        m[2] = put(e[i], seq, (size_t)n_tok * 4);
+        m[3] = put(e[i], cell, (size_t)n_tok * 4);
+        m[4] = put(e[i], out_idx, (size_t)n_out * 4);
+        m[5] = put(e[i], cell_seq, (size_t)n_ctx * 4);
+        m[6] = put(e[i], cell_pos, (size_t)n_ctx * 4);
+        m[7] = put(e[i], &n_used, 4);
+        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx};
+    }
+}
+static void free_steps(struct steps *st, struct be *e[2]) {
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 8; j++) e[i]->ops->free(e[i]->b, st->mem[i][j]);
+}
+
+static double tol_float = 1e-4, tol_quant = 2e-2;
+static const double tol_op = 1e-4;
+
+static bool is_float_type(enum ig_dtype t) { return t == IG_DTYPE_F32 || t == IG_DTYPE_F16 || t == IG_DTYPE_BF16; }
+static const char *type_name(const struct ig_weight *w) { return ig_dtype_get(w->type)->name; }
+
+/* matmul of one weight (index wi into the layer-0 list) for n_tok tokens */
+static const struct ig_weight *pick(struct be *e, int wi) {
+    const struct ig_weights *w = e->ops->weights(e->b);
+    const struct ig_layer *L = &w->layers[0];
+    const struct ig_weight *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &w->output};
+    return all[wi];
+}
+static const char *const wname[] = {"wq", "wk", "wv", "wo", "gate", "up", "down", "output"};
+
+static void test_matmul(struct be *e[2], int wi, int n_tok) {
+    const struct ig_weight *W0 = pick(e[0], wi);
+    const size_t n_in = (size_t)W0->n_in, n_out = (size_t)W0->n_out;
+    float *x = rand_vec((size_t)n_tok * n_in, 1.0f);
+    void *xd[2], *od[2], *sc[2];
+    for (int i = 0; i < 2; i++) {
+        xd[i] = put(e[i], x, (size_t)n_tok * n_in * 4);
+        od[i] = put(e[i], NULL, (size_t)n_tok * n_out * 4);
+        sc[i] = put(e[i], NULL, e[i]->ops->matmul_scratch(e[i]->b, n_tok, (int64_t)n_in));
+        e[i]->ops->matmul(e[i]->b, pick(e[i], wi), xd[i], od[i], n_tok, sc[i]);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s %s %zux%zu n_tok=%d", wname[wi], type_name(W0), n_out, n_in, n_tok);
+    compare(what, e[0], od[0], e[1], od[1], (size_t)n_tok * n_out, is_float_type(W0->type) ? tol_float : tol_quant);
+    for (int i = 0; i < 2; i++) {
+        e[i]->ops->free(e[i]->b, xd[i]);
+        e[i]->ops->free(e[i]->b, od[i]);
+        e[i]->ops->free(e[i]->b, sc[i]);
+    }
+    free(x);
+}
+
+/* matmul_n over weights wis[0..n_w) that share an input (qkv, gate/up) */
+static void test_matmul_n(struct be *e[2], const int *wis, int n_w, int n_tok) {
+    const size_t n_in = (size_t)pick(e[0], wis[0])->n_in;
+    float *x = rand_vec((size_t)n_tok * n_in, 1.0f);
+    void *xd[2], *sc[2], *od[2][4];
+    for (int i = 0; i < 2; i++) {
+        const struct ig_weight *W[4];
+        float *out[4];
+        for (int k = 0; k < n_w; k++) {
+            W[k] = pick(e[i], wis[k]);
+            od[i][k] = out[k] = put(e[i], NULL, (size_t)n_tok * (size_t)W[k]->n_out * 4);
+        }
+        xd[i] = put(e[i], x, (size_t)n_tok * n_in * 4);
+        sc[i] = put(e[i], NULL, e[i]->ops->matmul_scratch(e[i]->b, n_tok, (int64_t)n_in));
+        e[i]->ops->matmul_n(e[i]->b, W, out, n_w, xd[i], n_tok, sc[i]);
+    }
+    for (int k = 0; k < n_w; k++) {
+        const struct ig_weight *W0 = pick(e[0], wis[k]);
+        char what[96];
+        snprintf(what, sizeof what, "matmul_n %s (%d of %d) %s n_tok=%d", wname[wis[k]], k + 1, n_w, type_name(W0),
+                 n_tok);
+        compare(what, e[0], od[0][k], e[1], od[1][k], (size_t)n_tok * (size_t)W0->n_out,
+                is_float_type(W0->type) ? tol_float : tol_quant);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int k = 0; k < n_w; k++) e[i]->ops->free(e[i]->b, od[i][k]);
+        e[i]->ops->free(e[i]->b, xd[i]);
+        e[i]->ops->free(e[i]->b, sc[i]);
+    }
+    free(x);
+}
+
+/* matmul_glu (silu(gate x) * up x) against matmul_n + swiglu on the reference */
+static void test_matmul_glu(struct be *e[2], int n_tok) {
+    struct be *r = e[0], *t = e[1];
+    if (!t->ops->matmul_glu) return;
+    const struct ig_weight *G = pick(r, 4);
+    const size_t n_in = (size_t)G->n_in, n_ff = (size_t)G->n_out;
+    float *x = rand_vec((size_t)n_tok * n_in, 1.0f);
+    void *xr = put(r, x, (size_t)n_tok * n_in * 4), *xt = put(t, x, (size_t)n_tok * n_in * 4);
+    float *g = put(r, NULL, (size_t)n_tok * n_ff * 4), *u = put(r, NULL, (size_t)n_tok * n_ff * 4);
+    void *o = put(t, NULL, (size_t)n_tok * n_ff * 4);
+    void *sr = put(r, NULL, r->ops->matmul_scratch(r->b, n_tok, (int64_t)n_in));
+    void *st = put(t, NULL, t->ops->matmul_scratch(t->b, n_tok, (int64_t)n_in));
+    const struct ig_weight *W[2] = {pick(r, 4), pick(r, 5)};
+    float *out[2] = {g, u};
+    r->ops->matmul_n(r->b, W, out, 2, xr, n_tok, sr);
+    r->ops->swiglu(r->b, g, u, (size_t)n_tok * n_ff);
+    char what[96];
+    snprintf(what, sizeof what, "matmul_glu %s n_tok=%d", type_name(G), n_tok);
+    if (t->ops->matmul_glu(t->b, pick(t, 4), pick(t, 5), xt, o, n_tok, st))
+        compare(what, r, g, t, o, (size_t)n_tok * n_ff, is_float_type(G->type) ? tol_float : tol_quant);
+    else
+        printf("n/a  %s (the backend declines: the engine runs matmul_n + swiglu)\n", what);
+    r->ops->free(r->b, xr), r->ops->free(r->b, g), r->ops->free(r->b, u), r->ops->free(r->b, sr);
+    t->ops->free(t->b, xt), t->ops->free(t->b, o), t->ops->free(t->b, st);
+    free(x);
+}
+
+static void test_elementwise(struct be *e[2], const struct ig_hparams *hp) {
+    const int n_rows = 7, E = hp->n_embd;
+    const size_t n = (size_t)n_rows * (size_t)E;
+    float *x = rand_vec(n, 3.0f), *y = rand_vec(n, 1.0f);
+    int32_t idx[3] = {6, 0, 3};
+    void *xd[2], *yd[2], *od[2], *id[2];
+    for (int i = 0; i < 2; i++) {
+        xd[i] = put(e[i], x, n * 4), yd[i] = put(e[i], y, n * 4), od[i] = put(e[i], NULL, n * 4);
+        id[i] = put(e[i], idx, sizeof idx);
+    }
+    char what[96];
+    /* rmsnorm over all rows, then over an index (the logits rows) */
+    for (int i = 0; i < 2; i++)
+        e[i]->ops->rmsnorm(e[i]->b, od[i], xd[i], NULL, e[i]->ops->weights(e[i]->b)->layers[0].attn_norm, n_rows, E,
+                           hp->norm_eps);
+    snprintf(what, sizeof what, "rmsnorm %dx%d", n_rows, E);
+    compare(what, e[0], od[0], e[1], od[1], n, tol_op);
+    for (int i = 0; i < 2; i++)
+        e[i]->ops->rmsnorm(e[i]->b, od[i], xd[i], id[i], e[i]->ops->weights(e[i]->b)->output_norm, 3, E,
+                           hp->norm_eps);
+    snprintf(what, sizeof what, "rmsnorm idx 3 of %d rows", n_rows);
+    compare(what, e[0], od[0], e[1], od[1], (size_t)3 * (size_t)E, tol_op);
+    /* add_rmsnorm (x += y; out = norm(x)) against add + rmsnorm */
+    if (e[1]->ops->add_rmsnorm) {
+        for (int i = 0; i < 2; i++) {
+            const float *w = e[i]->ops->weights(e[i]->b)->layers[0].ffn_norm;
+            if (i == 0) {
+                e[i]->ops->add(e[i]->b, xd[i], yd[i], n);
+                e[i]->ops->rmsnorm(e[i]->b, od[i], xd[i], NULL, w, n_rows, E, hp->norm_eps);
+            } else
+                e[i]->ops->add_rmsnorm(e[i]->b, od[i], xd[i], yd[i], w, n_rows, E, hp->norm_eps);
+        }
+        compare("add_rmsnorm: sum", e[0], xd[0], e[1], xd[1], n, tol_op);
+        compare("add_rmsnorm: norm", e[0], od[0], e[1], od[1], n, tol_op);
+    }
+    for (int i = 0; i < 2; i++) e[i]->ops->add(e[i]->b, xd[i], yd[i], n);
+    compare("add", e[0], xd[0], e[1], xd[1], n, tol_op);
+    for (int i = 0; i < 2; i++) e[i]->ops->swiglu(e[i]->b, xd[i], yd[i], n);
+    compare("swiglu", e[0], xd[0], e[1], xd[1], n, tol_op);
+    /* add_bias where the model has one (qwen2) */
+    const float *bq[2] = {e[0]->ops->weights(e[0]->b)->layers[0].bq, e[1]->ops->weights(e[1]->b)->layers[0].bq};
+    if (bq[0]) {
+        const int nq = hp->n_head * hp->head_dim;
+        for (int i = 0; i < 2; i++) e[i]->ops->add_bias(e[i]->b, xd[i], bq[i], n_rows * E / nq, nq);
+        compare("add_bias", e[0], xd[0], e[1], xd[1], (size_t)(n_rows * E / nq) * (size_t)nq, tol_op);
+    }
+    for (int i = 0; i < 2; i++) {
+        e[i]->ops->free(e[i]->b, xd[i]), e[i]->ops->free(e[i]->b, yd[i]);
+        e[i]->ops->free(e[i]->b, od[i]), e[i]->ops->free(e[i]->b, id[i]);
+    }
+    free(x), free(y);
+}
+
+static void test_embed(struct be *e[2], const struct ig_hparams *hp) {
+    enum { T = 9 };
+    int32_t tok[T], z[T] = {0};
+    for (int i = 0; i < T; i++) tok[i] = i == 0 ? hp->n_vocab - 1 : irand(hp->n_vocab);
+    struct steps st;
+    make_steps(&st, e, T, tok, z, z, z, 0, NULL, 1, z, z, 1);
+    void *od[2];
+    for (int i = 0; i < 2; i++) {
+        od[i] = put(e[i], NULL, (size_t)T * (size_t)hp->n_embd * 4);
+        e[i]->ops->embed(e[i]->b, &e[i]->ops->weights(e[i]->b)->tok_embd, &st.s[i], od[i]);
+    }
+    compare("embed 9 tokens", e[0], od[0], e[1], od[1], (size_t)T * (size_t)hp->n_embd, tol_op);
+    for (int i = 0; i < 2; i++) e[i]->ops->free(e[i]->b, od[i]);
+    free_steps(&st, e);
+}
+
+/* A KV cache of n_ctx cells holding two sequences at scattered cells (the
+ * rest free, nothing at or past n_used), a batch of n_tok new tokens that
+ * alternate between the sequences. Runs rope + kv_store (or rope_kv_store)
+ * for the batch, then attention, comparing q, both caches and the output. */
+static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx, int n_tok) {
+    const struct ig_hparams *hp = &m->hp;
+    const int hd = hp->head_dim, nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
+    const int n_used = n_ctx * 3 / 4; /* cells past this stay free */
+    int32_t *cell_seq = malloc((size_t)n_ctx * 4), *cell_pos = malloc((size_t)n_ctx * 4);
+    int32_t *perm = malloc((size_t)n_used * 4);
+    for (int c = 0; c < n_ctx; c++) cell_seq[c] = -1, cell_pos[c] = 0;
+    for (int c = 0; c < n_used; c++) perm[c] = c;
+    for (int c = n_used - 1; c > 0; c--) {
+        int j = irand(c + 1), t = perm[c];
+        perm[c] = perm[j], perm[j] = t;
+    }
+    /* past tokens: sequence 0 gets two thirds of the cells the batch leaves,
+     * sequence 1 the rest but one; the last used cell is taken so that n_used
+     * is exact */
+    const int past = n_used - n_tok - 1;
+    int len[2] = {past * 2 / 3, past - past * 2 / 3}, k = 0;
+    for (int s = 0; s < 2; s++)
+        for (int p = 0; p < len[s]; p++, k++) cell_seq[perm[k]] = s, cell_pos[perm[k]] = p;
+    int32_t tok[64], pos[64], seq[64], cell[64], out_idx[64];
+    for (int t = 0; t < n_tok; t++, k++) {
+        seq[t] = t % 2;
+        pos[t] = len[seq[t]]++;
+        cell[t] = perm[k];
+        cell_seq[cell[t]] = seq[t], cell_pos[cell[t]] = pos[t];
+        tok[t] = 0, out_idx[t] = t;
+    }
+    if (cell_seq[n_used - 1] < 0) cell_seq[n_used - 1] = 1, cell_pos[n_used - 1] = len[1]++; /* a far past token */
+    struct steps st;
+    make_steps(&st, e, n_tok, tok, pos, seq, cell, n_tok, out_idx, n_ctx, cell_seq, cell_pos, n_used);
+
+    const size_t cache_n = (size_t)n_ctx * (size_t)nkv;
+    float *kc = rand_vec(cache_n, 1.0f), *vc = rand_vec(cache_n, 1.0f);
+    float *q = rand_vec((size_t)n_tok * nq, 1.0f), *kn = rand_vec((size_t)n_tok * nkv, 1.0f);
+    float *vn = rand_vec((size_t)n_tok * nkv, 1.0f);
+    void *kcd[2], *vcd[2], *qd[2], *kd[2], *vd[2], *od[2], *sc[2];
+    const struct ig_weights *W[2];
+    for (int i = 0; i < 2; i++) {
+        W[i] = e[i]->ops->weights(e[i]->b);
+        kcd[i] = put(e[i], kc, cache_n * 4), vcd[i] = put(e[i], vc, cache_n * 4);
+        qd[i] = put(e[i], q, (size_t)n_tok * nq * 4);
+        kd[i] = put(e[i], kn, (size_t)n_tok * nkv * 4), vd[i] = put(e[i], vn, (size_t)n_tok * nkv * 4);
+        od[i] = put(e[i], NULL, (size_t)n_tok * nq * 4);
+        sc[i] = put(e[i], NULL,
+                    e[i]->ops->attn_scratch(e[i]->b, n_tok, n_ctx, hp->n_head / hp->n_head_kv));
+        const struct ig_backend_ops *o = e[i]->ops;
+        if (i == 1 && o->rope_kv_store)
+            o->rope_kv_store(e[i]->b, qd[i], kd[i], vd[i], kcd[i], vcd[i], &st.s[i], hp->n_head, hp->n_head_kv, hd,
+                             hp->n_rot, W[i]->rope_inv_freq, m->rope_neox);
+        else {
+            o->rope(e[i]->b, qd[i], kd[i], &st.s[i], hp->n_head, hp->n_head_kv, hd, hp->n_rot, W[i]->rope_inv_freq,
+                    m->rope_neox);
+            o->kv_store(e[i]->b, kcd[i], vcd[i], kd[i], vd[i], &st.s[i], nkv);
+        }
+    }
+    char what[96];
+    const char *how = e[1]->ops->rope_kv_store ? "rope_kv_store" : "rope+kv_store";
+    snprintf(what, sizeof what, "%s: q n_tok=%d", how, n_tok);
+    compare(what, e[0], qd[0], e[1], qd[1], (size_t)n_tok * nq, tol_op);
+    snprintf(what, sizeof what, "%s: k cache n_ctx=%d", how, n_ctx);
+    compare(what, e[0], kcd[0], e[1], kcd[1], cache_n, tol_op);
+    snprintf(what, sizeof what, "%s: v cache n_ctx=%d", how, n_ctx);
+    compare(what, e[0], vcd[0], e[1], vcd[1], cache_n, tol_op);
+    for (int i = 0; i < 2; i++) {
+        struct ig_attn_args a = {.q = qd[i], .k_cache = kcd[i], .v_cache = vcd[i], .step = &st.s[i], .out = od[i],
+                                 .scratch = sc[i], .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hd};
+        e[i]->ops->attention(e[i]->b, &a);
+    }
+    snprintf(what, sizeof what, "attention n_ctx=%d used=%d n_tok=%d", n_ctx, n_used, n_tok);
+    compare(what, e[0], od[0], e[1], od[1], (size_t)n_tok * nq, tol_op);
+    for (int i = 0; i < 2; i++) {
+        void *all[] = {kcd[i], vcd[i], qd[i], kd[i], vd[i], od[i], sc[i]};
+        for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) e[i]->ops->free(e[i]->b, all[j]);
+    }
+    free_steps(&st, e);
+    free(kc), free(vc), free(q), free(kn), free(vn), free(cell_seq), free(cell_pos), free(perm);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_backend_ops MODEL cpu|cuda\n");
+        return 2;
+    }
+    if (getenv("OPS_TOL_FLOAT")) tol_float = atof(getenv("OPS_TOL_FLOAT"));
+    if (getenv("OPS_TOL_QUANT")) tol_quant = atof(getenv("OPS_TOL_QUANT"));
+    const struct ig_backend_ops *ops = strcmp(argv[2], "cuda") == 0  ? ig_cuda_ops()
+                                       : strcmp(argv[2], "cpu") == 0 ? ig_cpu_ops()
+                                                                     : NULL;
+    if (!ops) {
+        printf("SKIP: backend %s is not built in\n", argv[2]);
+        return 77;
+    }
+    struct ig_model_params mp = ig_model_default_params();
+    mp.backend = IG_BACKEND_CPU_REF;
+    struct ig_model *m;
+    char err[512];
+    if (ig_model_load(argv[1], &mp, &m, err, sizeof err) != IG_OK) {
+        printf("FAIL load: %s\n", err);
+        return 1;
+    }
+    struct be ref = {&ig_cpu_ref_ops, ig_cpu_ref_ops.create(m, 2, err, sizeof err)};
+    if (!ref.b) {
+        printf("FAIL cpu-ref: %s\n", err);
+        return 1;
+    }
+    struct be tst = {ops, ops->create(m, 2, err, sizeof err)};
+    if (!tst.b) {
+        printf("SKIP: %s backend not usable here: %s\n", argv[2], err);
+        ref.ops->destroy(ref.b);
+        ig_model_free(m);
+        return 77;
+    }
+    struct be *e[2] = {&ref, &tst};
+    const struct ig_hparams *hp = &m->hp;
+    printf("%s vs cpu-ref on %s (%s, n_embd %d, n_ff %d, heads %d/%d x %d, vocab %d)\n", ops->name, argv[1],
+           m->arch->name, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_vocab);
+
+    test_embed(e, hp);
+    test_elementwise(e, hp);
+    /* token counts around the kernels' switch points (1, 8 per pass, 16+ GEMM) */
+    const int toks[] = {1, 2, 3, 7, 8, 9, 16, 17, 33, 64};
+    for (int wi = 0; wi < 8; wi++)
+        for (size_t j = 0; j < sizeof toks / sizeof toks[0]; j++) test_matmul(e, wi, toks[j]);
+    const int qkv[3] = {0, 1, 2}, gu[2] = {4, 5};
+    for (int n_tok = 1; n_tok <= 64; n_tok *= 4) {
+        test_matmul_n(e, qkv, 3, n_tok);
+        test_matmul_n(e, gu, 2, n_tok);
+        test_matmul_glu(e, n_tok);
+    }
+    const int ctxs[] = {16, 200, 1024};
+    for (size_t j = 0; j < sizeof ctxs / sizeof ctxs[0]; j++) {
+        test_attention(e, m, ctxs[j], 1);
+        test_attention(e, m, ctxs[j], 5);
+    }
+    test_attention(e, m, 1024, 40);
+
+    printf("%d checks, %d failed\n", n_checked, failures);
+    tst.ops->destroy(tst.b);
+    ref.ops->destroy(ref.b);
+    ig_model_free(m);
+    return failures ? 1 : 0;
+}
