@@ -10,8 +10,9 @@
  * Tolerances: matmuls of F32/F16/BF16 weights OPS_TOL_FLOAT (default 1e-4;
  * paths that round activations to FP16, like cuBLAS prefill, need ~2e-3),
  * of quantized weights OPS_TOL_QUANT (default 2e-2: the fast kernels
- * multiply activations quantized to 8 bits, as llama.cpp does); every other
- * op 1e-4.
+ * multiply activations quantized to 8 bits, as llama.cpp does); attention
+ * OPS_TOL_ATTN (default 1e-4; tensor-core prompt attention rounds to FP16:
+ * ~4e-3); every other op 1e-4.
  * usage: test_backend_ops MODEL BACKEND   (BACKEND: cpu | cuda)
  * exit 0 all passed, 1 failures, 77 the backend is not usable here. */
 #include "backend/backend.h"
@@ -96,7 +97,7 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         m[5] = put(e[i], cell_seq, (size_t)n_ctx * 4);
         m[6] = put(e[i], cell_pos, (size_t)n_ctx * 4);
         m[7] = put(e[i], &n_used, 4);
-        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx};
+        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1};
     }
 }
 static void free_steps(struct steps *st, struct be *e[2]) {
@@ -104,7 +105,7 @@ static void free_steps(struct steps *st, struct be *e[2]) {
         for (int j = 0; j < 8; j++) e[i]->ops->free(e[i]->b, st->mem[i][j]);
 }
 
-static double tol_float = 1e-4, tol_quant = 2e-2;
+static double tol_float = 1e-4, tol_quant = 2e-2, tol_attn = 1e-4;
 static const double tol_op = 1e-4;
 
 static bool is_float_type(enum ig_dtype t) { return t == IG_DTYPE_F32 || t == IG_DTYPE_F16 || t == IG_DTYPE_BF16; }
@@ -271,9 +272,14 @@ static void test_embed(struct be *e[2], const struct ig_hparams *hp) {
 
 /* A KV cache of n_ctx cells holding two sequences at scattered cells (the
  * rest free, nothing at or past n_used), a batch of n_tok new tokens that
- * alternate between the sequences. Runs rope + kv_store (or rope_kv_store)
+ * alternate between the sequences (decode of many sequences) or, with
+ * `prompt`, continue sequence 0 for the first half and sequence 1 for the
+ * rest (two prompts in one batch; n_tok 1: one prompt); with `in_order` the
+ * cells are filled in order (a fresh context: the causal edge runs through
+ * the cells, so whole tiles can be skipped). Runs rope + kv_store (or rope_kv_store)
  * for the batch, then attention, comparing q, both caches and the output. */
-static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx, int n_tok) {
+static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx, int n_tok, bool prompt,
+                           bool in_order) {
     const struct ig_hparams *hp = &m->hp;
     const int hd = hp->head_dim, nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
     const int n_used = n_ctx * 3 / 4; /* cells past this stay free */
@@ -281,7 +287,7 @@ static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx,
     int32_t *perm = malloc((size_t)n_used * 4);
     for (int c = 0; c < n_ctx; c++) cell_seq[c] = -1, cell_pos[c] = 0;
     for (int c = 0; c < n_used; c++) perm[c] = c;
-    for (int c = n_used - 1; c > 0; c--) {
+    for (int c = n_used - 1; c > 0 && !in_order; c--) {
         int j = irand(c + 1), t = perm[c];
         perm[c] = perm[j], perm[j] = t;
     }
@@ -292,9 +298,9 @@ static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx,
     int len[2] = {past * 2 / 3, past - past * 2 / 3}, k = 0;
     for (int s = 0; s < 2; s++)
         for (int p = 0; p < len[s]; p++, k++) cell_seq[perm[k]] = s, cell_pos[perm[k]] = p;
-    int32_t tok[64], pos[64], seq[64], cell[64], out_idx[64];
+    int32_t tok[256], pos[256], seq[256], cell[256], out_idx[256];
     for (int t = 0; t < n_tok; t++, k++) {
-        seq[t] = t % 2;
+        seq[t] = prompt ? (n_tok > 1 && t >= n_tok / 2) : t % 2;
         pos[t] = len[seq[t]]++;
         cell[t] = perm[k];
         cell_seq[cell[t]] = seq[t], cell_pos[cell[t]] = pos[t];
@@ -303,6 +309,9 @@ static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx,
     if (cell_seq[n_used - 1] < 0) cell_seq[n_used - 1] = 1, cell_pos[n_used - 1] = len[1]++; /* a far past token */
     struct steps st;
     make_steps(&st, e, n_tok, tok, pos, seq, cell, n_tok, out_idx, n_ctx, cell_seq, cell_pos, n_used);
+    int runs = 1;
+    for (int t = 1; t < n_tok; t++) runs += seq[t] != seq[t - 1];
+    st.s[0].n_runs = st.s[1].n_runs = runs;
 
     const size_t cache_n = (size_t)n_ctx * (size_t)nkv;
     float *kc = rand_vec(cache_n, 1.0f), *vc = rand_vec(cache_n, 1.0f);
@@ -341,8 +350,8 @@ static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx,
                                  .scratch = sc[i], .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hd};
         e[i]->ops->attention(e[i]->b, &a);
     }
-    snprintf(what, sizeof what, "attention n_ctx=%d used=%d n_tok=%d", n_ctx, n_used, n_tok);
-    compare(what, e[0], od[0], e[1], od[1], (size_t)n_tok * nq, tol_op);
+    snprintf(what, sizeof what, "attention n_ctx=%d used=%d n_tok=%d runs=%d", n_ctx, n_used, n_tok, runs);
+    compare(what, e[0], od[0], e[1], od[1], (size_t)n_tok * nq, tol_attn);
     for (int i = 0; i < 2; i++) {
         void *all[] = {kcd[i], vcd[i], qd[i], kd[i], vd[i], od[i], sc[i]};
         for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) e[i]->ops->free(e[i]->b, all[j]);
@@ -358,6 +367,7 @@ int main(int argc, char **argv) {
     }
     if (getenv("OPS_TOL_FLOAT")) tol_float = atof(getenv("OPS_TOL_FLOAT"));
     if (getenv("OPS_TOL_QUANT")) tol_quant = atof(getenv("OPS_TOL_QUANT"));
+    if (getenv("OPS_TOL_ATTN")) tol_attn = atof(getenv("OPS_TOL_ATTN"));
     const struct ig_backend_ops *ops = strcmp(argv[2], "cuda") == 0  ? ig_cuda_ops()
                                        : strcmp(argv[2], "cpu") == 0 ? ig_cpu_ops()
                                                                      : NULL;
@@ -404,10 +414,15 @@ int main(int argc, char **argv) {
     }
     const int ctxs[] = {16, 200, 1024};
     for (size_t j = 0; j < sizeof ctxs / sizeof ctxs[0]; j++) {
-        test_attention(e, m, ctxs[j], 1);
-        test_attention(e, m, ctxs[j], 5);
+        test_attention(e, m, ctxs[j], 1, false, false);
+        test_attention(e, m, ctxs[j], 5, false, false);
     }
-    test_attention(e, m, 1024, 40);
+    test_attention(e, m, 1024, 40, false, false);
+    /* prompts: one sequence, two in one batch, a tail that is not a whole tile */
+    test_attention(e, m, 200, 64, true, false);
+    test_attention(e, m, 1024, 150, true, false);
+    test_attention(e, m, 1024, 250, true, true);
+    test_attention(e, m, 1024, 17, true, true);
 
     printf("%d checks, %d failed\n", n_checked, failures);
     tst.ops->destroy(tst.b);

@@ -32,6 +32,7 @@ struct ig_step {
     const int32_t *cell_pos; /* (n_ctx) */
     const int32_t *n_used;   /* (1) cells at or past n_used[0] are all free */
     int32_t n_tok, n_out, n_ctx;
+    int32_t n_runs;          /* runs of consecutive tokens of one sequence (1: one prompt) */
 };
 
 struct ig_attn_args {

@@ -235,8 +235,10 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     while (used > 0 && c->cell_seq[used - 1] < 0) used--;
     h[5 * nb + 2 * (size_t)c->n_ctx] = used;
     ops->upload(be, d, h, (5 * nb + 2 * (size_t)c->n_ctx + 1) * sizeof(int32_t));
+    int32_t runs = 1;
+    for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + 5 * nb, d + 5 * nb + c->n_ctx,
-                        d + 5 * nb + 2 * c->n_ctx, b->n, n_out, c->n_ctx};
+                        d + 5 * nb + 2 * c->n_ctx, b->n, n_out, c->n_ctx, runs};
     /* decode steps (one token, one row of logits) all launch the same work:
      * backends that can record a step replay it instead */
     int32_t key = b->n == 1 && n_out == 1 ? 1 : 0;

@@ -55,8 +55,11 @@ void ig_cuda_rope_store(float *q, const float *k, const float *v, float *kc, flo
 size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim);
 void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq, const int32_t *pos,
                        const int32_t *cell_seq, const int32_t *cell_pos, const int32_t *n_used, float *out,
-                       float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim);
+                       float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim, int n_runs);
 void ig_cuda_add(float *x, const float *y, size_t n);
+/* Drop the FP16 copies of weights kept for batched matmuls (call before
+ * freeing weights: they are keyed by address). */
+void ig_cuda_forget_weights(void);
 void ig_cuda_swiglu(float *g, const float *u, size_t n);
 
 #ifdef __cplusplus

@@ -113,6 +113,7 @@ static void destroy(struct ig_backend *be) {
     struct cuda_backend *b = cb(be);
     if (g_graph_owner == b) g_graph_owner = NULL;
     ig_cuda_graph_reset(); /* graphs point at this backend's buffers */
+    ig_cuda_forget_weights();
     for (int i = 0; i < b->n_allocs; i++) ig_cuda_free(b->allocs[i]);
     free(b->allocs);
     free(b->w.layers);
@@ -229,7 +230,7 @@ static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const 
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
     ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, a->out, a->scratch,
-                      s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim);
+                      s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim, s->n_runs);
 }
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
 static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }

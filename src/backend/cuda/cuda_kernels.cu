@@ -108,11 +108,16 @@ extern "C" bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t
     return true;
 }
 
+static void f16_cache_drop(void);
 extern "C" void *ig_cuda_malloc(size_t bytes) {
     void *p = NULL;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
         cudaGetLastError();
-        return NULL;
+        f16_cache_drop(); // the FP16 weight copies are a cache: give their memory back first
+        if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+            cudaGetLastError();
+            return NULL;
+        }
     }
     CK(cudaMemsetAsync(p, 0, bytes ? bytes : 1, g_stream));
     return p;
@@ -730,8 +735,8 @@ static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int gro
 
 // ---------------------------------------------------------------- prefill with cuBLAS
 // Batches of many tokens use tensor cores through cuBLAS: the weight matrix
-// is expanded to FP16 in a scratch buffer, the activations converted to FP16,
-// and cublasGemmEx accumulates in FP32. libcublas is opened at run time
+// is expanded to FP16 (kept, see f16_weight), the activations converted to
+// FP16, and cublasGemmEx accumulates in FP32. libcublas is opened at run time
 // (dlopen), so the binary starts without it; when it is missing, or for
 // small batches, the GEMV kernels above run instead. INGOT_CUDA_CUBLAS=0
 // turns it off; INGOT_CUDA_CUBLAS_MIN sets the smallest batch (default 16).
@@ -804,25 +809,70 @@ static bool grow16(__half **p, size_t *cap, size_t n) {
     return true;
 }
 
-/* y[n_tok x n_out] = x[n_tok x n_in] W^T with W expanded to FP16; false: not done */
+// FP16 copies of quantized weights, made on a weight's first batched
+// matmul and kept while the GPU has room: expanding a matrix on every call
+// cost more than the GEMM itself. Keyed by the weight's device address;
+// dropped when any model's weights are freed (the address may be reused) and
+// when an allocation would otherwise fail. At most what leaves a tenth of the
+// GPU's memory (and 1 GiB) free; INGOT_CUDA_F16_CACHE=0 turns it off.
+enum { F16_SLOTS = 4096 };
+static struct {
+    const void *w[F16_SLOTS];
+    __half *h[F16_SLOTS];
+    int n, state; // state: 0 unread, 1 on, -1 off
+    size_t bytes;
+} g_f16;
+
+static void f16_cache_drop(void) {
+    if (!g_f16.n) return;
+    CK(cudaStreamSynchronize(g_stream));
+    for (int i = 0; i < F16_SLOTS; i++)
+        if (g_f16.w[i]) cudaFree(g_f16.h[i]), g_f16.w[i] = NULL, g_f16.h[i] = NULL;
+    g_f16.n = 0;
+    g_f16.bytes = 0;
+}
+extern "C" void ig_cuda_forget_weights(void) { f16_cache_drop(); }
+
+// W as FP16 (n_out rows of n_in): F16 in place, a kept copy, or expanded into
+// the scratch; NULL if no memory for any
+static const __half *f16_weight(int type, const void *w, size_t rb, int n_in, int n_out, int group) {
+    if (type == T_F16) return (const __half *)w;
+    const size_t n = (size_t)n_out * n_in;
+    if (!g_f16.state) g_f16.state = getenv("INGOT_CUDA_F16_CACHE") && !atoi(getenv("INGOT_CUDA_F16_CACHE")) ? -1 : 1;
+    unsigned i = (unsigned)(((uintptr_t)w >> 8) * 2654435761u) % F16_SLOTS;
+    while (g_f16.w[i] && g_f16.w[i] != w) i = (i + 1) % F16_SLOTS;
+    if (g_f16.w[i]) return g_f16.h[i];
+    __half *dst = NULL;
+    size_t free_b = 0, total_b = 0;
+    if (g_f16.state > 0 && g_f16.n < F16_SLOTS / 2 && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess &&
+        free_b > n * 2 + total_b / 10 + ((size_t)1 << 30) && cudaMalloc((void **)&dst, n * 2) == cudaSuccess) {
+        g_f16.w[i] = w, g_f16.h[i] = dst;
+        g_f16.n++;
+        g_f16.bytes += n * 2;
+    } else {
+        cudaGetLastError();
+        if (!grow16(&g_cb.w16, &g_cb.w_cap, n)) return NULL;
+        dst = g_cb.w16;
+    }
+    k_deq_f16<<<n_out, 256, 0, g_stream>>>(type, (const uint8_t *)w, rb, n_in, n_out, group, dst);
+    LAUNCHED();
+    return dst;
+}
+
+/* y[n_tok x n_out] = x[n_tok x n_in] W^T with W in FP16; false: not done */
 static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
                           int n_tok) {
     if (n_tok < cublas_min_tok() || !cublas_ready()) return false;
-    if (!grow16(&g_cb.w16, &g_cb.w_cap, (size_t)n_out * n_in) || !grow16(&g_cb.x16, &g_cb.x_cap, (size_t)n_tok * n_in))
-        return false;
-    if (type == T_F16) {
-        CK(cudaMemcpyAsync(g_cb.w16, w, (size_t)n_out * n_in * 2, cudaMemcpyDeviceToDevice, g_stream));
-    } else {
-        k_deq_f16<<<n_out, 256, 0, g_stream>>>(type, (const uint8_t *)w, rb, n_in, n_out, group, g_cb.w16);
-        LAUNCHED();
-    }
+    if (!grow16(&g_cb.x16, &g_cb.x_cap, (size_t)n_tok * n_in)) return false;
+    const __half *w16 = f16_weight(type, w, rb, n_in, n_out, group);
+    if (!w16) return false;
     size_t nx = (size_t)n_tok * n_in;
     k_f32_to_f16<<<(unsigned)IG_MIN((nx + 255) / 256, (size_t)65535), 256, 0, g_stream>>>(x, g_cb.x16, nx);
     LAUNCHED();
     g_cb.set_stream(g_cb.h, g_stream);
     const float one = 1.f, zero = 0.f;
     // column-major view: C (n_out x n_tok) = W16^T (n_out x n_in) . X16 (n_in x n_tok)
-    cublasStatus_t st = g_cb.gemm(g_cb.h, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &one, g_cb.w16, CUDA_R_16F, n_in,
+    cublasStatus_t st = g_cb.gemm(g_cb.h, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &one, w16, CUDA_R_16F, n_in,
                                   g_cb.x16, CUDA_R_16F, n_in, &zero, out, CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F,
                                   CUBLAS_GEMM_DEFAULT);
     return st == CUBLAS_STATUS_SUCCESS;
@@ -1088,6 +1138,8 @@ __global__ void k_attn_combine(const float *part, float *out, int n_split, const
     }
 }
 
+#include "backend/cuda/attn_flash.cuh"
+
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
     return (size_t)n_tok * n_head * ((n_ctx + ATT_CH - 1) / ATT_CH) * (head_dim + 2) * sizeof(float);
 }
@@ -1095,8 +1147,15 @@ extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int hea
 extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
                                   const int32_t *n_used, float *out, float *scratch, int n_tok, int n_ctx, int n_head,
-                                  int n_head_kv, int head_dim) {
+                                  int n_head_kv, int head_dim, int n_runs) {
     nq_clobber(out);
+    // prompts (16+ tokens, 8+ per run of one sequence) on tensor cores;
+    // INGOT_CUDA_FLASH=0 keeps them on the exact FP32 kernel below
+    static int flash = -1;
+    if (flash < 0) flash = !getenv("INGOT_CUDA_FLASH") || atoi(getenv("INGOT_CUDA_FLASH")) != 0;
+    if (flash && n_tok >= 16 && n_runs > 0 && n_tok >= 8 * n_runs &&
+        attn_flash(q, kc, vc, seq, pos, cell_seq, cell_pos, n_used, out, n_tok, n_head, n_head_kv, head_dim))
+        return;
     if (head_dim > 32 * ATT_MAX_DPL || head_dim % 4) {
         fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d, a multiple of 4\n", 32 * ATT_MAX_DPL);
         abort();
