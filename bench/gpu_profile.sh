@@ -3,16 +3,17 @@
 # kernel of a few decode steps (CUDA graphs off, so each launch is seen) and
 # reads its DRAM bytes; the table gives time per token and achieved read
 # bandwidth per kernel; steps are counted by embedding launches.
-# PP=512 profiles a 512-token prefill and one decode step instead.
-# usage: [PP=N] bench/gpu_profile.sh BUILD_DIR MODEL.gguf [decode steps]
+# PP=512 profiles a 512-token prefill and one decode step instead; PAR=32
+# decode steps of 32 sequences at once.
+# usage: [PP=N] [PAR=N] bench/gpu_profile.sh BUILD_DIR MODEL.gguf [decode steps]
 set -u
-B=${1:-build-cuda} M=$2 N=${3:-4} PP=${PP:-0}
+B=${1:-build-cuda} M=$2 N=${3:-4} PP=${PP:-0} PAR=${PAR:-1}
 [ "$PP" != 0 ] && N=1
 export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 command -v ncu >/dev/null || { echo "ncu not found: no breakdown"; exit 0; }
 W=$(mktemp -d)
 INGOT_CUDA_GRAPHS=0 ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv \
-  "$B/ingot" bench "$M" --backend cuda -p "$PP" -n "$N" -r 1 --no-bw > "$W/k.csv" 2>"$W/err.txt"
+  "$B/ingot" bench "$M" --backend cuda -p "$PP" -n "$N" --parallel "$PAR" -r 1 --no-bw > "$W/k.csv" 2>"$W/err.txt"
 python3 - "$W/k.csv" "$N" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]

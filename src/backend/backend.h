@@ -112,8 +112,9 @@ struct ig_backend_ops {
                        float *out, int32_t n_tok, void *scratch);
 
     /* --- optional: replay a recorded step (CUDA graphs). A step whose shape
-     * is `key` (the same launches over the same buffers; only the step data
-     * uploaded before it differs) is recorded once and replayed after.
+     * is `key` (1..64: a decode step of that many sequences; the same launches
+     * over the same buffers, only the step data uploaded before it differs)
+     * is recorded once and replayed after.
      * graph_begin returns 1 if it replayed the step (skip the forward), 0 if
      * it started recording (run the forward, then graph_end), -1 if not. */
     int (*graph_begin)(struct ig_backend *b, int32_t key);

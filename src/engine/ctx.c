@@ -239,9 +239,10 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + 5 * nb, d + 5 * nb + c->n_ctx,
                         d + 5 * nb + 2 * c->n_ctx, b->n, n_out, c->n_ctx, runs};
-    /* decode steps (one token, one row of logits) all launch the same work:
-     * backends that can record a step replay it instead */
-    int32_t key = b->n == 1 && n_out == 1 ? 1 : 0;
+    /* decode steps (each token the next of its own sequence, every row of
+     * logits wanted) of the same size all launch the same work: backends that
+     * can record a step replay it instead; key = the number of sequences */
+    int32_t key = n_out == b->n && runs == b->n && b->n <= 64 ? b->n : 0;
     int g = key && ops->graph_begin ? ops->graph_begin(be, key) : -1;
     if (g != 1) ig_forward(c, &s);
     if (g == 0) ops->graph_end(be, key);

@@ -22,11 +22,15 @@ void ig_cuda_host_free(void *p);
 void ig_cuda_upload(void *dst, const void *host_src, size_t n);
 void ig_cuda_download(void *host_dst, const void *src, size_t n); /* waits for queued work */
 
-/* Record the work queued from now on (stream capture) / stop and keep it as
- * graph `slot`; replay a kept graph. false when capture is not possible. */
-bool ig_cuda_capture_begin(void);
+/* Recorded steps (CUDA graphs), one per slot 1 .. IG_CUDA_GRAPH_SLOTS - 1.
+ * ig_cuda_graph_begin: 1 replayed the slot's graph; 0 started recording the
+ * work queued from now on (ig_cuda_capture_end keeps it, false if it could
+ * not); -1 run the step plainly (the slot's first step since a reset runs
+ * unrecorded, so that everything it allocates or initializes exists before a
+ * recording; or capture is not possible). Reset drops every graph. */
+enum { IG_CUDA_GRAPH_SLOTS = 65 };
+int ig_cuda_graph_begin(int slot);
 bool ig_cuda_capture_end(int slot);
-bool ig_cuda_graph_launch(int slot);
 void ig_cuda_graph_reset(void);
 
 /* weight: type (enum ig_dtype), rows of row_bytes, n_in elements per row */

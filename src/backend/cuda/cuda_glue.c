@@ -237,14 +237,14 @@ static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { i
 
 static int graph_begin(struct ig_backend *be, int32_t key) {
     struct cuda_backend *b = cb(be);
-    if (b->no_graphs || key <= 0 || key >= 4) return -1;
+    if (b->no_graphs) return -1;
     if (g_graph_owner != b) {
         ig_cuda_graph_reset();
         g_graph_owner = b;
     }
-    if (ig_cuda_graph_launch(key)) return 1;
-    b->capturing = ig_cuda_capture_begin();
-    return b->capturing ? 0 : -1;
+    int r = ig_cuda_graph_begin(key);
+    b->capturing = r == 0;
+    return r;
 }
 
 static void graph_end(struct ig_backend *be, int32_t key) {

@@ -149,16 +149,27 @@ extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
 
 // ----------------------------------------------------------------- graphs
 // A decode step is ~15 launches per layer: recorded once as a CUDA graph and
-// replayed, it costs one launch. Slot 0 is unused.
-enum { N_SLOTS = 4 };
+// replayed, it costs one launch. Slot k holds the step of k sequences (one
+// token each); slot 0 is unused.
+enum { N_SLOTS = IG_CUDA_GRAPH_SLOTS };
 static cudaGraphExec_t g_exec[N_SLOTS];
+static bool g_warm[N_SLOTS]; // the slot's step ran once since the last reset
 
-extern "C" bool ig_cuda_capture_begin(void) {
+extern "C" int ig_cuda_graph_begin(int slot) {
+    if (slot <= 0 || slot >= N_SLOTS) return -1;
+    if (g_exec[slot]) {
+        CK(cudaGraphLaunch(g_exec[slot], g_stream));
+        return 1;
+    }
+    if (!g_warm[slot]) {
+        g_warm[slot] = true;
+        return -1;
+    }
     if (cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
         cudaGetLastError();
-        return false;
+        return -1;
     }
-    return true;
+    return 0;
 }
 
 extern "C" bool ig_cuda_capture_end(int slot) {
@@ -171,19 +182,17 @@ extern "C" bool ig_cuda_capture_end(int slot) {
     return ok;
 }
 
-extern "C" bool ig_cuda_graph_launch(int slot) {
-    if (!g_exec[slot]) return false;
-    CK(cudaGraphLaunch(g_exec[slot], g_stream));
-    return true;
-}
-
 extern "C" void ig_cuda_graph_reset(void) {
     g_nq_src = NULL; // a new owner starts without a quantized norm output
     for (int i = 0; i < N_SLOTS; i++) {
         if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
         g_exec[i] = NULL;
+        g_warm[i] = false;
     }
 }
+
+// a buffer graphs may point at is freed or moved: drop them (never while recording)
+static void graphs_stale(void) { ig_cuda_graph_reset(); }
 
 // ---------------------------------------------------------------- dequant
 
@@ -801,6 +810,9 @@ __global__ void k_f32_to_f16(const float *x, __half *y, size_t n) {
 
 static bool grow16(__half **p, size_t *cap, size_t n) {
     if (n <= *cap) return true;
+    cudaStreamCaptureStatus cs;
+    if (cudaStreamIsCapturing(g_stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) return false;
+    graphs_stale();
     if (*p) cudaFree(*p);
     *p = NULL;
     *cap = 0;
@@ -825,6 +837,7 @@ static struct {
 
 static void f16_cache_drop(void) {
     if (!g_f16.n) return;
+    graphs_stale();
     CK(cudaStreamSynchronize(g_stream));
     for (int i = 0; i < F16_SLOTS; i++)
         if (g_f16.w[i]) cudaFree(g_f16.h[i]), g_f16.w[i] = NULL, g_f16.h[i] = NULL;
@@ -844,7 +857,12 @@ static const __half *f16_weight(int type, const void *w, size_t rb, int n_in, in
     if (g_f16.w[i]) return g_f16.h[i];
     __half *dst = NULL;
     size_t free_b = 0, total_b = 0;
-    if (g_f16.state > 0 && g_f16.n < F16_SLOTS / 2 && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess &&
+    cudaStreamCaptureStatus cs;
+    if (cudaStreamIsCapturing(g_stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
+        // recording (the step ran once before, so a kept copy or the scratch exists)
+        if (n > g_cb.w_cap) return NULL;
+        dst = g_cb.w16;
+    } else if (g_f16.state > 0 && g_f16.n < F16_SLOTS / 2 && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess &&
         free_b > n * 2 + total_b / 10 + ((size_t)1 << 30) && cudaMalloc((void **)&dst, n * 2) == cudaSuccess) {
         g_f16.w[i] = w, g_f16.h[i] = dst;
         g_f16.n++;
