@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CUDA prompt processing: pp512 tokens/s and achieved TFLOP/s (2 x parameters
-# per token, attention not counted) for kernel variants side by side.
+# CUDA prompt processing: pp512 tokens/s and achieved TFLOP/s (2 per layer
+# weight per token, attention not counted) for kernel variants side by side.
 # Run on the GPU machine with a CUDA build (see tests/gpu/run_on_device.sh).
 # usage: bench/gpu_prefill.sh BUILD_DIR [preset:type ...]
 #   env: VARIANTS (';'-separated env settings, one column each), PP (512)
@@ -21,7 +21,7 @@ for m in $models; do
   row="| $p | $t |"
   for v in "${variants[@]}"; do
     r=$(env $v "$B/ingot" bench "$f" --backend cuda -p "$PP" -n 0 -r 5 --no-bw --json 2>/dev/null |
-      python3 -c "import json,sys; d=json.load(sys.stdin); t=d['pp']['tps_median']; print('%.0f (%.1f)' % (t, 2*d['parameters']*t/1e12))" 2>/dev/null || echo fail)
+      python3 -c "import json,sys; d=json.load(sys.stdin); t=d['pp']['tps_median']; print('%.0f (%.1f)' % (t, d['pp']['tflops']))" 2>/dev/null || echo fail)
     row="$row $r |"
   done
   echo "$row"

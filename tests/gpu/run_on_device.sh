@@ -24,7 +24,7 @@ echo "== correctness: CUDA vs NumPy reference"
 SMALL="--n-embd 64 --n-head 4 --n-head-kv 2 --n-ff 96 --n-vocab 300 --n-layer 2"
 while read -r name flags; do
   "$B/ingot-gen" -o "$W/$name.gguf" $flags 2>/dev/null
-  if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.bin" > "$W/$name.log" 2>&1 &&
+  if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_CUDA_FLASH=0 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.bin" > "$W/$name.log" 2>&1 &&
      python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.bin" --tol 1e-4 >> "$W/$name.log" 2>&1; then
     echo "ok   $name: $(grep -h 'max rel err' "$W/$name.log" | tail -1)"
   else echo "FAIL $name"; cat "$W/$name.log"; fails=$((fails+1)); fi
@@ -67,14 +67,14 @@ if [ -d "$T/qwen3" ]; then
   for spec in qwen2-sharded:qwen3 llama-untied:llama3_1 phi3-fused:llama3_1; do
     k=${spec%%:*}
     python3 tests/hf/gen_hf.py "$k" "$T/${spec##*:}" "$W/hf/$k" >/dev/null
-    if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda python3 tests/hf/hf_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" \
+    if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_CUDA_FLASH=0 INGOT_BACKEND=cuda python3 tests/hf/hf_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" \
         tests/fixtures/hf/$k.logits.json > "$W/hf-$k.log" 2>&1; then echo "ok   CUDA $(tail -1 "$W/hf-$k.log")"
     else echo "FAIL CUDA hf $k"; cat "$W/hf-$k.log"; fails=$((fails+1)); fi
   done
   for spec in llama-mlx4:llama3_1 qwen2-mlx8:qwen3; do
     k=${spec%%:*}
     python3 tests/hf/gen_hf.py "$k" "$T/${spec##*:}" "$W/hf/$k" >/dev/null
-    if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_BACKEND=cuda python3 tests/hf/mlx_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" "$W/hf/$k.check" \
+    if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_CUDA_FLASH=0 INGOT_BACKEND=cuda python3 tests/hf/mlx_check.py "$B/ingot" "$B/tests/test_logits" "$W/hf/$k" "$W/hf/$k.check" \
         > "$W/mlx-$k.log" 2>&1; then echo "ok   CUDA MLX $k: $(tail -1 "$W/mlx-$k.log")"
     else echo "FAIL CUDA MLX $k"; cat "$W/mlx-$k.log"; fails=$((fails+1)); fi
   done

@@ -214,6 +214,11 @@ int cmd_bench(int argc, char **argv) {
             cJSON_AddNumberToObject(p, "tps_median", sp.median);
             cJSON_AddNumberToObject(p, "tps_min", sp.min);
             cJSON_AddNumberToObject(p, "tps_max", sp.max);
+            /* matmul FLOPs of a prompt token: 2 per weight of the layers (the
+             * embedding is a lookup, the output projection runs for the last
+             * token only); attention not counted */
+            double emb = (double)in.n_vocab * (double)in.n_embd * (in.tied_embeddings ? 1 : 2);
+            cJSON_AddNumberToObject(p, "tflops", sp.median * 2.0 * ((double)in.n_params - emb) / 1e12);
         }
         if (n_gen) {
             cJSON *g = cJSON_AddObjectToObject(o, "tg");

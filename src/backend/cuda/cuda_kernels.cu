@@ -1074,13 +1074,20 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
     int t = th / n_head, h = th % n_head, kvh = h / (n_head / n_head_kv);
     int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int c0 = split * ATT_CH, s = seq[t], p = pos[t];
+    // a thread per cell; a split where this token sees no cell (the cells of
+    // other sequences, when many are decoded at once) is empty
+    const int c = c0 + threadIdx.x;
+    const bool vis = threadIdx.x < ATT_CH && c < n_ctx && cell_seq[c] == s && cell_pos[c] <= p;
+    if (!__syncthreads_or(vis)) {
+        if (threadIdx.x == 0) part[((size_t)th * n_split + split) * (hd + 2) + 1] = 0.f;
+        return;
+    }
     for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[((size_t)t * n_head + h) * hd + i];
     __syncthreads();
     float scale = rsqrtf((float)hd), mx = -INFINITY;
-    if (threadIdx.x < ATT_CH) { // a thread per cell: independent loads in flight
-        int c = c0 + threadIdx.x;
+    if (threadIdx.x < ATT_CH) { // independent loads in flight
         float v = -INFINITY;
-        if (c < n_ctx && cell_seq[c] == s && cell_pos[c] <= p) {
+        if (vis) {
             const float4 *k4 = (const float4 *)(kc + (size_t)c * kv_dim + (size_t)kvh * hd);
             float d = 0;
 #pragma unroll 8
