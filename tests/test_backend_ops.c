@@ -16,6 +16,7 @@
  * usage: test_backend_ops MODEL BACKEND   (BACKEND: cpu | cuda)
  * exit 0 all passed, 1 failures, 77 the backend is not usable here. */
 #include "backend/backend.h"
+#include "engine/ctx.h"
 #include "ingot.h"
 
 #include <math.h>
@@ -82,11 +83,25 @@ static void compare(const char *what, struct be *ref, const void *want_d, struct
 /* a step's metadata in both backends' memory */
 struct steps {
     struct ig_step s[2];
-    void *mem[2][8];
+    void *mem[2][10];
 };
 static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32_t *tok, const int32_t *pos,
                        const int32_t *seq, const int32_t *cell, int n_out, const int32_t *out_idx, int n_ctx,
                        const int32_t *cell_seq, const int32_t *cell_pos, int32_t n_used) {
+    /* the cell lists, as ig_decode builds them */
+    int32_t slot[64], cnt[257], *list = malloc((size_t)n_ctx * 4), *tok_list = malloc((size_t)n_tok * 8);
+    for (int i = 0; i < 64; i++) slot[i] = -1;
+    int32_t n_list = ig_cell_lists(cell_seq, n_used, seq, n_tok, slot, cnt, list, tok_list);
+    for (int t = 0; t < n_tok; t++) { /* each token's list: exactly its sequence's cells, ascending */
+        int k = 0;
+        for (int c = 0; c < n_used; c++) {
+            if (cell_seq[c] != seq[t]) continue;
+            CHECK(k < tok_list[2 * t + 1] && list[tok_list[2 * t] + k] == c, "cell list of token %d: cell %d", t, c);
+            k++;
+        }
+        CHECK(k == tok_list[2 * t + 1], "cell list of token %d holds %d cells, not %d", t, tok_list[2 * t + 1], k);
+    }
+    for (int i = 0; i < 64; i++) CHECK(slot[i] == -1, "ig_cell_lists left slot %d set", i);
     for (int i = 0; i < 2; i++) {
         void **m = st->mem[i];
         m[0] = put(e[i], tok, (size_t)n_tok * 4);
@@ -97,12 +112,15 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         m[5] = put(e[i], cell_seq, (size_t)n_ctx * 4);
         m[6] = put(e[i], cell_pos, (size_t)n_ctx * 4);
         m[7] = put(e[i], &n_used, 4);
-        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1};
+        m[8] = put(e[i], tok_list, (size_t)n_tok * 8);
+        m[9] = put(e[i], list, (size_t)n_list * 4);
+        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1, m[8], m[9]};
     }
+    free(list), free(tok_list);
 }
 static void free_steps(struct steps *st, struct be *e[2]) {
     for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 8; j++) e[i]->ops->free(e[i]->b, st->mem[i][j]);
+        for (int j = 0; j < 10; j++) e[i]->ops->free(e[i]->b, st->mem[i][j]);
 }
 
 static double tol_float = 1e-4, tol_quant = 2e-2, tol_attn = 1e-4;

@@ -33,6 +33,12 @@ struct ig_step {
     const int32_t *n_used;   /* (1) cells at or past n_used[0] are all free */
     int32_t n_tok, n_out, n_ctx;
     int32_t n_runs;          /* runs of consecutive tokens of one sequence (1: one prompt) */
+    /* The cells of each sequence in the batch, ascending (ig_cell_lists):
+     * token t's sequence holds cells list[tok_list[2t] + i] for i <
+     * tok_list[2t + 1], its own cell among them. Attention may walk these
+     * instead of scanning every cell for its sequence. */
+    const int32_t *tok_list; /* (2 * n_tok) */
+    const int32_t *list;     /* (up to n_ctx) */
 };
 
 struct ig_attn_args {

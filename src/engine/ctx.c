@@ -91,7 +91,7 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     BA(c->hb2, nb * (size_t)hp->n_ff * fs);
     BA(c->mm_scratch, ops->matmul_scratch(b, c->n_batch, row));
     BA(c->att_scratch, ops->attn_scratch(b, c->n_batch, n_ctx, hp->n_head / hp->n_head_kv));
-    size_t meta = (5 * nb + 2 * (size_t)n_ctx + 1) * is;
+    size_t meta = (7 * nb + 3 * (size_t)n_ctx + 1) * is;
     BA(c->d_meta, meta);
     ok = ok && (c->h_meta = ops->host_alloc(b, meta)) != NULL;
     c->logits_cap = IG_MIN(c->n_seq_max, c->n_batch);
@@ -102,7 +102,12 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     c->cell_pos = malloc((size_t)n_ctx * is);
     c->tok_cell = malloc(nb * is);
     c->out_idx = malloc(nb * is);
-    if (!ok || !c->logits || !c->cell_seq || !c->cell_pos || !c->tok_cell || !c->out_idx) {
+    c->seq_slot = malloc((size_t)c->n_seq_max * is);
+    c->seq_cnt = malloc((nb + 1) * is);
+    if (c->seq_slot)
+        for (int32_t i = 0; i < c->n_seq_max; i++) c->seq_slot[i] = -1;
+    if (!ok || !c->logits || !c->cell_seq || !c->cell_pos || !c->tok_cell || !c->out_idx || !c->seq_slot ||
+        !c->seq_cnt) {
         double mib = (double)(2 * cache) / (1024.0 * 1024.0);
         ERR("out of %s memory allocating a context of %d tokens (KV cache %.1f MiB); try a smaller --ctx",
             ops->name, n_ctx, mib);
@@ -126,7 +131,7 @@ void ig_ctx_free(struct ig_ctx *c) {
         if (c->logits) b->ops->host_free(b, c->logits);
         b->ops->destroy(b);
     }
-    free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx);
+    free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx), free(c->seq_slot), free(c->seq_cnt);
     free(c);
 }
 
@@ -152,6 +157,31 @@ int32_t ig_seq_pos_max(const struct ig_ctx *c, int32_t seq) {
 }
 
 /* Give each batch token a cell: its existing (seq, pos) cell or a free one. */
+int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
+                      int32_t *cnt, int32_t *list, int32_t *tok_list) {
+    int32_t n_slot = 0;
+    for (int32_t t = 0; t < n_tok; t++)
+        if (slot[seq[t]] < 0) cnt[n_slot] = 0, slot[seq[t]] = n_slot++;
+    for (int32_t i = 0; i < n_cells; i++)
+        if (cell_seq[i] >= 0 && slot[cell_seq[i]] >= 0) cnt[slot[cell_seq[i]]]++;
+    int32_t off = 0; /* counts -> offsets where each list starts */
+    for (int32_t k = 0; k < n_slot; k++) {
+        int32_t n = cnt[k];
+        cnt[k] = off;
+        off += n;
+    }
+    cnt[n_slot] = off;
+    for (int32_t t = 0; t < n_tok; t++) { /* before the fill moves the offsets */
+        int32_t k = slot[seq[t]];
+        tok_list[2 * t] = cnt[k];
+        tok_list[2 * t + 1] = cnt[k + 1] - cnt[k];
+    }
+    for (int32_t i = 0; i < n_cells; i++)
+        if (cell_seq[i] >= 0 && slot[cell_seq[i]] >= 0) list[cnt[slot[cell_seq[i]]]++] = i;
+    for (int32_t t = 0; t < n_tok; t++) slot[seq[t]] = -1;
+    return off;
+}
+
 static enum ig_status place(struct ig_ctx *c, const struct ig_batch *b) {
     int32_t cursor = 0, n_new = 0;
     for (int32_t t = 0; t < b->n; t++) {
@@ -229,16 +259,19 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     memcpy(h + 2 * nb, b->seq, nt);
     memcpy(h + 3 * nb, c->tok_cell, nt);
     memcpy(h + 4 * nb, c->out_idx, (size_t)n_out * sizeof(int32_t));
-    memcpy(h + 5 * nb, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
-    memcpy(h + 5 * nb + (size_t)c->n_ctx, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
     int32_t used = c->n_ctx; /* cells past the last one in use need no look */
     while (used > 0 && c->cell_seq[used - 1] < 0) used--;
-    h[5 * nb + 2 * (size_t)c->n_ctx] = used;
-    ops->upload(be, d, h, (5 * nb + 2 * (size_t)c->n_ctx + 1) * sizeof(int32_t));
+    const size_t o_used = 7 * nb, o_cseq = o_used + 1, o_cpos = o_cseq + (size_t)c->n_ctx;
+    const size_t o_list = o_cpos + (size_t)c->n_ctx;
+    h[o_used] = used;
+    memcpy(h + o_cseq, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
+    memcpy(h + o_cpos, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
+    int32_t n_list = ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb);
+    ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));
     int32_t runs = 1;
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
-    struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + 5 * nb, d + 5 * nb + c->n_ctx,
-                        d + 5 * nb + 2 * c->n_ctx, b->n, n_out, c->n_ctx, runs};
+    struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + o_cseq, d + o_cpos, d + o_used, b->n,
+                        n_out, c->n_ctx, runs, d + 5 * nb, d + o_list};
     /* decode steps (each token the next of its own sequence, every row of
      * logits wanted) of the same size all launch the same work: backends that
      * can record a step replay it instead; key = the number of sequences */

@@ -18,6 +18,8 @@ struct ig_ctx {
     int32_t n_used;
     int32_t *tok_cell; /* (n_batch) cell of each batch token */
     int32_t *out_idx;  /* (n_batch) batch rows that produce logits */
+    int32_t *seq_slot; /* (n_seq_max) all -1 between steps (ig_cell_lists) */
+    int32_t *seq_cnt;  /* (n_batch + 1) */
 
     /* backend memory */
     float *k_cache, *v_cache; /* (n_layer, n_ctx, n_head_kv * head_dim) */
@@ -29,7 +31,8 @@ struct ig_ctx {
     float *hb, *hb2; /* (n_batch, n_ff) */
     void *mm_scratch, *att_scratch;
     /* step metadata, one block uploaded per step: token, pos, seq, cell,
-     * out_idx (n_batch each), cell_seq, cell_pos (n_ctx each) */
+     * out_idx (n_batch each), tok_list (2 n_batch), n_used, cell_seq,
+     * cell_pos, list (n_ctx each) */
     int32_t *d_meta;
     int32_t *h_meta; /* host staging (backend host memory: pinned on CUDA) */
     float *d_logits;                                       /* (logits_cap, n_vocab) */
@@ -37,6 +40,14 @@ struct ig_ctx {
     float *logits; /* host copy (logits_cap, n_vocab), backend host memory */
     int32_t logits_cap, n_logits;
 };
+
+/* The step's cell lists (see struct ig_step): for each distinct sequence of
+ * the n_tok tokens (ids < the length of slot), the cells < n_cells it holds
+ * in cell_seq, ascending, into list; each token's offset and count into
+ * tok_list. slot must be all -1 (it is again on return); cnt holds n_tok + 1.
+ * Returns the length of list. */
+int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
+                      int32_t *cnt, int32_t *list, int32_t *tok_list);
 
 /* The forward step over a batch already placed in cells (engine/forward.c);
  * leaves n_out rows of logits in c->d_logits. */

@@ -229,7 +229,8 @@ static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const 
 }
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
-    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, a->out, a->scratch,
+    ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, s->tok_list,
+                      s->list, a->out, a->scratch,
                       s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim, s->n_runs);
 }
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }

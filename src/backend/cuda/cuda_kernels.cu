@@ -17,6 +17,9 @@
 #ifndef IG_MIN
 #define IG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #endif
+#ifndef IG_MAX
+#define IG_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 #define CK(call)                                                                                   \
     do {                                                                                           \
@@ -1052,98 +1055,98 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
 }
 
 // -------------------------------------------------------------- attention
-// Flash-decoding: each (token, head) is split over blocks of ATT_CH cells so
-// that even one decode token fills the GPU. A block writes its partial
-// softmax (max m, sum l, unnormalized values o); a second kernel combines the
-// splits: o = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M).
+// Flash-decoding: each (token, head) walks the cells of its sequence (the
+// step's cell list) in splits of ATT_CH cells spread over blocks, so that
+// even one decode token fills the GPU, and many sequences decoded at once
+// never scan each other's cells. A block writes each split's partial softmax
+// (max m, sum l, unnormalized values o); a second kernel combines the splits:
+// o = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M).
 
 enum { ATT_CH = 64, ATT_THREADS = 128, ATT_MAX_DPL = 8 }; // head_dim <= 32 * ATT_MAX_DPL
 
-__global__ void k_attn_split(const float *q, const float *kc, const float *vc, const int32_t *seq,
-                             const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
-                             const int32_t *n_used, float *part, int n_ctx, int n_head, int n_head_kv, int hd,
-                             int n_split) {
+__global__ void k_attn_split(const float *q, const float *kc, const float *vc, const int32_t *pos,
+                             const int32_t *cell_pos, const int32_t *tok_list, const int32_t *list, float *part,
+                             int n_head, int n_head_kv, int hd, int n_split) {
     __shared__ float sc[ATT_CH], qs[32 * ATT_MAX_DPL], red[32], ov[ATT_THREADS / 32][32 * ATT_MAX_DPL];
-    int th = blockIdx.x, split = blockIdx.y;
+    const int th = blockIdx.x, t = th / n_head, h = th % n_head, kvh = h / (n_head / n_head_kv);
+    const int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     pdl_launch();
     pdl_wait();
-    if (split * ATT_CH >= *n_used) { // every cell of this split is free: an empty partial
-        if (threadIdx.x == 0) part[((size_t)th * n_split + split) * (hd + 2) + 1] = 0.f;
-        return;
-    }
-    int t = th / n_head, h = th % n_head, kvh = h / (n_head / n_head_kv);
-    int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int c0 = split * ATT_CH, s = seq[t], p = pos[t];
-    // a thread per cell; a split where this token sees no cell (the cells of
-    // other sequences, when many are decoded at once) is empty
-    const int c = c0 + threadIdx.x;
-    const bool vis = threadIdx.x < ATT_CH && c < n_ctx && cell_seq[c] == s && cell_pos[c] <= p;
-    if (!__syncthreads_or(vis)) {
-        if (threadIdx.x == 0) part[((size_t)th * n_split + split) * (hd + 2) + 1] = 0.f;
-        return;
-    }
+    const int off = tok_list[2 * t], len = tok_list[2 * t + 1], p = pos[t];
+    const int ns = min(n_split, (len + ATT_CH - 1) / ATT_CH);
+    if ((int)blockIdx.y >= ns) return;
     for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[((size_t)t * n_head + h) * hd + i];
-    __syncthreads();
-    float scale = rsqrtf((float)hd), mx = -INFINITY;
-    if (threadIdx.x < ATT_CH) { // independent loads in flight
-        float v = -INFINITY;
-        if (vis) {
-            const float4 *k4 = (const float4 *)(kc + (size_t)c * kv_dim + (size_t)kvh * hd);
-            float d = 0;
-#pragma unroll 8
-            for (int i = 0; i < hd / 4; i++) {
-                float4 kv = k4[i];
-                d += qs[4 * i] * kv.x + qs[4 * i + 1] * kv.y + qs[4 * i + 2] * kv.z + qs[4 * i + 3] * kv.w;
-            }
-            v = d * scale;
+    const float scale = rsqrtf((float)hd);
+    for (int split = blockIdx.y; split < ns; split += gridDim.y) {
+        float *dst = part + ((size_t)th * n_split + split) * (hd + 2);
+        const int i = split * ATT_CH + (int)threadIdx.x;
+        const int c = threadIdx.x < ATT_CH && i < len ? list[off + i] : -1;
+        const bool vis = c >= 0 && cell_pos[c] <= p; // later positions: a prompt's causal edge
+        if (!__syncthreads_or(vis)) { // (also orders qs and the previous split's reads)
+            if (threadIdx.x == 0) dst[1] = 0.f;
+            continue;
         }
-        sc[threadIdx.x] = v;
-        mx = v;
-    }
-    mx = block_max(mx, red);
-    float e = 0;
-    if (threadIdx.x < ATT_CH) {
-        e = sc[threadIdx.x] == -INFINITY ? 0.f : __expf(sc[threadIdx.x] - mx);
-        sc[threadIdx.x] = e;
-    }
-    float l = block_sum(e, red);
-    float o[ATT_MAX_DPL];
+        float mx = -INFINITY;
+        if (threadIdx.x < ATT_CH) { // a thread per cell: independent loads in flight
+            float v = -INFINITY;
+            if (vis) {
+                const float4 *k4 = (const float4 *)(kc + (size_t)c * kv_dim + (size_t)kvh * hd);
+                float d = 0;
+#pragma unroll 8
+                for (int j = 0; j < hd / 4; j++) {
+                    float4 kv = k4[j];
+                    d += qs[4 * j] * kv.x + qs[4 * j + 1] * kv.y + qs[4 * j + 2] * kv.z + qs[4 * j + 3] * kv.w;
+                }
+                v = d * scale;
+            }
+            sc[threadIdx.x] = v;
+            mx = v;
+        }
+        mx = block_max(mx, red);
+        float e = 0;
+        if (threadIdx.x < ATT_CH) {
+            e = sc[threadIdx.x] == -INFINITY ? 0.f : __expf(sc[threadIdx.x] - mx);
+            sc[threadIdx.x] = e;
+        }
+        const float l = block_sum(e, red);
+        float o[ATT_MAX_DPL];
 #pragma unroll
-    for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
-    for (int j = warp; j < ATT_CH; j += ATT_THREADS / 32) {
-        float pc = sc[j];
-        if (pc == 0.f) continue; // masked: uniform over the warp
-        const float *v = vc + (size_t)(c0 + j) * kv_dim + (size_t)kvh * hd;
+        for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
+        const int n_here = min(ATT_CH, len - split * ATT_CH);
+        for (int j = warp; j < n_here; j += ATT_THREADS / 32) {
+            const float pc = sc[j];
+            if (pc == 0.f) continue; // masked: uniform over the warp
+            const float *v = vc + (size_t)list[off + split * ATT_CH + j] * kv_dim + (size_t)kvh * hd;
+#pragma unroll
+            for (int k = 0; k < ATT_MAX_DPL; k++)
+                if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
+        }
 #pragma unroll
         for (int k = 0; k < ATT_MAX_DPL; k++)
-            if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
+            if (lane + 32 * k < hd) ov[warp][lane + 32 * k] = o[k];
+        __syncthreads();
+        for (int j = threadIdx.x; j < hd; j += blockDim.x) {
+            float acc = 0;
+            for (int w = 0; w < ATT_THREADS / 32; w++) acc += ov[w][j];
+            dst[2 + j] = acc;
+        }
+        if (threadIdx.x == 0) dst[0] = mx, dst[1] = l;
     }
-#pragma unroll
-    for (int k = 0; k < ATT_MAX_DPL; k++)
-        if (lane + 32 * k < hd) ov[warp][lane + 32 * k] = o[k];
-    __syncthreads();
-    float *dst = part + ((size_t)th * n_split + split) * (hd + 2);
-    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
-        float acc = 0;
-        for (int w = 0; w < ATT_THREADS / 32; w++) acc += ov[w][i];
-        dst[2 + i] = acc;
-    }
-    if (threadIdx.x == 0) dst[0] = mx, dst[1] = l;
 }
 
-__global__ void k_attn_combine(const float *part, float *out, int n_split, const int32_t *n_used, int hd) {
+__global__ void k_attn_combine(const float *part, float *out, int n_split, const int32_t *tok_list, int n_head,
+                               int hd) {
     int th = blockIdx.x;
     pdl_launch();
     pdl_wait();
-    const float *src0 = part + (size_t)th * n_split * (hd + 2);
-    const int ns = min(n_split, (*n_used + ATT_CH - 1) / ATT_CH);
-    if (ns == 1) { // one split: its values, normalized
-        const float inv = src0[1] > 0 ? 1.f / src0[1] : 0.f;
-        for (int i = threadIdx.x; i < hd; i += blockDim.x) out[(size_t)th * hd + i] = src0[2 + i] * inv;
+    const float *src = part + (size_t)th * n_split * (hd + 2);
+    // the splits past the token's cells were not written
+    n_split = min(n_split, (tok_list[2 * (th / n_head) + 1] + ATT_CH - 1) / ATT_CH);
+    if (n_split == 1) { // one split: its values, normalized
+        const float inv = src[1] > 0 ? 1.f / src[1] : 0.f;
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) out[(size_t)th * hd + i] = src[2 + i] * inv;
         return;
     }
-    const float *src = src0;
-    n_split = ns; // the splits past the cells in use are empty
     float M = -INFINITY;
     for (int s = 0; s < n_split; s++)
         if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
@@ -1171,8 +1174,9 @@ extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int hea
 
 extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
-                                  const int32_t *n_used, float *out, float *scratch, int n_tok, int n_ctx, int n_head,
-                                  int n_head_kv, int head_dim, int n_runs) {
+                                  const int32_t *n_used, const int32_t *tok_list, const int32_t *list, float *out,
+                                  float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim,
+                                  int n_runs) {
     nq_clobber(out);
     // prompts (16+ tokens, 8+ per run of one sequence) on tensor cores;
     // INGOT_CUDA_FLASH=0 keeps them on the exact FP32 kernel below
@@ -1185,9 +1189,18 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
         fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d, a multiple of 4\n", 32 * ATT_MAX_DPL);
         abort();
     }
-    int n_split = (n_ctx + ATT_CH - 1) / ATT_CH;
-    dim3 grid(n_tok * n_head, n_split);
-    launch_pdl(k_attn_split, grid, ATT_THREADS, 0, q, kc, vc, seq, pos, cell_seq, cell_pos, n_used, scratch, n_ctx, n_head,
-               n_head_kv, head_dim, n_split);
-    launch_pdl(k_attn_combine, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, n_used, head_dim);
+    // a partial slot per split of the longest possible list; blocks take
+    // every gridDim.y-th split, the grid sized to fill the GPU about twice
+    // (the same for every step of this shape: recorded steps replay it)
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CK(cudaGetDevice(&dev));
+        CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    const int n_split = (n_ctx + ATT_CH - 1) / ATT_CH;
+    const int gy = IG_MIN(n_split, IG_MAX(1, 2 * 16 * sms / (n_tok * n_head)));
+    launch_pdl(k_attn_split, dim3(n_tok * n_head, gy), ATT_THREADS, 0, q, kc, vc, pos, cell_pos, tok_list, list, scratch,
+               n_head, n_head_kv, head_dim, n_split);
+    launch_pdl(k_attn_combine, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head, head_dim);
 }
