@@ -696,6 +696,7 @@ __global__ void k_gemv_q(gemv_set set, int n_in, const float *xg) {
 }
 
 #include "backend/cuda/gemv_int8.cuh"
+#include "backend/cuda/gemv_f16.cuh"
 
 /* INGOT_CUDA_GEMV selects the Q8_0/Q4_0 decode kernel: 2 (default) int8
  * activations + dp4a, 1 float activations with whole-block lanes (exact to
@@ -905,6 +906,13 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
                                  const float *x, int n_tok, void *scratch) {
     for (int i = 0; i < n_w; i++) nq_clobber(out[i]);
     const int mode = gemv_mode();
+    if (n_tok == 1 && mode >= 1 && n_w >= 1 && n_w <= GEMV_MAX_W && (type == T_F16 || type == T_BF16)) {
+        gemv_set set;
+        memset(&set, 0, sizeof set);
+        set.n = n_w;
+        for (int i = 0; i < n_w; i++) set.w[i] = (const uint8_t *)w[i], set.out[i] = out[i], set.n_out[i] = n_out[i];
+        if (gemv_half(type, set, n_in, x, false)) return true;
+    }
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
     if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) ||
         n_tok >= cublas_min_tok())
@@ -945,7 +953,6 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
 extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x,
                                    float *out, int n_tok, void *scratch) {
     nq_clobber(out);
-    if (gemv_mode() != 2 || n_tok >= cublas_min_tok()) return false;
     gemv_set set;
     memset(&set, 0, sizeof set);
     set.n = 1;
@@ -953,6 +960,8 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
     set.w[1] = (const uint8_t *)up;
     set.out[0] = out;
     set.n_out[0] = n_ff;
+    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) return gemv_half(type, set, n_in, x, true);
+    if (gemv_mode() != 2 || n_tok >= cublas_min_tok()) return false;
     return matmul_int8(type, set, n_in, x, n_tok, true, scratch);
 }
 
@@ -960,6 +969,10 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
                                float *out, int n_tok, void *scratch) {
     nq_clobber(out);
     if (type != T_F32 && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
+    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) {
+        gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
+        if (gemv_half(type, set, n_in, x, false)) return;
+    }
     switch (type) {
     case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
     case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;

@@ -1,0 +1,105 @@
+// gemv_f16.cuh - one-token GEMV for F16 and BF16 weights (included by
+// cuda_kernels.cu). Exact: weights widened to F32, F32 activations and
+// accumulation, like the scalar reference.
+//
+// A warp takes R rows; a lane reads 16 bytes (8 weights) of each row at a
+// time, PF such loads per row in flight, streaming past L1 (no_allocate) so
+// that the activations, read by every warp through __ldg, stay cached. Up to
+// GEMV_MAX_W matrices sharing the input (Q/K/V) run as one launch; GLU: the
+// rows are gate/up pairs and the warp writes silu(gate) * up.
+enum { GH_WARPS = 8, GH_PF = 4 };
+
+__device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+template <int T> __device__ __forceinline__ float2 w2(uint32_t u) {
+    if (T == T_BF16) return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
+    return __half22float2(*(const __half2 *)&u);
+}
+template <int T> __device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b) {
+    const float2 p = w2<T>(w.x), q = w2<T>(w.y), r = w2<T>(w.z), s = w2<T>(w.w);
+    return p.x * a.x + p.y * a.y + q.x * a.z + q.y * a.w + r.x * b.x + r.y * b.y + s.x * b.z + s.y * b.w;
+}
+
+template <int T, int R, bool GLU>
+__global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in, const float *x) {
+    constexpr int NR = GLU ? R / 2 : R; // output rows per warp
+    const int n8 = n_in / 8, lane = threadIdx.x % 32;
+    const float4 *x4 = (const float4 *)x;
+    pdl_launch();
+    pdl_wait();
+    for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
+        int mi = 0;
+        if (!GLU)
+            while (mi + 1 < set.n && blk >= set.first[mi + 1]) mi++;
+        const int n_out = set.n_out[mi];
+        const int row0 = ((blk - set.first[mi]) * GH_WARPS + threadIdx.x / 32) * NR;
+        if (row0 >= n_out) continue;
+        const uint4 *wr[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int m = GLU ? r % 2 : mi;
+            const int row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
+            wr[r] = (const uint4 *)set.w[m] + (size_t)row * n8;
+        }
+        float acc[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] = 0.f;
+        for (int b0 = lane; b0 < n8; b0 += 32 * GH_PF) {
+            uint4 w[GH_PF][R];
+#pragma unroll
+            for (int p = 0; p < GH_PF; p++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    if (b0 + 32 * p < n8) w[p][r] = ld_stream(wr[r] + b0 + 32 * p);
+#pragma unroll
+            for (int p = 0; p < GH_PF; p++) {
+                const int b = b0 + 32 * p;
+                if (b >= n8) break;
+                const float4 a = __ldg(x4 + 2 * b), c = __ldg(x4 + 2 * b + 1);
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r] += dot8<T>(w[p][r], a, c);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
+        if (lane != 0) continue;
+#pragma unroll
+        for (int o = 0; o < NR; o++) {
+            if (row0 + o >= n_out) break;
+            float v = acc[o];
+            if (GLU) v = acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1];
+            set.out[mi][row0 + o] = v;
+        }
+    }
+}
+
+// one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]); false if not applicable
+static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu) {
+    if ((type != T_F16 && type != T_BF16) || n_in % 8) return false;
+    const int rows_per_block = GH_WARPS * (glu ? 1 : 2);
+    set.first[0] = 0;
+    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
+    static int max_blocks = 0;
+    if (!max_blocks) {
+        int dev = 0, sms = 0, per_sm = 0;
+        CK(cudaGetDevice(&dev));
+        CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_gemv_h<T_F16, 2, false>, GH_WARPS * 32, 0));
+        max_blocks = sms * (per_sm > 0 ? per_sm : 1);
+    }
+    const int grid = min(set.first[set.n], max_blocks);
+    if (type == T_F16) {
+        if (glu) launch_pdl(k_gemv_h<T_F16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x);
+        else launch_pdl(k_gemv_h<T_F16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x);
+    } else {
+        if (glu) launch_pdl(k_gemv_h<T_BF16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x);
+        else launch_pdl(k_gemv_h<T_BF16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x);
+    }
+    return true;
+}
