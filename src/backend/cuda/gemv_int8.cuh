@@ -199,8 +199,10 @@ template <int T, int R, int NT, bool GLU> static void launch_dq(gemv_set &set, i
     launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
 }
 
-// Two rows per warp: measured against 4 rows and against registers capped
-// for 4 blocks per multiprocessor, both slower (bench/gpu-h100-latest.md).
+// Two rows per warp: measured against 4 rows, against registers capped for
+// 4 blocks per multiprocessor, and against half the loads in flight (60
+// registers, 4 blocks per multiprocessor) with or without the grid cap: all
+// slower or level on an H100 (bench/gpu-h100-latest.md).
 template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu) {
     if (n_tok == 1) glu ? launch_dq<T, 2, 1, true>(set, n_in, xq, 1) : launch_dq<T, 2, 1, false>(set, n_in, xq, 1);
     else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
