@@ -156,7 +156,6 @@ int32_t ig_seq_pos_max(const struct ig_ctx *c, int32_t seq) {
     return mx;
 }
 
-/* Give each batch token a cell: its existing (seq, pos) cell or a free one. */
 int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
                       int32_t *cnt, int32_t *list, int32_t *tok_list) {
     int32_t n_slot = 0;
@@ -182,6 +181,7 @@ int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *s
     return off;
 }
 
+/* Give each batch token a cell: its existing (seq, pos) cell or a free one. */
 static enum ig_status place(struct ig_ctx *c, const struct ig_batch *b) {
     int32_t cursor = 0, n_new = 0;
     for (int32_t t = 0; t < b->n; t++) {

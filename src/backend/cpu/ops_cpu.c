@@ -124,9 +124,11 @@ static void attn_worker(void *arg, int ith, int nth) {
         int32_t t = job / a->n_head_kv, kvh = job % a->n_head_kv;
         const float *q = a->q + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
         float *out = a->out + (size_t)t * (size_t)(a->n_head * hd) + (size_t)kvh * (size_t)G * (size_t)hd;
-        int32_t seq = st->seq[t], pos = st->pos[t], n = 0;
-        for (int32_t c = 0; c < st->n_ctx; c++)
-            if (st->cell_seq[c] == seq && st->cell_pos[c] <= pos) cells[n++] = c;
+        /* the cells of the token's sequence (the step's list), up to its position */
+        const int32_t *own = st->list + st->tok_list[2 * t];
+        int32_t pos = st->pos[t], n = 0;
+        for (int32_t j = 0; j < st->tok_list[2 * t + 1]; j++)
+            if (st->cell_pos[own[j]] <= pos) cells[n++] = own[j];
         for (int g = 0; g < G; g++) mx[g] = -INFINITY;
         for (int32_t j = 0; j < n; j++) {
             float *s = sc + (size_t)j * (size_t)Gp;
