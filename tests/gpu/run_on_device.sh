@@ -51,10 +51,10 @@ for name in llama_f16_tied llama_bf16 llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama
     echo "ok   cuBLAS prefill $name: $(grep -h 'max rel err' "$W/$name.cb.log" | tail -1)"
   else echo "FAIL cuBLAS prefill $name"; tail -5 "$W/$name.cb.log"; fails=$((fails+1)); fi
 done
-# the default Q8_0/Q4_0 kernels quantize activations to int8 (dp4a; fused
+# the default Q8_0/Q4_0/Q4_K kernels quantize activations to int8 (dp4a; fused
 # gate/up + SwiGLU): decode and multi-token chunks (cuBLAS off), at the CPU
 # SIMD kernels' tolerance for 8-bit activations (8e-2)
-for name in llama_q8_0 qwen2_q4_0 big_llama_q8_0; do
+for name in llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama_q4_k; do
   if INGOT_CUDA_CUBLAS=0 INGOT_TEST_TOL=8e-2 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.i8.bin" > "$W/$name.i8.log" 2>&1 &&
      python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.i8.bin" --tol 8e-2 >> "$W/$name.i8.log" 2>&1; then
     echo "ok   int8 GEMV $name: $(grep -h 'max rel err' "$W/$name.i8.log" | tail -1)"

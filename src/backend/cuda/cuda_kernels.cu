@@ -713,7 +713,7 @@ static void launch_matmul(const void *w, size_t rb, int n_in, int n_out, int gro
     const int NT = 8, warps = 8;
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float); // room for the largest pad
     const int gemv = gemv_mode();
-    if ((T == T_Q8_0 || T == T_Q4_0) && gemv == 2) {
+    if ((T == T_Q8_0 || T == T_Q4_0 || T == T_Q4_K) && gemv == 2) {
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
         if (matmul_int8(T, set, n_in, x, n_tok, false, scratch)) return;
     }
@@ -914,9 +914,8 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
         if (gemv_half(type, set, n_in, x, false)) return true;
     }
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
-    if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) ||
-        n_tok >= cublas_min_tok())
-        return false;
+    if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32 || n_tok >= cublas_min_tok()) return false;
+    if (type != T_Q8_0 && type != T_Q4_0 && !(type == T_Q4_K && n_tok == 1 && mode == 2)) return false;
     gemv_set set;
     memset(&set, 0, sizeof set);
     set.n = n_w;
@@ -928,7 +927,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
         }
         if (matmul_int8(type, set, n_in, x, n_tok, false, scratch)) return true;
     }
-    if (n_tok != 1 || smem > 200 * 1024) return false;
+    if (type == T_Q4_K || n_tok != 1 || smem > 200 * 1024) return false; // the float kernel below is Q8_0/Q4_0's
     const int rows_per_block = GEMV_WARPS * GEMV_R;
     for (int i = 0; i < n_w; i++) {
         set.w[i] = (const uint8_t *)w[i];

@@ -208,11 +208,119 @@ template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq,
     else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
 }
 
+// Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
+// 12 bytes of 6-bit sub-block scales and mins, 128 bytes of nibbles). A lane
+// takes a quarter super-block (32 bytes: the low nibbles are sub-block 2c,
+// the high ones 2c + 1), four lanes share the header; per sub-block j the
+// weight is d sc_j q - dmin m_j, so against int8 activations (scale dx,
+// code sum sx) it adds d sc_j dx dot_j - dmin m_j dx sx.
+__device__ __forceinline__ void q4k_sm(uint4 h, int j, int *sc, int *m) {
+    const int s = 8 * (j & 3);
+    if (j < 4) {
+        *sc = (h.y >> s) & 63;
+        *m = (h.z >> s) & 63;
+    } else {
+        *sc = ((h.w >> s) & 0xF) | (((h.y >> s) >> 6 & 3) << 4);
+        *m = ((h.w >> s) >> 4 & 0xF) | (((h.z >> s) >> 6 & 3) << 4);
+    }
+}
+
+template <int R, bool GLU>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq) {
+    constexpr int NR = GLU ? R / 2 : R;
+    const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32;
+    const int8_t *xc = (const int8_t *)xq;
+    const float *xd = (const float *)(xq + (size_t)nb * 32);
+    const int *xs = (const int *)(xq + (size_t)nb * 36);
+    pdl_launch();
+    pdl_wait();
+    for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
+        int mi = 0;
+        if (!GLU)
+            while (mi + 1 < set.n && blk >= set.first[mi + 1]) mi++;
+        const int n_out = set.n_out[mi];
+        const int row0 = ((blk - set.first[mi]) * DQ_WARPS + threadIdx.x / 32) * NR;
+        if (row0 >= n_out) continue;
+        const uint8_t *wr[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int m = GLU ? r % 2 : mi;
+            wr[r] = set.w[m] + (size_t)min(row0 + (GLU ? r / 2 : r), n_out - 1) * nsb * 144;
+        }
+        float acc[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] = 0.f;
+#pragma unroll 2
+        for (int u = lane; u < 4 * nsb; u += 32) {
+            const int sb = u / 4, c = u % 4, j0 = sb * 8 + 2 * c;
+            uint4 h[R], q0[R], q1[R];
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const uint4 *b = (const uint4 *)(wr[r] + (size_t)sb * 144);
+                h[r] = __ldg(b);
+                q0[r] = __ldg(b + 1 + 2 * c);
+                q1[r] = __ldg(b + 2 + 2 * c);
+            }
+            const int4 a0 = __ldg((const int4 *)(xc + (size_t)j0 * 32)), a1 = __ldg((const int4 *)(xc + (size_t)j0 * 32) + 1);
+            const int4 b0 = __ldg((const int4 *)(xc + (size_t)j0 * 32) + 2), b1 = __ldg((const int4 *)(xc + (size_t)j0 * 32) + 3);
+            const float dx0 = __ldg(xd + j0), dx1 = __ldg(xd + j0 + 1);
+            const int sx0 = __ldg(xs + j0), sx1 = __ldg(xs + j0 + 1);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const uint32_t m4 = 0x0F0F0F0Fu;
+                int d0 = 0, d1 = 0;
+                d0 = __dp4a((int)(q0[r].x & m4), a0.x, d0);
+                d0 = __dp4a((int)(q0[r].y & m4), a0.y, d0);
+                d0 = __dp4a((int)(q0[r].z & m4), a0.z, d0);
+                d0 = __dp4a((int)(q0[r].w & m4), a0.w, d0);
+                d0 = __dp4a((int)(q1[r].x & m4), a1.x, d0);
+                d0 = __dp4a((int)(q1[r].y & m4), a1.y, d0);
+                d0 = __dp4a((int)(q1[r].z & m4), a1.z, d0);
+                d0 = __dp4a((int)(q1[r].w & m4), a1.w, d0);
+                d1 = __dp4a((int)((q0[r].x >> 4) & m4), b0.x, d1);
+                d1 = __dp4a((int)((q0[r].y >> 4) & m4), b0.y, d1);
+                d1 = __dp4a((int)((q0[r].z >> 4) & m4), b0.z, d1);
+                d1 = __dp4a((int)((q0[r].w >> 4) & m4), b0.w, d1);
+                d1 = __dp4a((int)((q1[r].x >> 4) & m4), b1.x, d1);
+                d1 = __dp4a((int)((q1[r].y >> 4) & m4), b1.y, d1);
+                d1 = __dp4a((int)((q1[r].z >> 4) & m4), b1.z, d1);
+                d1 = __dp4a((int)((q1[r].w >> 4) & m4), b1.w, d1);
+                int sc0, m0, sc1, m1;
+                q4k_sm(h[r], 2 * c, &sc0, &m0);
+                q4k_sm(h[r], 2 * c + 1, &sc1, &m1);
+                const float d = h_to_f((uint16_t)(h[r].x & 0xffff)), dmin = h_to_f((uint16_t)(h[r].x >> 16));
+                acc[r] += d * (dx0 * (float)(sc0 * d0) + dx1 * (float)(sc1 * d1)) -
+                          dmin * (dx0 * (float)(m0 * sx0) + dx1 * (float)(m1 * sx1));
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
+        if (lane != 0) continue;
+#pragma unroll
+        for (int o = 0; o < NR; o++) {
+            if (row0 + o >= n_out) break;
+            float v = acc[o];
+            if (GLU) v = acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1];
+            set.out[mi][row0 + o] = v;
+        }
+    }
+}
+
+static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu) {
+    const int rows_per_block = DQ_WARPS * (glu ? 1 : 2);
+    set.first[0] = 0;
+    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
+    if (glu) launch_pdl(k_gemv_q4k<2, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
+    else launch_pdl(k_gemv_q4k<2, false>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
+}
+
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
 // scratch (ig_cuda_matmul_scratch bytes) first. glu: set holds gate (w[0])
 // and up (w[1]) and out[0] gets silu(gate) * up. false if it does not apply.
+// Q4_K for one token only (its n_in a multiple of 256).
 static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
-    if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0) || !scratch) return false;
+    if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
+    if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
     uint8_t *xq = (uint8_t *)scratch;
     if (n_tok == 1 && x == g_nq_src && n_in == g_nq_n) xq = g_nq; // quantized by the norm that wrote x
     else {
@@ -220,6 +328,7 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
         launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
     }
     if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu);
-    else gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu);
+    else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu);
+    else gemv_q4k(set, n_in, xq, glu);
     return true;
 }
