@@ -836,7 +836,6 @@ static struct {
     const void *w[F16_SLOTS];
     __half *h[F16_SLOTS];
     int n, state; // state: 0 unread, 1 on, -1 off
-    size_t bytes;
 } g_f16;
 
 static void f16_cache_drop(void) {
@@ -846,7 +845,6 @@ static void f16_cache_drop(void) {
     for (int i = 0; i < F16_SLOTS; i++)
         if (g_f16.w[i]) cudaFree(g_f16.h[i]), g_f16.w[i] = NULL, g_f16.h[i] = NULL;
     g_f16.n = 0;
-    g_f16.bytes = 0;
 }
 extern "C" void ig_cuda_forget_weights(void) { f16_cache_drop(); }
 
@@ -870,7 +868,6 @@ static const __half *f16_weight(int type, const void *w, size_t rb, int n_in, in
         free_b > n * 2 + total_b / 10 + ((size_t)1 << 30) && cudaMalloc((void **)&dst, n * 2) == cudaSuccess) {
         g_f16.w[i] = w, g_f16.h[i] = dst;
         g_f16.n++;
-        g_f16.bytes += n * 2;
     } else {
         cudaGetLastError();
         if (!grow16(&g_cb.w16, &g_cb.w_cap, n)) return NULL;
