@@ -370,6 +370,25 @@ static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx,
     }
     snprintf(what, sizeof what, "attention n_ctx=%d used=%d n_tok=%d runs=%d", n_ctx, n_used, n_tok, runs);
     compare(what, e[0], od[0], e[1], od[1], (size_t)n_tok * nq, tol_attn);
+    /* the output projection straight after (a backend may hand it a copy
+     * of the attention output it made on the way, as CUDA's int8 one) */
+    const struct ig_weight *wo = pick(e[0], 3);
+    void *po[2], *ps[2];
+    for (int i = 0; i < 2; i++) {
+        po[i] = put(e[i], NULL, (size_t)n_tok * (size_t)wo->n_out * 4);
+        ps[i] = put(e[i], NULL, e[i]->ops->matmul_scratch(e[i]->b, n_tok, wo->n_in));
+    }
+    for (int i = 0; i < 2; i++) {
+        e[i]->ops->attention(e[i]->b, &(struct ig_attn_args){.q = qd[i], .k_cache = kcd[i], .v_cache = vcd[i],
+                                                              .step = &st.s[i], .out = od[i], .scratch = sc[i],
+                                                              .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+                                                              .head_dim = hd});
+        e[i]->ops->matmul(e[i]->b, pick(e[i], 3), od[i], po[i], n_tok, ps[i]);
+    }
+    snprintf(what, sizeof what, "attention -> wo %s n_tok=%d", type_name(wo), n_tok);
+    compare(what, e[0], po[0], e[1], po[1], (size_t)n_tok * (size_t)wo->n_out,
+            fmax(tol_attn, is_float_type(wo->type) ? tol_float : tol_quant));
+    for (int i = 0; i < 2; i++) e[i]->ops->free(e[i]->b, po[i]), e[i]->ops->free(e[i]->b, ps[i]);
     for (int i = 0; i < 2; i++) {
         void *all[] = {kcd[i], vcd[i], qd[i], kd[i], vd[i], od[i], sc[i]};
         for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) e[i]->ops->free(e[i]->b, all[j]);

@@ -126,6 +126,7 @@ extern "C" void *ig_cuda_malloc(size_t bytes) {
     return p;
 }
 extern "C" void ig_cuda_free(void *p) {
+    nq_clobber(p); // the address may come back for another buffer
     CK(cudaStreamSynchronize(g_stream));
     CK(cudaFree(p));
 }
@@ -143,6 +144,7 @@ extern "C" void ig_cuda_host_free(void *p) {
     CK(cudaFreeHost(p));
 }
 extern "C" void ig_cuda_upload(void *dst, const void *src, size_t n) {
+    nq_clobber(dst);
     if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, g_stream));
 }
 extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
@@ -1177,6 +1179,39 @@ __global__ void k_attn_combine(const float *part, float *out, int n_split, const
 
 #include "backend/cuda/attn_flash.cuh"
 
+// One decode token: combine as above, a thread per 4 values of a head, and
+// also quantize the output to int8 in the layout the int8 GEMV reads (the O
+// projection then skips its quantize launch, as after the norms).
+__global__ void k_attn_combine_q8(const float *part, float *out, int n_split, const int32_t *tok_list, int hd,
+                                  uint8_t *xq, int nb) {
+    const int th = blockIdx.x, f = threadIdx.x;
+    pdl_launch();
+    pdl_wait();
+    const float *src = part + (size_t)th * n_split * (hd + 2);
+    n_split = min(n_split, (tok_list[1] + ATT_CH - 1) / ATT_CH);
+    float M = -INFINITY, L = 0;
+    for (int s = 0; s < n_split; s++)
+        if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
+    for (int s = 0; s < n_split; s++) {
+        const float *ps = src + s * (hd + 2);
+        if (ps[1] > 0) L += ps[1] * __expf(ps[0] - M);
+    }
+    const float inv = L > 0 ? 1.f / L : 0.f;
+    const bool ok = f < hd / 4;
+    float4 r = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (ok) {
+        for (int s = 0; s < n_split; s++) {
+            const float *ps = src + s * (hd + 2);
+            if (ps[1] <= 0) continue;
+            const float w = __expf(ps[0] - M);
+            r.x += w * ps[2 + 4 * f], r.y += w * ps[3 + 4 * f], r.z += w * ps[4 + 4 * f], r.w += w * ps[5 + 4 * f];
+        }
+        r = make_float4(r.x * inv, r.y * inv, r.z * inv, r.w * inv);
+        ((float4 *)(out + (size_t)th * hd))[f] = r;
+    }
+    quant8_store(r, ok, xq, nb, th * hd / 4 + f); // every lane of both warps takes part
+}
+
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
     return (size_t)n_tok * n_head * ((n_ctx + ATT_CH - 1) / ATT_CH) * (head_dim + 2) * sizeof(float);
 }
@@ -1211,5 +1246,12 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     const int gy = IG_MIN(n_split, IG_MAX(1, 2 * 16 * sms / (n_tok * n_head)));
     launch_pdl(k_attn_split, dim3(n_tok * n_head, gy), ATT_THREADS, 0, q, kc, vc, pos, cell_pos, tok_list, list, scratch,
                n_head, n_head_kv, head_dim, n_split);
+    const int n_q = n_head * head_dim;
+    if (n_tok == 1 && head_dim % 32 == 0 && head_dim <= 256 && g_nq && (size_t)n_q / 32 * 40 <= g_nq_cap) {
+        launch_pdl(k_attn_combine_q8, n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, head_dim, g_nq,
+                   n_q / 32);
+        g_nq_src = out, g_nq_n = n_q; // the O projection reads the int8 copy
+        return;
+    }
     launch_pdl(k_attn_combine, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head, head_dim);
 }
