@@ -30,17 +30,13 @@ template <int T> __device__ __forceinline__ float dot8(uint4 w, float4 a, float4
 
 template <int T, int R, bool GLU, int PF = GH_PF>
 __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in, const float *x) {
-    constexpr int NR = GLU ? R / 2 : R; // output rows per warp
     const int n8 = n_in / 8, lane = threadIdx.x % 32;
     const float4 *x4 = (const float4 *)x;
     pdl_launch();
     pdl_wait();
     for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
-        int mi = 0;
-        if (!GLU)
-            while (mi + 1 < set.n && blk >= set.first[mi + 1]) mi++;
-        const int n_out = set.n_out[mi];
-        const int row0 = ((blk - set.first[mi]) * GH_WARPS + threadIdx.x / 32) * NR;
+        int mi;
+        const int row0 = set_row0(set, blk, GH_WARPS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
         if (row0 >= n_out) continue;
         const uint4 *wr[R];
 #pragma unroll
@@ -70,14 +66,7 @@ __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in
         }
 #pragma unroll
         for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
-        if (lane != 0) continue;
-#pragma unroll
-        for (int o = 0; o < NR; o++) {
-            if (row0 + o >= n_out) break;
-            float v = acc[o];
-            if (GLU) v = acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1];
-            set.out[mi][row0 + o] = v;
-        }
+        if (lane == 0) set_write<R, GLU>(set, mi, row0, acc);
     }
 }
 

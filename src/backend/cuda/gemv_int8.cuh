@@ -208,6 +208,24 @@ template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq,
     else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
 }
 
+// One-token GEMV helpers shared by the Q4_K and F16/BF16 kernels: the
+// matrix of a row block (always 0 for GLU, whose rows are gate/up pairs) and
+// this warp's first output row; lane 0's write of the warp's outputs.
+__device__ __forceinline__ int set_row0(const gemv_set &set, int blk, int warps, int nr, bool glu, int *mi) {
+    int m = 0;
+    if (!glu)
+        while (m + 1 < set.n && blk >= set.first[m + 1]) m++;
+    *mi = m;
+    return ((blk - set.first[m]) * warps + threadIdx.x / 32) * nr;
+}
+template <int R, bool GLU> __device__ __forceinline__ void set_write(const gemv_set &set, int mi, int row0, const float *acc) {
+#pragma unroll
+    for (int o = 0; o < (GLU ? R / 2 : R); o++) {
+        if (row0 + o >= set.n_out[mi]) break;
+        set.out[mi][row0 + o] = GLU ? acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1] : acc[o];
+    }
+}
+
 // Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
 // 12 bytes of 6-bit sub-block scales and mins, 128 bytes of nibbles). A lane
 // takes a quarter super-block (32 bytes: the low nibbles are sub-block 2c,
@@ -227,7 +245,6 @@ __device__ __forceinline__ void q4k_sm(uint4 h, int j, int *sc, int *m) {
 
 template <int R, bool GLU>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq) {
-    constexpr int NR = GLU ? R / 2 : R;
     const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32;
     const int8_t *xc = (const int8_t *)xq;
     const float *xd = (const float *)(xq + (size_t)nb * 32);
@@ -235,11 +252,8 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
     pdl_launch();
     pdl_wait();
     for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
-        int mi = 0;
-        if (!GLU)
-            while (mi + 1 < set.n && blk >= set.first[mi + 1]) mi++;
-        const int n_out = set.n_out[mi];
-        const int row0 = ((blk - set.first[mi]) * DQ_WARPS + threadIdx.x / 32) * NR;
+        int mi;
+        const int row0 = set_row0(set, blk, DQ_WARPS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
         if (row0 >= n_out) continue;
         const uint8_t *wr[R];
 #pragma unroll
@@ -295,14 +309,7 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
         }
 #pragma unroll
         for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
-        if (lane != 0) continue;
-#pragma unroll
-        for (int o = 0; o < NR; o++) {
-            if (row0 + o >= n_out) break;
-            float v = acc[o];
-            if (GLU) v = acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1];
-            set.out[mi][row0 + o] = v;
-        }
+        if (lane == 0) set_write<R, GLU>(set, mi, row0, acc);
     }
 }
 
