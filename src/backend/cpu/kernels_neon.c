@@ -1,7 +1,7 @@
 /* kernels_neon.c - ARM64 NEON kernels (every AArch64 CPU has NEON), plus
  * Q8_0/Q4_0 dots with the dot-product instructions (SDOT, Armv8.2) compiled
  * with a target attribute and chosen at run time from the CPU's hwcaps.
- * Q4_K and Q6_K have NEON kernels; MLX uses the portable C kernels for now.
+ * Q4_K, Q6_K and MLX 4/8-bit have NEON kernels.
  *
  * Integer dots: int8 x int8 products widen to int16 (vmull_s8; two products
  * summed stay below 2 * 128 * 127 < 32767), pairwise-add into int32 lanes,
@@ -179,6 +179,51 @@ static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
     for (int g = 0; g < G; g++) axpy(n, p[g], v, y + g * n);
 }
 
+/* MLX: per 32-value activation block (inside one group of scale s, bias z)
+ * the row adds d_x * (s * sum c * x + z * sum x). 4-bit codes (0..15, byte k
+ * holding elements 2k and 2k + 1) fit int8 and use dot16; 8-bit codes reach
+ * 255 and widen to int16 with the activations. */
+static inline int32_t sum32_s8(int8x16_t x0, int8x16_t x1) {
+    return vaddvq_s16(vaddq_s16(vpaddlq_s8(x0), vpaddlq_s8(x1)));
+}
+static inline int32_t mlx4_block(const uint8_t *q, int8x16_t x0, int8x16_t x1) {
+    const uint8x16_t raw = vld1q_u8(q), lo = vandq_u8(raw, vdupq_n_u8(15)), hi = vshrq_n_u8(raw, 4);
+    const int8x16_t c0 = vreinterpretq_s8_u8(vzip1q_u8(lo, hi)), c1 = vreinterpretq_s8_u8(vzip2q_u8(lo, hi));
+    return vaddvq_s32(vaddq_s32(dot16(c0, x0), dot16(c1, x1)));
+}
+static inline int32_t mlx8_half(uint8x16_t c, int8x16_t x) {
+    const int16x8_t cl = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(c))), ch = vreinterpretq_s16_u16(vmovl_high_u8(c));
+    int32x4_t s = vmull_s16(vget_low_s16(cl), vget_low_s16(vmovl_s8(vget_low_s8(x))));
+    s = vmlal_s16(s, vget_high_s16(cl), vget_high_s16(vmovl_s8(vget_low_s8(x))));
+    s = vmlal_s16(s, vget_low_s16(ch), vget_low_s16(vmovl_high_s8(x)));
+    s = vmlal_s16(s, vget_high_s16(ch), vget_high_s16(vmovl_high_s8(x)));
+    return vaddvq_s32(s);
+}
+static void dot_mlx(int bits, int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                    int group, const void *x, int64_t xs, int nx, float *out) {
+    for (int j = 0; j < nx; j++) out[j] = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const int64_t g = b * 32 / group;
+        const float s = ig_scalar_to_f32(stype, scales, g), z = ig_scalar_to_f32(stype, biases, g);
+        const uint8_t *qb = q + b * (bits == 4 ? 16 : 32);
+        for (int j = 0; j < nx; j++) {
+            const struct ig_block_q8x *a = (const struct ig_block_q8x *)x + j * xs + b;
+            const int8x16_t x0 = vld1q_s8(a->qs), x1 = vld1q_s8(a->qs + 16);
+            const int32_t dot = bits == 4 ? mlx4_block(qb, x0, x1)
+                                          : mlx8_half(vld1q_u8(qb), x0) + mlx8_half(vld1q_u8(qb + 16), x1);
+            out[j] += a->d * (s * (float)dot + z * (float)sum32_s8(x0, x1));
+        }
+    }
+}
+static void dot_mlx4(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                     int group, const void *x, int64_t xs, int nx, float *out) {
+    dot_mlx(4, n, q, scales, biases, stype, group, x, xs, nx, out);
+}
+static void dot_mlx8(int64_t n, const uint8_t *q, const void *scales, const void *biases, enum ig_dtype stype,
+                     int group, const void *x, int64_t xs, int nx, float *out) {
+    dot_mlx(8, n, q, scales, biases, stype, group, x, xs, nx, out);
+}
+
 #define NEON_TABLE(name_, isa_, q8, q4)                                                                  \
     static const struct ig_kernels name_ = {                                                             \
         .axpy = axpy,                                                                                    \
@@ -189,8 +234,8 @@ static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
         .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,          \
                 [IG_DTYPE_Q8_0] = q8, [IG_DTYPE_Q4_0] = q4, [IG_DTYPE_Q4_K] = dot_q4_k,                 \
                 [IG_DTYPE_Q6_K] = dot_q6_k},                                                             \
-        .dot_mlx4 = ig_dot_mlx4_c,                                                                       \
-        .dot_mlx8 = ig_dot_mlx8_c,                                                                       \
+        .dot_mlx4 = dot_mlx4,                                                                            \
+        .dot_mlx8 = dot_mlx8,                                                                            \
     };
 NEON_TABLE(k_neon, "neon", dot_q8_0, dot_q4_0)
 NEON_TABLE(k_neon_dp, "neon+dotprod", dot_q8_0_dp, dot_q4_0_dp)
