@@ -183,9 +183,6 @@ static void axpyg(int64_t n, const float *v, const float *p, int G, float *y) {
  * the row adds d_x * (s * sum c * x + z * sum x). 4-bit codes (0..15, byte k
  * holding elements 2k and 2k + 1) fit int8 and use dot16; 8-bit codes reach
  * 255 and widen to int16 with the activations. */
-static inline int32_t sum32_s8(int8x16_t x0, int8x16_t x1) {
-    return vaddvq_s16(vaddq_s16(vpaddlq_s8(x0), vpaddlq_s8(x1)));
-}
 static inline int32_t mlx4_block(const uint8_t *q, int8x16_t x0, int8x16_t x1) {
     const uint8x16_t raw = vld1q_u8(q), lo = vandq_u8(raw, vdupq_n_u8(15)), hi = vshrq_n_u8(raw, 4);
     const int8x16_t c0 = vreinterpretq_s8_u8(vzip1q_u8(lo, hi)), c1 = vreinterpretq_s8_u8(vzip2q_u8(lo, hi));
@@ -211,7 +208,7 @@ static void dot_mlx(int bits, int64_t n, const uint8_t *q, const void *scales, c
             const int8x16_t x0 = vld1q_s8(a->qs), x1 = vld1q_s8(a->qs + 16);
             const int32_t dot = bits == 4 ? mlx4_block(qb, x0, x1)
                                           : mlx8_half(vld1q_u8(qb), x0) + mlx8_half(vld1q_u8(qb + 16), x1);
-            out[j] += a->d * (s * (float)dot + z * (float)sum32_s8(x0, x1));
+            out[j] += a->d * (s * (float)dot + z * (float)(vaddlvq_s8(x0) + vaddlvq_s8(x1)));
         }
     }
 }

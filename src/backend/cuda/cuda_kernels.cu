@@ -196,8 +196,11 @@ extern "C" void ig_cuda_graph_reset(void) {
     }
 }
 
-// a buffer graphs may point at is freed or moved: drop them (never while recording)
-static void graphs_stale(void) { ig_cuda_graph_reset(); }
+// the stream is recording a step (stream capture): nothing may be allocated
+static bool capturing(void) {
+    cudaStreamCaptureStatus cs;
+    return cudaStreamIsCapturing(g_stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone;
+}
 
 // ---------------------------------------------------------------- dequant
 
@@ -816,9 +819,8 @@ __global__ void k_f32_to_f16(const float *x, __half *y, size_t n) {
 
 static bool grow16(__half **p, size_t *cap, size_t n) {
     if (n <= *cap) return true;
-    cudaStreamCaptureStatus cs;
-    if (cudaStreamIsCapturing(g_stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) return false;
-    graphs_stale();
+    if (capturing()) return false;
+    ig_cuda_graph_reset(); // recorded steps may point at the old buffer
     if (*p) cudaFree(*p);
     *p = NULL;
     *cap = 0;
@@ -842,7 +844,7 @@ static struct {
 
 static void f16_cache_drop(void) {
     if (!g_f16.n) return;
-    graphs_stale();
+    ig_cuda_graph_reset(); // recorded steps may point at the copies
     CK(cudaStreamSynchronize(g_stream));
     for (int i = 0; i < F16_SLOTS; i++)
         if (g_f16.w[i]) cudaFree(g_f16.h[i]), g_f16.w[i] = NULL, g_f16.h[i] = NULL;
@@ -861,8 +863,7 @@ static const __half *f16_weight(int type, const void *w, size_t rb, int n_in, in
     if (g_f16.w[i]) return g_f16.h[i];
     __half *dst = NULL;
     size_t free_b = 0, total_b = 0;
-    cudaStreamCaptureStatus cs;
-    if (cudaStreamIsCapturing(g_stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
+    if (capturing()) {
         // recording (the step ran once before, so a kept copy or the scratch exists)
         if (n > g_cb.w_cap) return NULL;
         dst = g_cb.w16;
@@ -1145,50 +1146,18 @@ __global__ void k_attn_split(const float *q, const float *kc, const float *vc, c
     }
 }
 
+// A block per (token, head), a thread per 4 values. Q (one decode token):
+// the output is also quantized to int8 in the layout the int8 GEMV reads, so
+// the O projection skips its quantize launch, as after the norms.
+template <bool Q>
 __global__ void k_attn_combine(const float *part, float *out, int n_split, const int32_t *tok_list, int n_head,
-                               int hd) {
-    int th = blockIdx.x;
+                               int hd, uint8_t *xq) {
+    const int th = blockIdx.x, f = threadIdx.x;
     pdl_launch();
     pdl_wait();
     const float *src = part + (size_t)th * n_split * (hd + 2);
     // the splits past the token's cells were not written
     n_split = min(n_split, (tok_list[2 * (th / n_head) + 1] + ATT_CH - 1) / ATT_CH);
-    if (n_split == 1) { // one split: its values, normalized
-        const float inv = src[1] > 0 ? 1.f / src[1] : 0.f;
-        for (int i = threadIdx.x; i < hd; i += blockDim.x) out[(size_t)th * hd + i] = src[2 + i] * inv;
-        return;
-    }
-    float M = -INFINITY;
-    for (int s = 0; s < n_split; s++)
-        if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
-    float L = 0;
-    for (int s = 0; s < n_split; s++) {
-        const float *ps = src + s * (hd + 2);
-        if (ps[1] > 0) L += ps[1] * __expf(ps[0] - M);
-    }
-    float inv = L > 0 ? 1.f / L : 0.f;
-    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
-        float acc = 0;
-        for (int s = 0; s < n_split; s++) {
-            const float *ps = src + s * (hd + 2);
-            if (ps[1] > 0) acc += ps[2 + i] * __expf(ps[0] - M);
-        }
-        out[(size_t)th * hd + i] = acc * inv;
-    }
-}
-
-#include "backend/cuda/attn_flash.cuh"
-
-// One decode token: combine as above, a thread per 4 values of a head, and
-// also quantize the output to int8 in the layout the int8 GEMV reads (the O
-// projection then skips its quantize launch, as after the norms).
-__global__ void k_attn_combine_q8(const float *part, float *out, int n_split, const int32_t *tok_list, int hd,
-                                  uint8_t *xq, int nb) {
-    const int th = blockIdx.x, f = threadIdx.x;
-    pdl_launch();
-    pdl_wait();
-    const float *src = part + (size_t)th * n_split * (hd + 2);
-    n_split = min(n_split, (tok_list[1] + ATT_CH - 1) / ATT_CH);
     float M = -INFINITY, L = 0;
     for (int s = 0; s < n_split; s++)
         if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
@@ -1209,8 +1178,10 @@ __global__ void k_attn_combine_q8(const float *part, float *out, int n_split, co
         r = make_float4(r.x * inv, r.y * inv, r.z * inv, r.w * inv);
         ((float4 *)(out + (size_t)th * hd))[f] = r;
     }
-    quant8_store(r, ok, xq, nb, th * hd / 4 + f); // every lane of both warps takes part
+    if (Q) quant8_store(r, ok, xq, n_head * hd / 32, th * hd / 4 + f); // every lane of both warps takes part
 }
+
+#include "backend/cuda/attn_flash.cuh"
 
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
     return (size_t)n_tok * n_head * ((n_ctx + ATT_CH - 1) / ATT_CH) * (head_dim + 2) * sizeof(float);
@@ -1248,10 +1219,11 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
                n_head, n_head_kv, head_dim, n_split);
     const int n_q = n_head * head_dim;
     if (n_tok == 1 && head_dim % 32 == 0 && head_dim <= 256 && g_nq && (size_t)n_q / 32 * 40 <= g_nq_cap) {
-        launch_pdl(k_attn_combine_q8, n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, head_dim, g_nq,
-                   n_q / 32);
+        launch_pdl(k_attn_combine<true>, n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head,
+                   head_dim, g_nq);
         g_nq_src = out, g_nq_n = n_q; // the O projection reads the int8 copy
         return;
     }
-    launch_pdl(k_attn_combine, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head, head_dim);
+    launch_pdl(k_attn_combine<false>, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head,
+               head_dim, (uint8_t *)NULL);
 }

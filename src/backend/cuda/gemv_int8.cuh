@@ -23,7 +23,7 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
     // the one-token buffer the norms quantize into
     const size_t one = xq_token_bytes((int)((n_in + 31) / 32));
     if (one > g_nq_cap) {
-        graphs_stale();
+        ig_cuda_graph_reset(); // recorded steps may point at the old buffer
         if (g_nq) cudaFree(g_nq);
         g_nq = NULL;
         g_nq_cap = 0;
