@@ -700,6 +700,16 @@ __global__ void k_gemv_q(gemv_set set, int n_in, const float *xg) {
     }
 }
 
+// 16 bytes of weights that are read once: past L1, so that what is reused
+// (the activations) stays there
+__device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
 #include "backend/cuda/gemv_int8.cuh"
 #include "backend/cuda/gemv_f16.cuh"
 

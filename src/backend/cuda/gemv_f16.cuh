@@ -11,14 +11,6 @@
 // rows are gate/up pairs and the warp writes silu(gate) * up.
 enum { GH_WARPS = 8, GH_PF = 2 };
 
-__device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
-
 template <int T> __device__ __forceinline__ float2 w2(uint32_t u) {
     if (T == T_BF16) return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
     return __half22float2(*(const __half2 *)&u);
@@ -36,7 +28,7 @@ __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in
     pdl_wait();
     for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
         int mi;
-        const int row0 = set_row0(set, blk, GH_WARPS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+        const int row0 = set_row0(set, blk, GH_WARPS, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
         if (row0 >= n_out) continue;
         const uint4 *wr[R];
 #pragma unroll

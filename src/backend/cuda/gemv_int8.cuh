@@ -1,9 +1,9 @@
-// gemv_int8.cuh - decode GEMV for Q8_0/Q4_0 weights against activations
-// quantized to int8 on the fly (included by cuda_kernels.cu).
+// gemv_int8.cuh - decode GEMV for Q8_0/Q4_0/Q4_K weights against
+// activations quantized to int8 on the fly (included by cuda_kernels.cu).
 //
-// Each block first quantizes the activations of its NT tokens into shared
-// memory: blocks of 32 values with one float scale (absmax / 127) and the sum
-// of the codes (Q4_0's -8 offset becomes -8 * sum). A lane then takes whole
+// The activations are quantized once per matmul (or by the norm before it):
+// blocks of 32 values with one float scale (absmax / 127) and the sum of the
+// codes (Q4_0's -8 offset becomes -8 * sum). A lane then takes whole
 // 32-weight blocks of R rows and multiplies four bytes at a time with dp4a:
 // about one instruction per 4 multiply-adds instead of the ~5 per weight of
 // the float kernel, which made decode instruction-bound rather than
@@ -52,34 +52,101 @@ template <int T> struct dq_traits {
     static constexpr int PF = T == T_Q8_0 ? 2 : 4;   // blocks of weight loads in flight per lane
 };
 
-// GEMV over the quantized activations xq. A lane takes whole 32-weight
-// blocks of R rows; the activations are read through L1 (every warp of a
-// block reads the same bytes), so there is no staging step and the weight
-// loads start at once.
+// dp4a dot products of one 32-weight block against int8 activations (x0:
+// codes 0-15, x1: codes 16-31). Q4_0: byte k holds weights k (low nibble) and
+// 16 + k (high), stored +8, so the offset comes off as 8 * the code sum sx.
+__device__ __forceinline__ int dot_q4_0(uint4 u, int4 x0, int4 x1, int sx) {
+    const uint32_t m = 0x0F0F0F0Fu;
+    int d = 0;
+    d = __dp4a((int)(u.x & m), x0.x, d);
+    d = __dp4a((int)(u.y & m), x0.y, d);
+    d = __dp4a((int)(u.z & m), x0.z, d);
+    d = __dp4a((int)(u.w & m), x0.w, d);
+    d = __dp4a((int)((u.x >> 4) & m), x1.x, d);
+    d = __dp4a((int)((u.y >> 4) & m), x1.y, d);
+    d = __dp4a((int)((u.z >> 4) & m), x1.z, d);
+    d = __dp4a((int)((u.w >> 4) & m), x1.w, d);
+    return d - 8 * sx;
+}
+__device__ __forceinline__ int dot_q8_0(uint4 u0, uint4 u1, int4 x0, int4 x1) {
+    int d = 0;
+    d = __dp4a((int)u0.x, x0.x, d);
+    d = __dp4a((int)u0.y, x0.y, d);
+    d = __dp4a((int)u0.z, x0.z, d);
+    d = __dp4a((int)u0.w, x0.w, d);
+    d = __dp4a((int)u1.x, x1.x, d);
+    d = __dp4a((int)u1.y, x1.y, d);
+    d = __dp4a((int)u1.z, x1.z, d);
+    d = __dp4a((int)u1.w, x1.w, d);
+    return d;
+}
+template <int T, int QV> __device__ __forceinline__ int dot_dq(const uint4 (&u)[QV], int4 x0, int4 x1, int sx) {
+    return T == T_Q4_0 ? dot_q4_0(u[0], x0, x1, sx) : dot_q8_0(u[0], u[QV - 1], x0, x1);
+}
+
+// GEMV helpers shared by the int8 and F16/BF16 kernels: the
+// matrix of a row block (always 0 for GLU, whose rows are gate/up pairs) and
+// the first output row of warp group g (groups of nr rows, `groups` per
+// block); lane 0's write of the group's outputs (tok_off: where the
+// token's outputs start).
+__device__ __forceinline__ int set_row0(const gemv_set &set, int blk, int groups, int g, int nr, bool glu, int *mi) {
+    int m = 0;
+    if (!glu)
+        while (m + 1 < set.n && blk >= set.first[m + 1]) m++;
+    *mi = m;
+    return ((blk - set.first[m]) * groups + g) * nr;
+}
+template <int R, bool GLU>
+__device__ __forceinline__ void set_write(const gemv_set &set, int mi, int row0, const float *acc, size_t tok_off = 0) {
+#pragma unroll
+    for (int o = 0; o < (GLU ? R / 2 : R); o++) {
+        if (row0 + o >= set.n_out[mi]) break;
+        set.out[mi][tok_off + row0 + o] = GLU ? acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1] : acc[o];
+    }
+}
+// Warp sums of acc, then the KS warps that split a row group add theirs in
+// shared memory; true for the lane that holds the totals (lane 0 of the
+// group's first warp). Every thread of the block must call it.
+template <int R, int KS> __device__ __forceinline__ bool split_sum(float *acc, float (*part)[R]) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
+    if (KS == 1) return lane == 0;
+    if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < R; r++) part[warp][r] = acc[r];
+    __syncthreads();
+    if (lane != 0 || warp % KS) return false;
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        for (int k = 1; k < KS; k++) acc[r] += part[warp + k][r];
+    return true;
+}
+
+// GEMV over the quantized activations xq of 2+ tokens, NT per pass. A lane
+// takes whole 32-weight blocks of R rows; the activations are read through
+// L1 (every warp of a block reads the same bytes), so there is no staging
+// step and the weight loads start at once.
 template <int T, int R, int NT, bool GLU>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
     constexpr int QB = dq_traits<T>::QB, PF = dq_traits<T>::PF, QV = QB / 16;
-    constexpr int NR = GLU ? R / 2 : R; // output rows per warp
     const int nb = n_in / 32;
     const size_t ts = xq_token_bytes(nb);
     const int t0 = blockIdx.y * NT, nt = min(NT, n_tok - t0);
     const int lane = threadIdx.x % 32;
+    int mi;
+    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     pdl_launch();
+    if (row0 >= n_out) return;
     uint4 wq[PF][R][QV];
     uint16_t wd[PF][R];
     const uint8_t *q[R];
     const uint16_t *d[R];
-#define DQ_ROWS(blk)                                                                           \
-    int mi = 0;                                                                                \
-    if (!GLU)                                                                                  \
-        while (mi + 1 < set.n && (blk) >= set.first[mi + 1]) mi++;                             \
-    const int n_out = set.n_out[mi];                                                           \
-    const int row0 = (((blk) - set.first[mi]) * DQ_WARPS + threadIdx.x / 32) * NR;              \
-    _Pragma("unroll") for (int r = 0; r < R; r++) {                                            \
-        const int m = GLU ? r % 2 : mi;                                                        \
-        const int row = min(row0 + (GLU ? r / 2 : r), n_out - 1);                              \
-        q[r] = set.w[m] + (size_t)row * nb * QB;                                               \
-        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;      \
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int m = GLU ? r % 2 : mi, row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
+        q[r] = set.w[m] + (size_t)row * nb * QB;
+        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;
     }
 #define DQ_LOAD(p, b)                                                                          \
     _Pragma("unroll") for (int r = 0; r < R; r++) {                                            \
@@ -88,97 +155,42 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
     }
     // the first weight loads do not depend on the previous kernel: issue
     // them before waiting for it (pdl_wait)
-    if ((int)blockIdx.x < set.first[set.n]) {
-        DQ_ROWS(blockIdx.x)
-        if (row0 < n_out)
 #pragma unroll
-            for (int p = 0; p < PF; p++)
-                if (lane + 32 * p < nb) DQ_LOAD(p, lane + 32 * p);
-    }
+    for (int p = 0; p < PF; p++)
+        if (lane + 32 * p < nb) DQ_LOAD(p, lane + 32 * p);
     pdl_wait();
 
-    // the grid may be smaller than the row blocks: a block then takes several
-    for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
-        DQ_ROWS(blk)
-        if (row0 >= n_out) continue;
-        const int nr = min(NR, n_out - row0);
-        if (blk != (int)blockIdx.x)
+    float acc[NT][R];
 #pragma unroll
-            for (int p = 0; p < PF; p++)
-                if (lane + 32 * p < nb) DQ_LOAD(p, lane + 32 * p);
-
-        float acc[NT][R];
+    for (int t = 0; t < NT; t++)
 #pragma unroll
-        for (int t = 0; t < NT; t++)
+        for (int r = 0; r < R; r++) acc[t][r] = 0.f;
+    for (int b0 = lane; b0 < nb; b0 += 32 * PF) {
 #pragma unroll
-            for (int r = 0; r < R; r++) acc[t][r] = 0.f;
-
-        for (int b0 = lane; b0 < nb; b0 += 32 * PF) {
+        for (int p = 0; p < PF; p++) {
+            const int b = b0 + 32 * p;
+            if (b >= nb) break;
 #pragma unroll
-            for (int p = 0; p < PF; p++) {
-                const int b = b0 + 32 * p;
-                if (b >= nb) break;
+            for (int t = 0; t < NT; t++) {
+                if (t >= nt) break;
+                const uint8_t *base = xq + (size_t)(t0 + t) * ts;
+                const int4 x0 = __ldg((const int4 *)(base + (size_t)b * 32));
+                const int4 x1 = __ldg((const int4 *)(base + (size_t)b * 32) + 1);
+                const float dx = __ldg((const float *)(base + (size_t)nb * 32) + b);
+                const int sx = __ldg((const int *)(base + (size_t)nb * 36) + b);
 #pragma unroll
-                for (int t = 0; t < NT; t++) {
-                    if (t >= nt) break;
-                    const uint8_t *base = xq + (size_t)(t0 + t) * ts;
-                    const int4 x0 = __ldg((const int4 *)(base + (size_t)b * 32));
-                    const int4 x1 = __ldg((const int4 *)(base + (size_t)b * 32) + 1);
-                    const float dx = __ldg((const float *)(base + (size_t)nb * 32) + b);
-                    const int sx = __ldg((const int *)(base + (size_t)nb * 36) + b);
-#pragma unroll
-                    for (int r = 0; r < R; r++) {
-                        int dot = 0;
-                        if (T == T_Q4_0) {
-                            const uint4 u = wq[p][r][0];
-                            dot = __dp4a((int)(u.x & 0x0F0F0F0Fu), x0.x, dot);
-                            dot = __dp4a((int)(u.y & 0x0F0F0F0Fu), x0.y, dot);
-                            dot = __dp4a((int)(u.z & 0x0F0F0F0Fu), x0.z, dot);
-                            dot = __dp4a((int)(u.w & 0x0F0F0F0Fu), x0.w, dot);
-                            dot = __dp4a((int)((u.x >> 4) & 0x0F0F0F0Fu), x1.x, dot);
-                            dot = __dp4a((int)((u.y >> 4) & 0x0F0F0F0Fu), x1.y, dot);
-                            dot = __dp4a((int)((u.z >> 4) & 0x0F0F0F0Fu), x1.z, dot);
-                            dot = __dp4a((int)((u.w >> 4) & 0x0F0F0F0Fu), x1.w, dot);
-                            dot -= 8 * sx;
-                        } else {
-                            const uint4 u0 = wq[p][r][0], u1 = wq[p][r][QV - 1];
-                            dot = __dp4a((int)u0.x, x0.x, dot);
-                            dot = __dp4a((int)u0.y, x0.y, dot);
-                            dot = __dp4a((int)u0.z, x0.z, dot);
-                            dot = __dp4a((int)u0.w, x0.w, dot);
-                            dot = __dp4a((int)u1.x, x1.x, dot);
-                            dot = __dp4a((int)u1.y, x1.y, dot);
-                            dot = __dp4a((int)u1.z, x1.z, dot);
-                            dot = __dp4a((int)u1.w, x1.w, dot);
-                        }
-                        acc[t][r] += h_to_f(wd[p][r]) * dx * (float)dot;
-                    }
-                }
-                if (b + 32 * PF < nb) DQ_LOAD(p, b + 32 * PF);
+                for (int r = 0; r < R; r++) acc[t][r] += h_to_f(wd[p][r]) * dx * (float)dot_dq<T, QV>(wq[p][r], x0, x1, sx);
             }
-        }
-#pragma unroll
-        for (int t = 0; t < NT; t++)
-#pragma unroll
-            for (int r = 0; r < R; r++) acc[t][r] = warp_sum(acc[t][r]);
-        if (lane != 0) continue;
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            if (t >= nt) break;
-#pragma unroll
-            for (int o = 0; o < NR; o++) {
-                if (o >= nr) break;
-                float v = acc[t][o];
-                if (GLU) {
-                    const float g = acc[t][2 * o], u = acc[t][2 * o + 1];
-                    v = g / (1.f + expf(-g)) * u;
-                }
-                set.out[mi][(size_t)(t0 + t) * n_out + row0 + o] = v;
-            }
+            if (b + 32 * PF < nb) DQ_LOAD(p, b + 32 * PF);
         }
     }
-#undef DQ_ROWS
 #undef DQ_LOAD
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[t][r] = warp_sum(acc[t][r]);
+        if (lane == 0 && t < nt) set_write<R, GLU>(set, mi, row0, acc[t], (size_t)(t0 + t) * n_out);
+    }
 }
 
 // launch over `set` for n_tok tokens (chunks of NT)
@@ -186,44 +198,86 @@ template <int T, int R, int NT, bool GLU> static void launch_dq(gemv_set &set, i
     const int rows_per_block = DQ_WARPS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    // one token: at most 3 blocks per multiprocessor (more fit only one wave
-    // with 80 registers per thread); more row blocks loop
-    static int max_blocks = 0;
-    if (!max_blocks) {
-        int dev = 0, sms = 0;
-        CK(cudaGetDevice(&dev));
-        CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        max_blocks = 3 * sms;
-    }
-    dim3 grid(NT == 1 ? min(set.first[set.n], max_blocks) : set.first[set.n], (n_tok + NT - 1) / NT);
+    dim3 grid(set.first[set.n], (n_tok + NT - 1) / NT);
     launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
 }
 
-// Two rows per warp: measured against 4 rows, against registers capped for
-// 4 blocks per multiprocessor, and against half the loads in flight (60
-// registers, 4 blocks per multiprocessor) with or without the grid cap: all
-// slower or level on an H100 (bench/gpu-h100-latest.md).
-template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu) {
-    if (n_tok == 1) glu ? launch_dq<T, 2, 1, true>(set, n_in, xq, 1) : launch_dq<T, 2, 1, false>(set, n_in, xq, 1);
-    else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
+// One token. The 8 warps of a block form groups of KS that share R rows:
+// warp k of a group takes the row's 32-block chunks k, k + KS, ... (a lane
+// one block of each), so a row is read by KS warps at once and there are
+// enough loads in flight even for few, long rows (the down projection).
+// Weight loads stream past L1 (ld_stream) so the activations, read by every
+// warp, stay there; PF chunks per row in flight per lane; the first are
+// issued before waiting for the previous kernel (pdl_wait). GLU: R rows are
+// R / 2 gate/up pairs. Measured on an H100 against the multi-token kernel at
+// one token and 2-8 rows, 1-4 chunks in flight, 1-4 warps per row and 4-16
+// warps per block (bench/gemv_micro.cu, notes in bench/gpu-h100-latest.md).
+template <int T, int R, int PF, int KS, bool GLU>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq) {
+    constexpr int QB = dq_traits<T>::QB, QV = QB / 16;
+    __shared__ float part[DQ_WARPS][R];
+    const int nb = n_in / 32, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
+    int mi;
+    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+    const uint8_t *q[R];
+    const uint16_t *d[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int m = GLU ? r % 2 : mi, row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
+        q[r] = set.w[m] + (size_t)row * nb * QB;
+        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;
+    }
+    pdl_launch();
+    uint4 wq[PF][R][QV];
+    uint16_t wd[PF][R];
+#define DQ1_LOAD(p, b)                                                                             \
+    _Pragma("unroll") for (int r = 0; r < R; r++) {                                                \
+        _Pragma("unroll") for (int h = 0; h < QV; h++) wq[p][r][h] = ld_stream((const uint4 *)(q[r] + (size_t)(b) * QB) + h); \
+        wd[p][r] = d[r][b];                                                                        \
+    }
+    const int b0 = lane + 32 * (warp % KS);
+#pragma unroll
+    for (int p = 0; p < PF; p++)
+        if (b0 + step * p < nb) DQ1_LOAD(p, b0 + step * p);
+    pdl_wait();
+    const int8_t *xc = (const int8_t *)xq;
+    const float *xd = (const float *)(xq + (size_t)nb * 32);
+    const int *xs = (const int *)(xq + (size_t)nb * 36);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    for (int bb = b0; bb < nb; bb += step * PF) {
+#pragma unroll
+        for (int p = 0; p < PF; p++) {
+            const int b = bb + step * p;
+            if (b >= nb) break;
+            const int4 x0 = __ldg((const int4 *)(xc + (size_t)b * 32)), x1 = __ldg((const int4 *)(xc + (size_t)b * 32) + 1);
+            const float dx = __ldg(xd + b);
+            const int sx = __ldg(xs + b);
+#pragma unroll
+            for (int r = 0; r < R; r++) acc[r] += h_to_f(wd[p][r]) * dx * (float)dot_dq<T, QV>(wq[p][r], x0, x1, sx);
+            if (b + step * PF < nb) DQ1_LOAD(p, b + step * PF);
+        }
+    }
+#undef DQ1_LOAD
+    if (split_sum<R, KS>(acc, part) && row0 < n_out) set_write<R, GLU>(set, mi, row0, acc);
 }
 
-// One-token GEMV helpers shared by the Q4_K and F16/BF16 kernels: the
-// matrix of a row block (always 0 for GLU, whose rows are gate/up pairs) and
-// this warp's first output row; lane 0's write of the warp's outputs.
-__device__ __forceinline__ int set_row0(const gemv_set &set, int blk, int warps, int nr, bool glu, int *mi) {
-    int m = 0;
-    if (!glu)
-        while (m + 1 < set.n && blk >= set.first[m + 1]) m++;
-    *mi = m;
-    return ((blk - set.first[m]) * warps + threadIdx.x / 32) * nr;
+// launch over `set`: a block per DQ_WARPS / KS groups of R rows (R / 2 outputs for GLU)
+template <int T, int R, int PF, int KS, bool GLU> static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq) {
+    const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
+    set.first[0] = 0;
+    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
+    launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
 }
-template <int R, bool GLU> __device__ __forceinline__ void set_write(const gemv_set &set, int mi, int row0, const float *acc) {
-#pragma unroll
-    for (int o = 0; o < (GLU ? R / 2 : R); o++) {
-        if (row0 + o >= set.n_out[mi]) break;
-        set.out[mi][row0 + o] = GLU ? acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1] : acc[o];
-    }
+
+// One token: 4 rows (2 gate/up pairs for GLU), 2 chunks in flight, 2 warps
+// per row (the fastest or within noise of it on every Llama-3-8B and
+// Llama-3.2-1B matrix, Q8_0 and Q4_0). More tokens: the kernel above, 8 per
+// pass, 2 rows per warp (faster than 4 rows or fewer registers there).
+template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu) {
+    if (n_tok == 1) glu ? launch_dq1<T, 4, 2, 2, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, false>(set, n_in, xq);
+    else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
 }
 
 // Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
@@ -231,7 +285,8 @@ template <int R, bool GLU> __device__ __forceinline__ void set_write(const gemv_
 // takes a quarter super-block (32 bytes: the low nibbles are sub-block 2c,
 // the high ones 2c + 1), four lanes share the header; per sub-block j the
 // weight is d sc_j q - dmin m_j, so against int8 activations (scale dx,
-// code sum sx) it adds d sc_j dx dot_j - dmin m_j dx sx.
+// code sum sx) it adds d sc_j dx dot_j - dmin m_j dx sx. Warps split rows in
+// groups of KS as in k_gemv_dq1; nibbles stream past L1.
 __device__ __forceinline__ void q4k_sm(uint4 h, int j, int *sc, int *m) {
     const int s = 8 * (j & 3);
     if (j < 4) {
@@ -242,83 +297,81 @@ __device__ __forceinline__ void q4k_sm(uint4 h, int j, int *sc, int *m) {
         *m = ((h.w >> s) >> 4 & 0xF) | (((h.z >> s) >> 6 & 3) << 4);
     }
 }
+// low (HI = 0) or high nibbles of 32 bytes against 32 activation codes
+template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int4 a0, int4 a1) {
+    const uint32_t m = 0x0F0F0F0Fu;
+    int d = 0;
+    d = __dp4a((int)((q0.x >> 4 * HI) & m), a0.x, d);
+    d = __dp4a((int)((q0.y >> 4 * HI) & m), a0.y, d);
+    d = __dp4a((int)((q0.z >> 4 * HI) & m), a0.z, d);
+    d = __dp4a((int)((q0.w >> 4 * HI) & m), a0.w, d);
+    d = __dp4a((int)((q1.x >> 4 * HI) & m), a1.x, d);
+    d = __dp4a((int)((q1.y >> 4 * HI) & m), a1.y, d);
+    d = __dp4a((int)((q1.z >> 4 * HI) & m), a1.z, d);
+    d = __dp4a((int)((q1.w >> 4 * HI) & m), a1.w, d);
+    return d;
+}
 
-template <int R, bool GLU>
+template <int R, int KS, bool GLU>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq) {
-    const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32;
+    __shared__ float part[DQ_WARPS][R];
+    const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int8_t *xc = (const int8_t *)xq;
     const float *xd = (const float *)(xq + (size_t)nb * 32);
     const int *xs = (const int *)(xq + (size_t)nb * 36);
+    int mi;
+    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+    const uint8_t *wr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int m = GLU ? r % 2 : mi;
+        wr[r] = set.w[m] + (size_t)min(row0 + (GLU ? r / 2 : r), n_out - 1) * nsb * 144;
+    }
     pdl_launch();
     pdl_wait();
-    for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
-        int mi;
-        const int row0 = set_row0(set, blk, DQ_WARPS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
-        if (row0 >= n_out) continue;
-        const uint8_t *wr[R];
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+#pragma unroll 2
+    for (int u = lane + 32 * (warp % KS); u < 4 * nsb; u += 32 * KS) {
+        const int sb = u / 4, c = u % 4, j0 = sb * 8 + 2 * c;
+        uint4 h[R], q0[R], q1[R];
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            const int m = GLU ? r % 2 : mi;
-            wr[r] = set.w[m] + (size_t)min(row0 + (GLU ? r / 2 : r), n_out - 1) * nsb * 144;
+            const uint4 *b = (const uint4 *)(wr[r] + (size_t)sb * 144);
+            h[r] = __ldg(b);
+            q0[r] = ld_stream(b + 1 + 2 * c);
+            q1[r] = ld_stream(b + 2 + 2 * c);
         }
-        float acc[R];
+        const int4 *xa = (const int4 *)(xc + (size_t)j0 * 32);
+        const int4 a0 = __ldg(xa), a1 = __ldg(xa + 1), b0 = __ldg(xa + 2), b1 = __ldg(xa + 3);
+        const float dx0 = __ldg(xd + j0), dx1 = __ldg(xd + j0 + 1);
+        const int sx0 = __ldg(xs + j0), sx1 = __ldg(xs + j0 + 1);
 #pragma unroll
-        for (int r = 0; r < R; r++) acc[r] = 0.f;
-#pragma unroll 2
-        for (int u = lane; u < 4 * nsb; u += 32) {
-            const int sb = u / 4, c = u % 4, j0 = sb * 8 + 2 * c;
-            uint4 h[R], q0[R], q1[R];
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const uint4 *b = (const uint4 *)(wr[r] + (size_t)sb * 144);
-                h[r] = __ldg(b);
-                q0[r] = __ldg(b + 1 + 2 * c);
-                q1[r] = __ldg(b + 2 + 2 * c);
-            }
-            const int4 a0 = __ldg((const int4 *)(xc + (size_t)j0 * 32)), a1 = __ldg((const int4 *)(xc + (size_t)j0 * 32) + 1);
-            const int4 b0 = __ldg((const int4 *)(xc + (size_t)j0 * 32) + 2), b1 = __ldg((const int4 *)(xc + (size_t)j0 * 32) + 3);
-            const float dx0 = __ldg(xd + j0), dx1 = __ldg(xd + j0 + 1);
-            const int sx0 = __ldg(xs + j0), sx1 = __ldg(xs + j0 + 1);
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const uint32_t m4 = 0x0F0F0F0Fu;
-                int d0 = 0, d1 = 0;
-                d0 = __dp4a((int)(q0[r].x & m4), a0.x, d0);
-                d0 = __dp4a((int)(q0[r].y & m4), a0.y, d0);
-                d0 = __dp4a((int)(q0[r].z & m4), a0.z, d0);
-                d0 = __dp4a((int)(q0[r].w & m4), a0.w, d0);
-                d0 = __dp4a((int)(q1[r].x & m4), a1.x, d0);
-                d0 = __dp4a((int)(q1[r].y & m4), a1.y, d0);
-                d0 = __dp4a((int)(q1[r].z & m4), a1.z, d0);
-                d0 = __dp4a((int)(q1[r].w & m4), a1.w, d0);
-                d1 = __dp4a((int)((q0[r].x >> 4) & m4), b0.x, d1);
-                d1 = __dp4a((int)((q0[r].y >> 4) & m4), b0.y, d1);
-                d1 = __dp4a((int)((q0[r].z >> 4) & m4), b0.z, d1);
-                d1 = __dp4a((int)((q0[r].w >> 4) & m4), b0.w, d1);
-                d1 = __dp4a((int)((q1[r].x >> 4) & m4), b1.x, d1);
-                d1 = __dp4a((int)((q1[r].y >> 4) & m4), b1.y, d1);
-                d1 = __dp4a((int)((q1[r].z >> 4) & m4), b1.z, d1);
-                d1 = __dp4a((int)((q1[r].w >> 4) & m4), b1.w, d1);
-                int sc0, m0, sc1, m1;
-                q4k_sm(h[r], 2 * c, &sc0, &m0);
-                q4k_sm(h[r], 2 * c + 1, &sc1, &m1);
-                const float d = h_to_f((uint16_t)(h[r].x & 0xffff)), dmin = h_to_f((uint16_t)(h[r].x >> 16));
-                acc[r] += d * (dx0 * (float)(sc0 * d0) + dx1 * (float)(sc1 * d1)) -
-                          dmin * (dx0 * (float)(m0 * sx0) + dx1 * (float)(m1 * sx1));
-            }
+        for (int r = 0; r < R; r++) {
+            const int d0 = dot_nib<0>(q0[r], q1[r], a0, a1), d1 = dot_nib<1>(q0[r], q1[r], b0, b1);
+            int sc0, m0, sc1, m1;
+            q4k_sm(h[r], 2 * c, &sc0, &m0);
+            q4k_sm(h[r], 2 * c + 1, &sc1, &m1);
+            const float d = h_to_f((uint16_t)(h[r].x & 0xffff)), dmin = h_to_f((uint16_t)(h[r].x >> 16));
+            acc[r] += d * (dx0 * (float)(sc0 * d0) + dx1 * (float)(sc1 * d1)) -
+                      dmin * (dx0 * (float)(m0 * sx0) + dx1 * (float)(m1 * sx1));
         }
-#pragma unroll
-        for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
-        if (lane == 0) set_write<R, GLU>(set, mi, row0, acc);
     }
+    if (split_sum<R, KS>(acc, part) && row0 < n_out) set_write<R, GLU>(set, mi, row0, acc);
 }
 
-static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu) {
-    const int rows_per_block = DQ_WARPS * (glu ? 1 : 2);
+template <int R, int KS, bool GLU> static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq) {
+    const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    if (glu) launch_pdl(k_gemv_q4k<2, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
-    else launch_pdl(k_gemv_q4k<2, false>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
+    launch_pdl(k_gemv_q4k<R, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
+}
+// 4 rows per warp; gate/up pairs with a warp per row, the rest with 2
+// (bench/gemv_micro.cu on an H100)
+static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu) {
+    if (glu) launch_q4k<4, 1, true>(set, n_in, xq);
+    else launch_q4k<4, 2, false>(set, n_in, xq);
 }
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
