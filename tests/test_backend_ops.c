@@ -192,31 +192,47 @@ static void test_matmul_n(struct be *e[2], const int *wis, int n_w, int n_tok) {
     free(x);
 }
 
-/* matmul_glu (silu(gate x) * up x) against matmul_n + swiglu on the reference */
+/* matmul_glu (silu(gate x) * up x) against matmul_n + swiglu on the
+ * reference, then the down projection straight after (a backend may hand it
+ * a copy of the GLU output it made on the way, as CUDA's int8 one); twice,
+ * on new inputs, so what the first call leaves behind cannot pass for the
+ * second's result */
 static void test_matmul_glu(struct be *e[2], int n_tok) {
     struct be *r = e[0], *t = e[1];
     if (!t->ops->matmul_glu) return;
-    const struct ig_weight *G = pick(r, 4);
-    const size_t n_in = (size_t)G->n_in, n_ff = (size_t)G->n_out;
-    float *x = rand_vec((size_t)n_tok * n_in, 1.0f);
-    void *xr = put(r, x, (size_t)n_tok * n_in * 4), *xt = put(t, x, (size_t)n_tok * n_in * 4);
-    float *g = put(r, NULL, (size_t)n_tok * n_ff * 4), *u = put(r, NULL, (size_t)n_tok * n_ff * 4);
-    void *o = put(t, NULL, (size_t)n_tok * n_ff * 4);
-    void *sr = put(r, NULL, r->ops->matmul_scratch(r->b, n_tok, (int64_t)n_in));
-    void *st = put(t, NULL, t->ops->matmul_scratch(t->b, n_tok, (int64_t)n_in));
+    const struct ig_weight *G = pick(r, 4), *D = pick(r, 6);
+    const size_t n_in = (size_t)G->n_in, n_ff = (size_t)G->n_out, n_out = (size_t)D->n_out;
+    const int64_t widest = (int64_t)(n_ff > n_in ? n_ff : n_in); /* the scratch serves both matmuls */
+    void *sr = put(r, NULL, r->ops->matmul_scratch(r->b, n_tok, widest));
+    void *st = put(t, NULL, t->ops->matmul_scratch(t->b, n_tok, widest));
     const struct ig_weight *W[2] = {pick(r, 4), pick(r, 5)};
-    float *out[2] = {g, u};
-    r->ops->matmul_n(r->b, W, out, 2, xr, n_tok, sr);
-    r->ops->swiglu(r->b, g, u, (size_t)n_tok * n_ff);
-    char what[96];
-    snprintf(what, sizeof what, "matmul_glu %s n_tok=%d", type_name(G), n_tok);
-    if (t->ops->matmul_glu(t->b, pick(t, 4), pick(t, 5), xt, o, n_tok, st))
-        compare(what, r, g, t, o, (size_t)n_tok * n_ff, is_float_type(G->type) ? tol_float : tol_quant);
-    else
-        printf("n/a  %s (the backend declines: the engine runs matmul_n + swiglu)\n", what);
-    r->ops->free(r->b, xr), r->ops->free(r->b, g), r->ops->free(r->b, u), r->ops->free(r->b, sr);
-    t->ops->free(t->b, xt), t->ops->free(t->b, o), t->ops->free(t->b, st);
-    free(x);
+    const double tol = is_float_type(G->type) ? tol_float : tol_quant;
+    for (int pass = 1; pass <= 2; pass++) {
+        float *x = rand_vec((size_t)n_tok * n_in, 1.0f);
+        void *xr = put(r, x, (size_t)n_tok * n_in * 4), *xt = put(t, x, (size_t)n_tok * n_in * 4);
+        float *g = put(r, NULL, (size_t)n_tok * n_ff * 4), *u = put(r, NULL, (size_t)n_tok * n_ff * 4);
+        void *o = put(t, NULL, (size_t)n_tok * n_ff * 4);
+        void *dr = put(r, NULL, (size_t)n_tok * n_out * 4), *dt = put(t, NULL, (size_t)n_tok * n_out * 4);
+        float *out[2] = {g, u};
+        r->ops->matmul_n(r->b, W, out, 2, xr, n_tok, sr);
+        r->ops->swiglu(r->b, g, u, (size_t)n_tok * n_ff);
+        r->ops->matmul(r->b, D, g, dr, n_tok, sr);
+        char what[96];
+        snprintf(what, sizeof what, "matmul_glu %s n_tok=%d (pass %d)", type_name(G), n_tok, pass);
+        const bool ok = t->ops->matmul_glu(t->b, pick(t, 4), pick(t, 5), xt, o, n_tok, st);
+        if (ok) {
+            compare(what, r, g, t, o, (size_t)n_tok * n_ff, tol);
+            t->ops->matmul(t->b, pick(t, 6), o, dt, n_tok, st);
+            snprintf(what, sizeof what, "matmul_glu -> down %s n_tok=%d (pass %d)", type_name(D), n_tok, pass);
+            compare(what, r, dr, t, dt, (size_t)n_tok * n_out, fmax(tol, is_float_type(D->type) ? tol_float : tol_quant));
+        } else
+            printf("n/a  %s (the backend declines: the engine runs matmul_n + swiglu)\n", what);
+        r->ops->free(r->b, xr), r->ops->free(r->b, g), r->ops->free(r->b, u), r->ops->free(r->b, dr);
+        t->ops->free(t->b, xt), t->ops->free(t->b, o), t->ops->free(t->b, dt);
+        free(x);
+        if (!ok) break;
+    }
+    r->ops->free(r->b, sr), t->ops->free(t->b, st);
 }
 
 static void test_elementwise(struct be *e[2], const struct ig_hparams *hp) {
