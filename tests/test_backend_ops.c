@@ -2,7 +2,8 @@
  * (cpu-ref), op by op, on the weights of a real model file: embed, rmsnorm
  * (with a row index), add_rmsnorm, matmul / matmul_n / matmul_glu on every
  * matrix of layer 0 and the output for a grid of token counts, add_bias,
- * rope + kv_store (or the fused rope_kv_store), multi-sequence attention over
+ * rope + kv_store (or the fused rope_kv_store, or qkv_rope_store: Q/K/V,
+ * rope and the cache store in one), multi-sequence attention over
  * scattered KV cells (several context lengths, cells past n_used free), add
  * and swiglu. Inputs are random; each result is compared as
  * max|got - want| / max|want|.
@@ -235,6 +236,60 @@ static void test_matmul_glu(struct be *e[2], int n_tok) {
     r->ops->free(r->b, sr), t->ops->free(t->b, st);
 }
 
+/* qkv_rope_store (one token: Q/K/V, rope and the cache store in one op)
+ * against matmul_n + rope + kv_store on the reference: q and both caches */
+static void test_qkv_rope_store(struct be *e[2], const struct ig_model *m) {
+    const struct ig_hparams *hp = &m->hp;
+    const struct ig_layer *L = &e[0]->ops->weights(e[0]->b)->layers[0];
+    if (!e[1]->ops->qkv_rope_store || L->bq || L->bk || L->bv) return;
+    const int n_ctx = 16, hd = hp->head_dim, nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
+    const size_t n_in = (size_t)pick(e[0], 0)->n_in, cache_n = (size_t)n_ctx * (size_t)nkv;
+    int32_t tok = 0, pos = 37, seq = 0, cell = 9, out_idx = 0, cell_seq[16], cell_pos[16];
+    for (int c = 0; c < n_ctx; c++) cell_seq[c] = c <= cell ? 0 : -1, cell_pos[c] = c <= cell ? 28 + c : 0;
+    struct steps st;
+    make_steps(&st, e, 1, &tok, &pos, &seq, &cell, 1, &out_idx, n_ctx, cell_seq, cell_pos, cell + 1);
+    float *x = rand_vec(n_in, 1.0f), *kc = rand_vec(cache_n, 1.0f), *vc = rand_vec(cache_n, 1.0f);
+    void *xd[2], *qd[2], *kd[2], *vd[2], *kcd[2], *vcd[2], *sc[2];
+    bool ok = true;
+    for (int i = 0; i < 2; i++) {
+        struct be *b = e[i];
+        const struct ig_weights *W = b->ops->weights(b->b);
+        xd[i] = put(b, x, n_in * 4), kcd[i] = put(b, kc, cache_n * 4), vcd[i] = put(b, vc, cache_n * 4);
+        qd[i] = put(b, NULL, (size_t)nq * 4), kd[i] = put(b, NULL, (size_t)nkv * 4), vd[i] = put(b, NULL, (size_t)nkv * 4);
+        sc[i] = put(b, NULL, b->ops->matmul_scratch(b->b, 1, (int64_t)n_in));
+        const struct ig_weight *w3[3] = {pick(b, 0), pick(b, 1), pick(b, 2)};
+        if (i == 1) {
+            ok = b->ops->qkv_rope_store(b->b, w3, xd[i], qd[i], kcd[i], vcd[i], &st.s[i], hd, hp->n_rot,
+                                        W->rope_inv_freq, m->rope_neox, sc[i]);
+            continue;
+        }
+        float *o3[3] = {qd[i], kd[i], vd[i]};
+        b->ops->matmul_n(b->b, w3, o3, 3, xd[i], 1, sc[i]);
+        b->ops->rope(b->b, qd[i], kd[i], &st.s[i], hp->n_head, hp->n_head_kv, hd, hp->n_rot, W->rope_inv_freq,
+                     m->rope_neox);
+        b->ops->kv_store(b->b, kcd[i], vcd[i], kd[i], vd[i], &st.s[i], nkv);
+    }
+    const double tol = is_float_type(pick(e[0], 0)->type) ? tol_float : tol_quant;
+    if (!ok)
+        printf("n/a  qkv_rope_store %s%s (the backend declines: the engine runs the plain ops)\n",
+               type_name(pick(e[0], 0)), m->rope_neox ? " neox" : "");
+    else {
+        char what[96];
+        snprintf(what, sizeof what, "qkv_rope_store %s: q", type_name(pick(e[0], 0)));
+        compare(what, e[0], qd[0], e[1], qd[1], (size_t)nq, tol);
+        snprintf(what, sizeof what, "qkv_rope_store %s: k cache", type_name(pick(e[0], 1)));
+        compare(what, e[0], kcd[0], e[1], kcd[1], cache_n, tol);
+        snprintf(what, sizeof what, "qkv_rope_store %s: v cache", type_name(pick(e[0], 2)));
+        compare(what, e[0], vcd[0], e[1], vcd[1], cache_n, tol);
+    }
+    for (int i = 0; i < 2; i++) {
+        void *all[] = {xd[i], qd[i], kd[i], vd[i], kcd[i], vcd[i], sc[i]};
+        for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) e[i]->ops->free(e[i]->b, all[j]);
+    }
+    free_steps(&st, e);
+    free(x), free(kc), free(vc);
+}
+
 static void test_elementwise(struct be *e[2], const struct ig_hparams *hp) {
     const int n_rows = 7, E = hp->n_embd;
     const size_t n = (size_t)n_rows * (size_t)E;
@@ -465,6 +520,7 @@ int main(int argc, char **argv) {
         test_matmul_n(e, gu, 2, n_tok);
         test_matmul_glu(e, n_tok);
     }
+    test_qkv_rope_store(e, m);
     const int ctxs[] = {16, 200, 1024};
     for (size_t j = 0; j < sizeof ctxs / sizeof ctxs[0]; j++) {
         test_attention(e, m, ctxs[j], 1, false, false);

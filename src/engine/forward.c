@@ -31,6 +31,20 @@ static void add_norm(struct ig_ctx *c, float *out, float *x, const float *y, con
     b->ops->rmsnorm(b, out, x, NULL, w, n, E, eps);
 }
 
+/* rotate c->q and c->k, store c->k and c->v into the layer's cache cells */
+static void rope_store(struct ig_ctx *c, float *kc, float *vc, const struct ig_step *s) {
+    const struct ig_hparams *hp = &c->m->hp;
+    struct ig_backend *b = c->be;
+    const double *inv_freq = c->w->rope_inv_freq;
+    if (b->ops->rope_kv_store) {
+        b->ops->rope_kv_store(b, c->q, c->k, c->v, kc, vc, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot,
+                              inv_freq, c->m->rope_neox);
+        return;
+    }
+    b->ops->rope(b, c->q, c->k, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, inv_freq, c->m->rope_neox);
+    b->ops->kv_store(b, kc, vc, c->k, c->v, s, hp->n_head_kv * hp->head_dim);
+}
+
 void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
     const struct ig_hparams *hp = &c->m->hp;
     const struct ig_weights *w = c->w;
@@ -51,17 +65,15 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
         add_norm(c, c->xb, c->x, res, L->attn_norm, n);
         const struct ig_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
-        matmul_group(c, qkv, qkv_out, 3, c->xb, n);
-        if (L->bq) ops->add_bias(b, c->q, L->bq, n, n_q);
-        if (L->bk) ops->add_bias(b, c->k, L->bk, n, n_kv);
-        if (L->bv) ops->add_bias(b, c->v, L->bv, n, n_kv);
-        if (ops->rope_kv_store) {
-            ops->rope_kv_store(b, c->q, c->k, c->v, kc, vc, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot,
-                               w->rope_inv_freq, c->m->rope_neox);
-        } else {
-            ops->rope(b, c->q, c->k, s, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, w->rope_inv_freq,
-                      c->m->rope_neox);
-            ops->kv_store(b, kc, vc, c->k, c->v, s, n_kv);
+        const bool fused = !L->bq && !L->bk && !L->bv && ops->qkv_rope_store &&
+                           ops->qkv_rope_store(b, qkv, c->xb, c->q, kc, vc, s, hp->head_dim, hp->n_rot,
+                                               w->rope_inv_freq, c->m->rope_neox, c->mm_scratch);
+        if (!fused) { /* (fused: projections, rope and the cache store in one op) */
+            matmul_group(c, qkv, qkv_out, 3, c->xb, n);
+            if (L->bq) ops->add_bias(b, c->q, L->bq, n, n_q);
+            if (L->bk) ops->add_bias(b, c->k, L->bk, n, n_kv);
+            if (L->bv) ops->add_bias(b, c->v, L->bv, n, n_kv);
+            rope_store(c, kc, vc, s);
         }
         struct ig_attn_args a = {
             .q = c->q, .k_cache = kc, .v_cache = vc, .step = s, .out = c->att, .scratch = c->att_scratch,

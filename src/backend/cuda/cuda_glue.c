@@ -227,6 +227,19 @@ static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const 
                           const double *inv_freq, bool neox) {
     ig_cuda_rope_store(q, k, v, kc, vc, s->pos, s->cell, s->n_tok, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox);
 }
+static bool qkv_rope_store(struct ig_backend *b, const struct ig_weight *const *W, const float *x, float *q, float *kc,
+                           float *vc, const struct ig_step *s, int32_t head_dim, int32_t n_rot, const double *inv_freq,
+                           bool neox, void *scratch) {
+    if (s->n_tok != 1 || neox) return false;
+    const void *w[3];
+    int n_out[3];
+    for (int i = 0; i < 3; i++) {
+        if (W[i]->type != W[0]->type || W[i]->n_in != W[0]->n_in) return false;
+        w[i] = W[i]->data, n_out[i] = (int)W[i]->n_out;
+    }
+    return ig_cuda_qkv_rope_store(W[0]->type, w, n_out, (int)W[0]->n_in, x, q, kc, vc, s->pos, s->cell, head_dim, n_rot,
+                                  inv_freq, scratch);
+}
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
     ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, s->tok_list,
@@ -281,6 +294,7 @@ static const struct ig_backend_ops k_cuda_ops = {
     .swiglu = swiglu,
     .add_rmsnorm = add_rmsnorm,
     .matmul_glu = matmul_glu,
+    .qkv_rope_store = qkv_rope_store,
     .rope_kv_store = rope_kv_store,
 };
 

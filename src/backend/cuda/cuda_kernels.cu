@@ -958,6 +958,21 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
     return true;
 }
 
+extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const int *n_out, int n_in, const float *x,
+                                       float *q, float *kc, float *vc, const int32_t *pos, const int32_t *cell,
+                                       int head_dim, int n_rot, const double *inv_freq, void *scratch) {
+    // the GEMVs' groups of 4 rows hold whole rotation pairs
+    if (gemv_mode() != 2 || head_dim % 2 || n_rot % 2 || n_rot > head_dim) return false;
+    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
+    nq_clobber(q);
+    gemv_set set;
+    memset(&set, 0, sizeof set);
+    set.n = 3;
+    for (int i = 0; i < 3; i++) set.w[i] = (const uint8_t *)w[i], set.n_out[i] = n_out[i];
+    const qkv_rope ra = {q, kc, vc, pos, cell, inv_freq, head_dim, n_rot, n_out[1]};
+    return matmul_int8(type, set, n_in, x, 1, false, scratch, &ra);
+}
+
 /* out = silu(gate x) * (up x) for Q8_0/Q4_0 gate/up in one launch; false if not applicable */
 extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x,
                                    float *out, int n_tok, void *scratch) {

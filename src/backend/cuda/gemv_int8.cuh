@@ -202,6 +202,36 @@ template <int T, int R, int NT, bool GLU> static void launch_dq(gemv_set &set, i
     launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
 }
 
+// Q/K/V of one token straight into attention's inputs (the epilogue of the
+// one-token GEMVs over a Q/K/V set): q rotated in place, k rotated and v
+// copied into KV-cache cell *cell; the rotation of rope_store (adjacent
+// pairs, GGUF llama order), so a group's rows hold whole pairs. Lane 0 of a
+// group, R (even) results from row0 (a multiple of R) of matrix mi.
+struct qkv_rope {
+    float *q, *kc, *vc;
+    const int32_t *pos, *cell;
+    const double *inv_freq;
+    int head_dim, n_rot, kv_dim;
+};
+template <int R> __device__ __forceinline__ void qkv_write(const gemv_set &set, int mi, int row0, const float *acc, const qkv_rope &a) {
+    const size_t dst = (size_t)*a.cell * a.kv_dim;
+#pragma unroll
+    for (int o = 0; o < R; o += 2) {
+        const int row = row0 + o;
+        if (row >= set.n_out[mi]) break;
+        float x0 = acc[o], x1 = acc[o + 1];
+        const int d = row % a.head_dim;
+        if (mi < 2 && d < a.n_rot) {
+            double sn, cs;
+            sincos((double)*a.pos * a.inv_freq[d / 2], &sn, &cs);
+            const float r0 = x0 * (float)cs - x1 * (float)sn, r1 = x0 * (float)sn + x1 * (float)cs;
+            x0 = r0, x1 = r1;
+        }
+        float *out = mi == 0 ? a.q + row : (mi == 1 ? a.kc : a.vc) + dst + row;
+        out[0] = x0, out[1] = x1;
+    }
+}
+
 // One token. The 8 warps of a block form groups of KS that share R rows:
 // warp k of a group takes the row's 32-block chunks k, k + KS, ... (a lane
 // one block of each), so a row is read by KS warps at once and there are
@@ -212,8 +242,8 @@ template <int T, int R, int NT, bool GLU> static void launch_dq(gemv_set &set, i
 // R / 2 gate/up pairs. Measured on an H100 against the multi-token kernel at
 // one token and 2-8 rows, 1-4 chunks in flight, 1-4 warps per row and 4-16
 // warps per block (bench/gemv_micro.cu, notes in bench/gpu-h100-latest.md).
-template <int T, int R, int PF, int KS, bool GLU>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq) {
+template <int T, int R, int PF, int KS, bool GLU, bool ROPE = false>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
     constexpr int QB = dq_traits<T>::QB, QV = QB / 16;
     __shared__ float part[DQ_WARPS][R];
     const int nb = n_in / 32, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
@@ -260,23 +290,30 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_
         }
     }
 #undef DQ1_LOAD
-    if (split_sum<R, KS>(acc, part) && row0 < n_out) set_write<R, GLU>(set, mi, row0, acc);
+    if (split_sum<R, KS>(acc, part) && row0 < n_out) {
+        if (ROPE) qkv_write<R>(set, mi, row0, acc, ra);
+        else set_write<R, GLU>(set, mi, row0, acc);
+    }
 }
 
-// launch over `set`: a block per DQ_WARPS / KS groups of R rows (R / 2 outputs for GLU)
-template <int T, int R, int PF, int KS, bool GLU> static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq) {
+// launch over `set`: a block per DQ_WARPS / KS groups of R rows (R / 2
+// outputs for GLU); ra: Q/K/V written as qkv_write does
+template <int T, int R, int PF, int KS, bool GLU>
+static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
     const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
+    if (ra) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
+    else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
 
 // One token: 4 rows (2 gate/up pairs for GLU), 2 chunks in flight, 2 warps
 // per row (the fastest or within noise of it on every Llama-3-8B and
 // Llama-3.2-1B matrix, Q8_0 and Q4_0). More tokens: the kernel above, 8 per
 // pass, 2 rows per warp (faster than 4 rows or fewer registers there).
-template <int T> static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu) {
-    if (n_tok == 1) glu ? launch_dq1<T, 4, 2, 2, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, false>(set, n_in, xq);
+template <int T>
+static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, const qkv_rope *ra = NULL) {
+    if (n_tok == 1) glu ? launch_dq1<T, 4, 2, 2, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, ra);
     else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
 }
 
@@ -312,8 +349,8 @@ template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int
     return d;
 }
 
-template <int R, int KS, bool GLU>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq) {
+template <int R, int KS, bool GLU, bool ROPE = false>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
     __shared__ float part[DQ_WARPS][R];
     const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int8_t *xc = (const int8_t *)xq;
@@ -358,27 +395,33 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
                       dmin * (dx0 * (float)(m0 * sx0) + dx1 * (float)(m1 * sx1));
         }
     }
-    if (split_sum<R, KS>(acc, part) && row0 < n_out) set_write<R, GLU>(set, mi, row0, acc);
+    if (split_sum<R, KS>(acc, part) && row0 < n_out) {
+        if (ROPE) qkv_write<R>(set, mi, row0, acc, ra);
+        else set_write<R, GLU>(set, mi, row0, acc);
+    }
 }
 
-template <int R, int KS, bool GLU> static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq) {
+template <int R, int KS, bool GLU> static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
     const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    launch_pdl(k_gemv_q4k<R, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq);
+    if (ra) launch_pdl(k_gemv_q4k<R, KS, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
+    else launch_pdl(k_gemv_q4k<R, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
 // 4 rows per warp; gate/up pairs with a warp per row, the rest with 2
 // (bench/gemv_micro.cu on an H100)
-static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu) {
+static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, const qkv_rope *ra = NULL) {
     if (glu) launch_q4k<4, 1, true>(set, n_in, xq);
-    else launch_q4k<4, 2, false>(set, n_in, xq);
+    else launch_q4k<4, 2, false>(set, n_in, xq, ra);
 }
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
 // scratch (ig_cuda_matmul_scratch bytes) first. glu: set holds gate (w[0])
-// and up (w[1]) and out[0] gets silu(gate) * up. false if it does not apply.
-// Q4_K for one token only (its n_in a multiple of 256).
-static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
+// and up (w[1]) and out[0] gets silu(gate) * up; ra (one token, set = Q/K/V):
+// written as qkv_write does. false if it does not apply. Q4_K for one token
+// only (its n_in a multiple of 256).
+static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch,
+                        const qkv_rope *ra = NULL) {
     if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
     if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
     uint8_t *xq = (uint8_t *)scratch;
@@ -387,8 +430,8 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
         const int threads = n_tok * (n_in / 32) * 8;
         launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
     }
-    if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu);
-    else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu);
-    else gemv_q4k(set, n_in, xq, glu);
+    if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu, ra);
+    else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu, ra);
+    else gemv_q4k(set, n_in, xq, glu, ra);
     return true;
 }
