@@ -32,7 +32,7 @@ template <int T> static void ship_glu(gemv_set set, int n_in, const uint8_t *xq)
     if (T == T_Q4_K) gemv_q4k(set, n_in, xq, true);
     else gemv_dq<T>(set, n_in, xq, 1, true);
 }
-template <int T, bool G> static void multi(gemv_set set, int n_in, const uint8_t *xq) { launch_dq<T, G ? 2 : 2, 1, G>(set, n_in, xq, 1); }
+template <int T, bool G> static void multi(gemv_set set, int n_in, const uint8_t *xq) { launch_dq<T, 2, 1, G>(set, n_in, xq, 1); }
 template <int T, int R, int PF, int KS, bool G> static void dq1(gemv_set set, int n_in, const uint8_t *xq) { launch_dq1<T, R, PF, KS, G>(set, n_in, xq); }
 template <int R, int KS, bool G> static void q4k(gemv_set set, int n_in, const uint8_t *xq) { launch_q4k<R, KS, G>(set, n_in, xq); }
 // R: rows per warp (GLU: gate/up pairs, R / 2 outputs); KS: warps per row

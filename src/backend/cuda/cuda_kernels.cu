@@ -962,7 +962,7 @@ extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const int
                                        float *q, float *kc, float *vc, const int32_t *pos, const int32_t *cell,
                                        int head_dim, int n_rot, const double *inv_freq, void *scratch) {
     // the GEMVs' groups of 4 rows hold whole rotation pairs
-    if (gemv_mode() != 2 || head_dim % 2 || n_rot % 2 || n_rot > head_dim) return false;
+    if (gemv_mode() != 2 || head_dim % 2 || n_rot % 2 || n_rot > head_dim || n_out[1] != n_out[2]) return false;
     if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
     nq_clobber(q);
     gemv_set set;

@@ -123,6 +123,20 @@ template <int R, int KS> __device__ __forceinline__ bool split_sum(float *acc, f
     return true;
 }
 
+// A warp's R rows of the repacked Q8_0/Q4_0 layout (QB quant bytes per
+// block): where their quants (q) and scales (d) start; rows past the matrix
+// read its last row (their results are not written).
+template <int QB, int R, bool GLU>
+__device__ __forceinline__ void dq_rows(const gemv_set &set, int mi, int row0, int nb, const uint8_t **q, const uint16_t **d) {
+    const int n_out = set.n_out[mi];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int m = GLU ? r % 2 : mi, row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
+        q[r] = set.w[m] + (size_t)row * nb * QB;
+        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;
+    }
+}
+
 // GEMV over the quantized activations xq of 2+ tokens, NT per pass. A lane
 // takes whole 32-weight blocks of R rows; the activations are read through
 // L1 (every warp of a block reads the same bytes), so there is no staging
@@ -142,12 +156,7 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
     uint16_t wd[PF][R];
     const uint8_t *q[R];
     const uint16_t *d[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        const int m = GLU ? r % 2 : mi, row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
-        q[r] = set.w[m] + (size_t)row * nb * QB;
-        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;
-    }
+    dq_rows<QB, R, GLU>(set, mi, row0, nb, q, d);
 #define DQ_LOAD(p, b)                                                                          \
     _Pragma("unroll") for (int r = 0; r < R; r++) {                                            \
         _Pragma("unroll") for (int h = 0; h < QV; h++) wq[p][r][h] = ((const uint4 *)(q[r] + (size_t)(b) * QB))[h]; \
@@ -251,12 +260,7 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_
     const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     const uint8_t *q[R];
     const uint16_t *d[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        const int m = GLU ? r % 2 : mi, row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
-        q[r] = set.w[m] + (size_t)row * nb * QB;
-        d[r] = (const uint16_t *)(set.w[m] + (size_t)n_out * nb * QB) + (size_t)row * nb;
-    }
+    dq_rows<QB, R, GLU>(set, mi, row0, nb, q, d);
     pdl_launch();
     uint4 wq[PF][R][QV];
     uint16_t wd[PF][R];
