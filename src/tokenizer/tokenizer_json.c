@@ -145,9 +145,10 @@ enum ig_status ig_tokjson_add_json(struct ig_gguf_writer *w, const cJSON *tok, c
         goto done;
     }
     /* size: the largest id + 1, at least the model's embedding rows */
-    int64_t max_id = -1;
+    int64_t max_id = -1, n_entries = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
+        n_entries++;
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= (1 << 24)) {
             ERR("tokenizer.json: token '%.40s' has a bad id", e->string);
             goto done;
@@ -161,6 +162,12 @@ enum ig_status ig_tokjson_add_json(struct ig_gguf_writer *w, const cJSON *tok, c
             goto done;
         }
         max_id = IG_MAX(max_id, (int64_t)id);
+        n_entries++;
+    }
+    /* ids are dense in real files: a far larger one would only cost memory */
+    if (max_id >= 2 * n_entries + 1024 && max_id >= n_vocab) {
+        ERR("tokenizer.json: token id %lld with only %lld tokens listed", (long long)max_id, (long long)n_entries);
+        goto done;
     }
     if (n_vocab > 0 && max_id >= n_vocab) {
         ERR("tokenizer.json has token id %lld but the model has %d embedding rows", (long long)max_id, n_vocab);
