@@ -197,17 +197,23 @@ static void matmul(struct ig_backend *b, const struct ig_weight *W, const float 
                    void *scratch) {
     ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok, scratch);
 }
+/* n_w (1-3) weights of one type and width, as the one-launch kernels take
+ * them: their data and row counts; false if they differ */
+static bool same_shape(const struct ig_weight *const *W, int n_w, const void **w, int *n_out) {
+    if (n_w < 1 || n_w > 3) return false;
+    for (int i = 0; i < n_w; i++) {
+        if (W[i]->type != W[0]->type || W[i]->n_in != W[0]->n_in) return false;
+        w[i] = W[i]->data, n_out[i] = (int)W[i]->n_out;
+    }
+    return true;
+}
 static void matmul_n(struct ig_backend *b, const struct ig_weight *const *W, float *const *out, int n_w,
                      const float *x, int32_t n_tok, void *scratch) {
     const void *w[3];
     int n_out[3];
-    bool same = n_w <= 3;
-    for (int i = 0; i < n_w && same; i++) {
-        w[i] = W[i]->data;
-        n_out[i] = (int)W[i]->n_out;
-        same = W[i]->type == W[0]->type && W[i]->n_in == W[0]->n_in;
-    }
-    if (same && ig_cuda_matmul_n(W[0]->type, w, n_out, out, n_w, (int)W[0]->n_in, x, n_tok, scratch)) return;
+    if (same_shape(W, n_w, w, n_out) &&
+        ig_cuda_matmul_n(W[0]->type, w, n_out, out, n_w, (int)W[0]->n_in, x, n_tok, scratch))
+        return;
     for (int i = 0; i < n_w; i++) matmul(b, W[i], x, out[i], n_tok, scratch);
 }
 static bool matmul_glu(struct ig_backend *b, const struct ig_weight *Wg, const struct ig_weight *Wu, const float *x,
@@ -230,13 +236,9 @@ static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const 
 static bool qkv_rope_store(struct ig_backend *b, const struct ig_weight *const *W, const float *x, float *q, float *kc,
                            float *vc, const struct ig_step *s, int32_t head_dim, int32_t n_rot, const double *inv_freq,
                            bool neox, void *scratch) {
-    if (s->n_tok != 1 || neox) return false;
     const void *w[3];
     int n_out[3];
-    for (int i = 0; i < 3; i++) {
-        if (W[i]->type != W[0]->type || W[i]->n_in != W[0]->n_in) return false;
-        w[i] = W[i]->data, n_out[i] = (int)W[i]->n_out;
-    }
+    if (s->n_tok != 1 || neox || !same_shape(W, 3, w, n_out)) return false;
     return ig_cuda_qkv_rope_store(W[0]->type, w, n_out, (int)W[0]->n_in, x, q, kc, vc, s->pos, s->cell, head_dim, n_rot,
                                   inv_freq, scratch);
 }
