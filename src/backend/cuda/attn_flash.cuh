@@ -41,6 +41,7 @@ __global__ void __launch_bounds__(FA_WARPS * 32) k_attn_flash(const float *q, co
                                                                 const int32_t *cell_seq, const int32_t *cell_pos,
                                                                 const int32_t *n_used, float *out, int n_tok,
                                                                 int n_head, int n_head_kv) {
+    TRACE(TR_ATT_FLASH);
     constexpr int ST = HD + 8; // row stride in halves: the fragment reads hit 32 distinct banks
     __shared__ __align__(16) __half ks[FA_CELLS * ST], vs[FA_CELLS * ST];
     __shared__ int32_t cs[FA_CELLS], cp[FA_CELLS];

@@ -47,6 +47,8 @@ static void nq_clobber(const void *p) {
     if (p == g_nq_src) g_nq_src = NULL;
 }
 
+#include "backend/cuda/trace.cuh"
+
 
 // ------------------------------------------------------- dependent launch
 // The kernels of a decode step are small, so launch latency and each
@@ -61,6 +63,7 @@ __device__ __forceinline__ void pdl_wait(void) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    TRACE_READY();
 }
 __device__ __forceinline__ void pdl_launch(void) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -108,6 +111,7 @@ extern "C" bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t
     const char *pdl = getenv("INGOT_CUDA_PDL");
     g_pdl = p.major >= 9 && !(pdl && !strcmp(pdl, "0"));
     if (!g_stream) CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    trace_init();
     return true;
 }
 
@@ -163,6 +167,7 @@ static bool g_warm[N_SLOTS]; // the slot's step ran once since the last reset
 extern "C" int ig_cuda_graph_begin(int slot) {
     if (slot <= 0 || slot >= N_SLOTS) return -1;
     if (g_exec[slot]) {
+        trace_restart(g_stream);
         CK(cudaGraphLaunch(g_exec[slot], g_stream));
         return 1;
     }
@@ -188,6 +193,7 @@ extern "C" bool ig_cuda_capture_end(int slot) {
 }
 
 extern "C" void ig_cuda_graph_reset(void) {
+    trace_dump(g_stream); // (trace builds) the last replayed step
     g_nq_src = NULL; // a new owner starts without a quantized norm output
     for (int i = 0; i < N_SLOTS; i++) {
         if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
@@ -284,6 +290,7 @@ __device__ __forceinline__ float deq_mlx(int t, const uint8_t *w, size_t row_byt
 
 __global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int n_rows, int group, const int32_t *tok,
                         float *out) {
+    TRACE(TR_EMBED);
     int r = tok[blockIdx.x];
     for (int i = threadIdx.x; i < n_in; i += blockDim.x)
         out[(size_t)blockIdx.x * n_in + i] = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
@@ -327,6 +334,7 @@ __device__ __forceinline__ float block_sum(float v, float *sh) { return block_re
 __device__ __forceinline__ float block_max(float v, float *sh) { return block_reduce<true>(v, sh); }
 
 __global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n, float eps) {
+    TRACE(TR_RMSNORM);
     __shared__ float sh[32];
     const float *xr = x + (size_t)(idx ? idx[blockIdx.x] : blockIdx.x) * n;
     float ss = 0;
@@ -362,27 +370,34 @@ __device__ __forceinline__ void quant8_store(float4 r, bool ok, uint8_t *xq, int
 }
 
 // RMSNorm with the row held in registers: one block per row, each thread
-// loads up to NORM_V float4s at once (independent loads in flight rather than
+// loads up to V float4s at once (independent loads in flight rather than
 // a loop of dependent ones), so a 4096-wide row costs one memory round trip.
 // ADD: x += y first and the sum is written back (the residual add fused into
 // the norm that follows it). Q (one row): the result is also quantized to
 // int8 blocks in the layout the int8 GEMV reads (see gemv_int8.cuh), so the
 // matmuls that follow skip their own quantization.
-enum { NORM_V = 8 };
-template <bool ADD, bool Q>
+enum { NORM_V = 8 }; // the most float4s per thread (V = 2 for rows up to 8192)
+template <int V, bool ADD, bool Q>
 __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w,
                                                 int n, float eps, uint8_t *xq) {
+    TRACE(TR_NORM);
     __shared__ float sh[32];
     pdl_launch();
+    const int n4 = n / 4;
+    float4 g[V]; // the weights do not depend on the kernels before: load them first
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        g[k] = i < n4 ? ((const float4 *)w)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
     pdl_wait();
     const size_t row = idx ? (size_t)idx[blockIdx.x] : blockIdx.x;
     float4 *xr = (float4 *)(x + row * n);
     const float4 *yr = (const float4 *)(y + (ADD ? row * n : 0));
-    const int n4 = n / 4;
-    float4 v[NORM_V];
+    float4 v[V];
     float ss = 0.f;
 #pragma unroll
-    for (int k = 0; k < NORM_V; k++) {
+    for (int k = 0; k < V; k++) {
         const int i = threadIdx.x + k * blockDim.x;
         v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
         if (i < n4) {
@@ -396,23 +411,33 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
     }
     if (ADD)
 #pragma unroll
-        for (int k = 0; k < NORM_V; k++)
+        for (int k = 0; k < V; k++)
             if (threadIdx.x + k * blockDim.x < n4) xr[threadIdx.x + k * blockDim.x] = v[k];
     ss = block_sum(ss, sh);
     const float scale = rsqrtf(ss / n + eps);
     float4 *o = (float4 *)(out + (size_t)blockIdx.x * n);
     const int nb = n / 32;
 #pragma unroll
-    for (int k = 0; k < NORM_V; k++) {
+    for (int k = 0; k < V; k++) {
         const int i = threadIdx.x + k * blockDim.x;
         float4 r = make_float4(0.f, 0.f, 0.f, 0.f);
         if (i < n4) {
-            const float4 g = ((const float4 *)w)[i];
-            r = make_float4(v[k].x * scale * g.x, v[k].y * scale * g.y, v[k].z * scale * g.z, v[k].w * scale * g.w);
+            r = make_float4(v[k].x * scale * g[k].x, v[k].y * scale * g[k].y, v[k].z * scale * g[k].z,
+                            v[k].w * scale * g[k].w);
             o[i] = r;
         }
         if (Q && k * (int)blockDim.x < n4) quant8_store(r, i < n4, xq, nb, i); // the whole warp takes part
     }
+}
+
+template <int V>
+static void norm4_launch(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
+                         float eps, int threads, bool q) {
+    uint8_t *xq = q ? g_nq : NULL;
+    if (y && q) launch_pdl(k_norm4<V, true, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
+    else if (y) launch_pdl(k_norm4<V, true, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
+    else if (q) launch_pdl(k_norm4<V, false, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
+    else launch_pdl(k_norm4<V, false, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
 }
 
 static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
@@ -424,10 +449,8 @@ static bool norm4(float *out, float *x, const float *y, const int32_t *idx, cons
     threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
     if ((n4 + threads - 1) / threads > NORM_V) return false;
     const bool q = n_rows == 1 && n % 32 == 0 && g_nq && (size_t)n / 32 * 40 <= g_nq_cap;
-    if (y && q) launch_pdl(k_norm4<true, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, g_nq);
-    else if (y) launch_pdl(k_norm4<true, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, (uint8_t *)NULL);
-    else if (q) launch_pdl(k_norm4<false, true>, n_rows, threads, 0, out, x, (const float *)NULL, idx, w, n, eps, g_nq);
-    else launch_pdl(k_norm4<false, false>, n_rows, threads, 0, out, x, (const float *)NULL, idx, w, n, eps, (uint8_t *)NULL);
+    if ((n4 + threads - 1) / threads <= 2) norm4_launch<2>(out, x, y, idx, w, n_rows, n, eps, threads, q);
+    else norm4_launch<NORM_V>(out, x, y, idx, w, n_rows, n, eps, threads, q);
     if (q) g_nq_src = out, g_nq_n = n;
     return true;
 }
@@ -461,6 +484,7 @@ template <int T> __device__ __forceinline__ constexpr int xpad() { return T == T
 template <int T, int NT, bool SMEM>
 __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out, int group, const float *xg,
                          float *out, int n_tok) {
+    TRACE(TR_MATMUL);
     extern __shared__ float xs[];
     const float *x = xg;
     if (SMEM) {
@@ -640,6 +664,7 @@ struct gemv_set {
 
 template <int T>
 __global__ void k_gemv_q(gemv_set set, int n_in, const float *xg) {
+    TRACE(TR_GEMV_Q);
     extern __shared__ float xs[];
     for (int i = threadIdx.x * 4; i < n_in; i += blockDim.x * 4) *(float4 *)(xs + i + (i >> 5) * 4) = *(const float4 *)(xg + i);
     __syncthreads();
@@ -1014,6 +1039,7 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
 // ------------------------------------------------------------ elementwise
 
 __global__ void k_add_bias(float *x, const float *b, size_t total, int n) {
+    TRACE(TR_BIAS);
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < total) x[i] += b[i % n];
 }
@@ -1025,6 +1051,7 @@ extern "C" void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n) {
 }
 
 __global__ void k_add(float *x, const float *y, size_t n) {
+    TRACE(TR_ADD);
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] += y[i];
 }
@@ -1035,6 +1062,7 @@ extern "C" void ig_cuda_add(float *x, const float *y, size_t n) {
 }
 
 __global__ void k_swiglu(float *g, const float *u, size_t n) {
+    TRACE(TR_SWIGLU);
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) g[i] = g[i] / (1.f + expf(-g[i])) * u[i];
 }
@@ -1050,6 +1078,7 @@ extern "C" void ig_cuda_swiglu(float *g, const float *u, size_t n) {
 __global__ void k_rope_store(float *q, const float *k, const float *v, float *kc, float *vc, const int32_t *pos,
                              const int32_t *cell, int n_head, int n_head_kv, int head_dim, int n_rot,
                              const double *inv_freq, bool neox, int n_tok) {
+    TRACE(TR_ROPE);
     const int kv_dim = n_head_kv * head_dim, half = n_rot / 2;
     const int per_tok = (n_head + n_head_kv) * half + kv_dim; // rotations of q, of k, then element copies
     const int id = blockIdx.x * blockDim.x + threadIdx.x;
@@ -1095,121 +1124,214 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
 // Flash-decoding: each (token, head) walks the cells of its sequence (the
 // step's cell list) in splits of ATT_CH cells spread over blocks, so that
 // even one decode token fills the GPU, and many sequences decoded at once
-// never scan each other's cells. A block writes each split's partial softmax
-// (max m, sum l, unnormalized values o); a second kernel combines the splits:
-// o = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M).
+// never scan each other's cells. Decode is latency-bound, so a block issues
+// every load of a split at once: a warp takes ATT_CH / ATT_WARPS cells,
+// LPC lanes per cell (a float4 of K and of V each, NV per lane), and
+// the cell list is read before waiting for the previous kernel. A split
+// gives a partial softmax (max m, sum l, unnormalized values o); the last
+// block of a (token, head) to finish (an atomic count after a memory fence)
+// combines them: o = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M). Q (one
+// token): the output is also quantized to int8 blocks for the O projection.
 
-enum { ATT_CH = 64, ATT_THREADS = 128, ATT_MAX_DPL = 8 }; // head_dim <= 32 * ATT_MAX_DPL
+enum { ATT_CH = 64, ATT_WARPS = 8, ATT_CPW = ATT_CH / ATT_WARPS, ATT_MAX_HD = 256 };
 
-__global__ void k_attn_split(const float *q, const float *kc, const float *vc, const int32_t *pos,
-                             const int32_t *cell_pos, const int32_t *tok_list, const int32_t *list, float *part,
-                             int n_head, int n_head_kv, int hd, int n_split) {
-    __shared__ float sc[ATT_CH], qs[32 * ATT_MAX_DPL], red[32], ov[ATT_THREADS / 32][32 * ATT_MAX_DPL];
+static unsigned *g_att_count; // a zeroed counter per (token, head); the last block resets its own
+static size_t g_att_count_n;
+
+// the final output of (token, head) th: float4 f of it (ok: f < hd / 4); the
+// lanes of whole warps take part (quantization shuffles)
+template <bool Q>
+__device__ __forceinline__ void att_store(float4 r, bool ok, float *out, uint8_t *xq, int th, int hd, int n_head, int f) {
+    if (ok) ((float4 *)(out + (size_t)th * hd))[f] = r;
+    if (Q) quant8_store(r, ok, xq, n_head * hd / 32, th * hd / 4 + f);
+}
+
+template <int LPC, int NV, bool Q>
+__global__ void __launch_bounds__(ATT_WARPS * 32)
+    k_attn_dec(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *cell_pos,
+               const int32_t *tok_list, const int32_t *list, float *part, unsigned *count, float *out, uint8_t *xq,
+               int n_head, int n_head_kv, int hd, int n_split) {
+    TRACE(TR_ATT_DEC);
+    constexpr int CPS = 32 / LPC, STEPS = ATT_CPW / CPS; // cells per warp step, steps
+    __shared__ float red_m[ATT_WARPS], red_l[ATT_WARPS];
+    __shared__ float4 ov[ATT_WARPS][ATT_MAX_HD / 4];
+    __shared__ float4 acc4[ATT_WARPS * 32];
+    __shared__ bool last;
     const int th = blockIdx.x, t = th / n_head, h = th % n_head, kvh = h / (n_head / n_head_kv);
-    const int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int kv_dim = n_head_kv * hd, warp = threadIdx.x / 32, lane = threadIdx.x % 32, n4 = hd / 4;
+    const int sub = lane / LPC, li = lane % LPC;
     pdl_launch();
-    pdl_wait();
+    // the step's lists are inputs of the whole step: read before the wait
     const int off = tok_list[2 * t], len = tok_list[2 * t + 1], p = pos[t];
     const int ns = min(n_split, (len + ATT_CH - 1) / ATT_CH);
     if ((int)blockIdx.y >= ns) return;
-    for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[((size_t)t * n_head + h) * hd + i];
     const float scale = rsqrtf((float)hd);
-    for (int split = blockIdx.y; split < ns; split += gridDim.y) {
-        float *dst = part + ((size_t)th * n_split + split) * (hd + 2);
-        const int i = split * ATT_CH + (int)threadIdx.x;
-        const int c = threadIdx.x < ATT_CH && i < len ? list[off + i] : -1;
-        const bool vis = c >= 0 && cell_pos[c] <= p; // later positions: a prompt's causal edge
-        if (!__syncthreads_or(vis)) { // (also orders qs and the previous split's reads)
-            if (threadIdx.x == 0) dst[1] = 0.f;
-            continue;
+    float4 qv[NV];
+    unsigned done = 0;
+    for (int split = blockIdx.y; split < ns; split += gridDim.y, done++) {
+        int cell[STEPS];
+#pragma unroll
+        for (int s = 0; s < STEPS; s++) {
+            const int i = split * ATT_CH + warp * ATT_CPW + s * CPS + sub;
+            const int c = i < len ? list[off + i] : -1;
+            cell[s] = c >= 0 && cell_pos[c] <= p ? c : -1; // later positions: a prompt's causal edge
         }
-        float mx = -INFINITY;
-        if (threadIdx.x < ATT_CH) { // a thread per cell: independent loads in flight
-            float v = -INFINITY;
-            if (vis) {
-                const float4 *k4 = (const float4 *)(kc + (size_t)c * kv_dim + (size_t)kvh * hd);
-                float d = 0;
-#pragma unroll 8
-                for (int j = 0; j < hd / 4; j++) {
-                    float4 kv = k4[j];
-                    d += qs[4 * j] * kv.x + qs[4 * j + 1] * kv.y + qs[4 * j + 2] * kv.z + qs[4 * j + 3] * kv.w;
-                }
-                v = d * scale;
+        if (split == (int)blockIdx.y) {
+            pdl_wait(); // q and this step's K/V cells come from the kernels before
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                const int f = li + LPC * v;
+                qv[v] = f < n4 ? ((const float4 *)(q + ((size_t)t * n_head + h) * hd))[f] : make_float4(0.f, 0.f, 0.f, 0.f);
             }
-            sc[threadIdx.x] = v;
-            mx = v;
         }
-        mx = block_max(mx, red);
-        float e = 0;
-        if (threadIdx.x < ATT_CH) {
-            e = sc[threadIdx.x] == -INFINITY ? 0.f : __expf(sc[threadIdx.x] - mx);
-            sc[threadIdx.x] = e;
+        float4 kv[STEPS][NV], vv[STEPS][NV];
+#pragma unroll
+        for (int s = 0; s < STEPS; s++)
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                const int f = li + LPC * v;
+                const bool ld = cell[s] >= 0 && f < n4;
+                const size_t o = (size_t)cell[s] * kv_dim + (size_t)kvh * hd;
+                kv[s][v] = ld ? ((const float4 *)(kc + o))[f] : make_float4(0.f, 0.f, 0.f, 0.f);
+                vv[s][v] = ld ? ((const float4 *)(vc + o))[f] : make_float4(0.f, 0.f, 0.f, 0.f);
+            }
+        float sc[STEPS], mx = -INFINITY;
+#pragma unroll
+        for (int s = 0; s < STEPS; s++) {
+            float d = 0.f;
+#pragma unroll
+            for (int v = 0; v < NV; v++)
+                d += qv[v].x * kv[s][v].x + qv[v].y * kv[s][v].y + qv[v].z * kv[s][v].z + qv[v].w * kv[s][v].w;
+#pragma unroll
+            for (int o = LPC / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+            sc[s] = cell[s] >= 0 ? d * scale : -INFINITY;
+            mx = fmaxf(mx, sc[s]);
         }
-        const float l = block_sum(e, red);
-        float o[ATT_MAX_DPL];
 #pragma unroll
-        for (int k = 0; k < ATT_MAX_DPL; k++) o[k] = 0.f;
-        const int n_here = min(ATT_CH, len - split * ATT_CH);
-        for (int j = warp; j < n_here; j += ATT_THREADS / 32) {
-            const float pc = sc[j];
-            if (pc == 0.f) continue; // masked: uniform over the warp
-            const float *v = vc + (size_t)list[off + split * ATT_CH + j] * kv_dim + (size_t)kvh * hd;
+        for (int o = LPC; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        if (lane == 0) red_m[warp] = mx;
+        __syncthreads(); // (also: the previous split's reads of ov are done)
+        float M = red_m[0];
 #pragma unroll
-            for (int k = 0; k < ATT_MAX_DPL; k++)
-                if (lane + 32 * k < hd) o[k] += pc * v[lane + 32 * k];
+        for (int w = 1; w < ATT_WARPS; w++) M = fmaxf(M, red_m[w]);
+        float l = 0.f;
+        float4 o4[NV];
+#pragma unroll
+        for (int v = 0; v < NV; v++) o4[v] = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int s = 0; s < STEPS; s++) {
+            const float e = cell[s] >= 0 ? __expf(sc[s] - M) : 0.f;
+            l += e;
+#pragma unroll
+            for (int v = 0; v < NV; v++)
+                o4[v].x += e * vv[s][v].x, o4[v].y += e * vv[s][v].y, o4[v].z += e * vv[s][v].z, o4[v].w += e * vv[s][v].w;
         }
 #pragma unroll
-        for (int k = 0; k < ATT_MAX_DPL; k++)
-            if (lane + 32 * k < hd) ov[warp][lane + 32 * k] = o[k];
+        for (int o = LPC; o < 32; o <<= 1) {
+            l += __shfl_xor_sync(0xffffffffu, l, o);
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                o4[v].x += __shfl_xor_sync(0xffffffffu, o4[v].x, o);
+                o4[v].y += __shfl_xor_sync(0xffffffffu, o4[v].y, o);
+                o4[v].z += __shfl_xor_sync(0xffffffffu, o4[v].z, o);
+                o4[v].w += __shfl_xor_sync(0xffffffffu, o4[v].w, o);
+            }
+        }
+        if (lane == 0) red_l[warp] = l;
+        if (sub == 0)
+#pragma unroll
+            for (int v = 0; v < NV; v++)
+                if (li + LPC * v < n4) ov[warp][li + LPC * v] = o4[v];
         __syncthreads();
-        for (int j = threadIdx.x; j < hd; j += blockDim.x) {
-            float acc = 0;
-            for (int w = 0; w < ATT_THREADS / 32; w++) acc += ov[w][j];
-            dst[2 + j] = acc;
+        float L = 0.f;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) L += red_l[w];
+        const int f = threadIdx.x;
+        float4 r = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (f < n4)
+#pragma unroll
+            for (int w = 0; w < ATT_WARPS; w++) {
+                const float4 a = ov[w][f];
+                r.x += a.x, r.y += a.y, r.z += a.z, r.w += a.w;
+            }
+        if (ns == 1) { // the whole context in one split: the output itself
+            const float inv = L > 0.f ? 1.f / L : 0.f;
+            if (warp * 32 < n4)
+                att_store<Q>(make_float4(r.x * inv, r.y * inv, r.z * inv, r.w * inv), f < n4, out, xq, th, hd, n_head, f);
+            return;
         }
-        if (threadIdx.x == 0) dst[0] = mx, dst[1] = l;
+        float *dst = part + ((size_t)th * n_split + split) * (hd + 4);
+        if (f < n4) ((float4 *)(dst + 4))[f] = r;
+        if (threadIdx.x == 0) dst[0] = M, dst[1] = L;
     }
-}
-
-// A block per (token, head), a thread per 4 values. Q (one decode token):
-// the output is also quantized to int8 in the layout the int8 GEMV reads, so
-// the O projection skips its quantize launch, as after the norms.
-template <bool Q>
-__global__ void k_attn_combine(const float *part, float *out, int n_split, const int32_t *tok_list, int n_head,
-                               int hd, uint8_t *xq) {
-    const int th = blockIdx.x, f = threadIdx.x;
-    pdl_launch();
-    pdl_wait();
-    const float *src = part + (size_t)th * n_split * (hd + 2);
-    // the splits past the token's cells were not written
-    n_split = min(n_split, (tok_list[2 * (th / n_head) + 1] + ATT_CH - 1) / ATT_CH);
-    float M = -INFINITY, L = 0;
-    for (int s = 0; s < n_split; s++)
-        if (src[s * (hd + 2) + 1] > 0) M = fmaxf(M, src[s * (hd + 2)]);
-    for (int s = 0; s < n_split; s++) {
-        const float *ps = src + s * (hd + 2);
-        if (ps[1] > 0) L += ps[1] * __expf(ps[0] - M);
+    // the last block of this (token, head) to finish combines every split
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const unsigned before = atomicAdd(&count[th], done);
+        last = before + done == (unsigned)ns;
+        if (last) count[th] = 0; // every other block has counted: ready for the next step
     }
-    const float inv = L > 0 ? 1.f / L : 0.f;
-    const bool ok = f < hd / 4;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float *src = part + (size_t)th * n_split * (hd + 4);
+    float M = -INFINITY, L = 0.f;
+    for (int s = threadIdx.x; s < ns; s += blockDim.x) {
+        const float2 a = __ldcg((const float2 *)(src + (size_t)s * (hd + 4)));
+        if (a.y > 0.f) M = fmaxf(M, a.x);
+    }
+    M = block_max(M, red_m);
+    for (int s = threadIdx.x; s < ns; s += blockDim.x) {
+        const float2 a = __ldcg((const float2 *)(src + (size_t)s * (hd + 4)));
+        if (a.y > 0.f) L += a.y * __expf(a.x - M);
+    }
+    L = block_sum(L, red_l);
+    // thread (g, f): float4 f of the splits g, g + G, ...
+    const int G = blockDim.x / n4, g = threadIdx.x / n4, f = threadIdx.x % n4;
     float4 r = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (ok) {
-        for (int s = 0; s < n_split; s++) {
-            const float *ps = src + s * (hd + 2);
-            if (ps[1] <= 0) continue;
-            const float w = __expf(ps[0] - M);
-            r.x += w * ps[2 + 4 * f], r.y += w * ps[3 + 4 * f], r.z += w * ps[4 + 4 * f], r.w += w * ps[5 + 4 * f];
+    if (g < G)
+#pragma unroll 4
+        for (int s = g; s < ns; s += G) {
+            const float *ps = src + (size_t)s * (hd + 4);
+            const float2 ml = __ldcg((const float2 *)ps);
+            if (ml.y <= 0.f) continue;
+            const float w = __expf(ml.x - M);
+            const float4 a = __ldcg((const float4 *)(ps + 4) + f);
+            r.x += w * a.x, r.y += w * a.y, r.z += w * a.z, r.w += w * a.w;
         }
-        r = make_float4(r.x * inv, r.y * inv, r.z * inv, r.w * inv);
-        ((float4 *)(out + (size_t)th * hd))[f] = r;
+    acc4[threadIdx.x] = r;
+    __syncthreads();
+    const float inv = L > 0.f ? 1.f / L : 0.f;
+    if (warp * 32 < n4) {
+        const int ff = threadIdx.x;
+        float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (ff < n4)
+            for (int k = 0; k < G; k++) {
+                const float4 b = acc4[k * n4 + ff];
+                a.x += b.x, a.y += b.y, a.z += b.z, a.w += b.w;
+            }
+        att_store<Q>(make_float4(a.x * inv, a.y * inv, a.z * inv, a.w * inv), ff < n4, out, xq, th, hd, n_head, ff);
     }
-    if (Q) quant8_store(r, ok, xq, n_head * hd / 32, th * hd / 4 + f); // every lane of both warps takes part
 }
 
 #include "backend/cuda/attn_flash.cuh"
 
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
-    return (size_t)n_tok * n_head * ((n_ctx + ATT_CH - 1) / ATT_CH) * (head_dim + 2) * sizeof(float);
+    // called when a context is made (never during graph capture): also size
+    // the split counters
+    const size_t n = (size_t)n_tok * n_head;
+    if (n > g_att_count_n) {
+        ig_cuda_graph_reset(); // recorded steps may point at the old counters
+        if (g_att_count) cudaFree(g_att_count);
+        g_att_count = NULL;
+        g_att_count_n = 0;
+        if (cudaMalloc((void **)&g_att_count, n * sizeof(unsigned)) == cudaSuccess &&
+            cudaMemset(g_att_count, 0, n * sizeof(unsigned)) == cudaSuccess)
+            g_att_count_n = n;
+        else cudaGetLastError();
+    }
+    return (size_t)n_tok * n_head * ((n_ctx + ATT_CH - 1) / ATT_CH) * (head_dim + 4) * sizeof(float);
 }
 
 extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq,
@@ -1225,8 +1347,9 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     if (flash && n_tok >= 16 && n_runs > 0 && n_tok >= 8 * n_runs &&
         attn_flash(q, kc, vc, seq, pos, cell_seq, cell_pos, n_used, out, n_tok, n_head, n_head_kv, head_dim))
         return;
-    if (head_dim > 32 * ATT_MAX_DPL || head_dim % 4) {
-        fprintf(stderr, "ingot: CUDA attention supports head_dim <= %d, a multiple of 4\n", 32 * ATT_MAX_DPL);
+    if (head_dim > ATT_MAX_HD || head_dim % 4 || !g_att_count || (size_t)n_tok * n_head > g_att_count_n) {
+        fprintf(stderr, "ingot: CUDA attention: head_dim %d (supported: <= %d, a multiple of 4) or %d tokens past "
+                        "the scratch\n", head_dim, ATT_MAX_HD, n_tok);
         abort();
     }
     // a partial slot per split of the longest possible list; blocks take
@@ -1238,17 +1361,18 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
         CK(cudaGetDevice(&dev));
         CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     }
-    const int n_split = (n_ctx + ATT_CH - 1) / ATT_CH;
-    const int gy = IG_MIN(n_split, IG_MAX(1, 2 * 16 * sms / (n_tok * n_head)));
-    launch_pdl(k_attn_split, dim3(n_tok * n_head, gy), ATT_THREADS, 0, q, kc, vc, pos, cell_pos, tok_list, list, scratch,
-               n_head, n_head_kv, head_dim, n_split);
-    const int n_q = n_head * head_dim;
-    if (n_tok == 1 && head_dim % 32 == 0 && head_dim <= 256 && g_nq && (size_t)n_q / 32 * 40 <= g_nq_cap) {
-        launch_pdl(k_attn_combine<true>, n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head,
-                   head_dim, g_nq);
-        g_nq_src = out, g_nq_n = n_q; // the O projection reads the int8 copy
-        return;
-    }
-    launch_pdl(k_attn_combine<false>, n_tok * n_head, 64, 0, (const float *)scratch, out, n_split, tok_list, n_head,
-               head_dim, (uint8_t *)NULL);
+    const int n_split = (n_ctx + ATT_CH - 1) / ATT_CH, n_q = n_head * head_dim;
+    const dim3 grid(n_tok * n_head, IG_MIN(n_split, IG_MAX(1, 2 * 8 * sms / (n_tok * n_head))));
+    const bool qz = n_tok == 1 && head_dim % 32 == 0 && g_nq && (size_t)n_q / 32 * 40 <= g_nq_cap;
+    uint8_t *xq = qz ? g_nq : NULL;
+    const int n4 = head_dim / 4;
+#define ATT_LAUNCH(LPC, NV)                                                                                      \
+    launch_pdl(qz ? k_attn_dec<LPC, NV, true> : k_attn_dec<LPC, NV, false>, grid, ATT_WARPS * 32, 0, q, kc, vc, pos, \
+               cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split)
+    if (n4 <= 8) ATT_LAUNCH(8, 1);
+    else if (n4 <= 16) ATT_LAUNCH(16, 1);
+    else if (n4 <= 32) ATT_LAUNCH(32, 1);
+    else ATT_LAUNCH(32, 2);
+#undef ATT_LAUNCH
+    if (qz) g_nq_src = out, g_nq_n = n_q; // the O projection reads the int8 copy
 }

@@ -22,6 +22,7 @@ template <int T> __device__ __forceinline__ float dot8(uint4 w, float4 a, float4
 
 template <int T, int R, bool GLU, int PF = GH_PF>
 __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in, const float *x) {
+    TRACE(TR_GEMV_H);
     const int n8 = n_in / 8, lane = threadIdx.x % 32;
     const float4 *x4 = (const float4 *)x;
     pdl_launch();

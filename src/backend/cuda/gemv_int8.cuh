@@ -35,6 +35,7 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
 
 // 8 threads per 32-value block, coalesced reads
 __global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok) {
+    TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
     const int nb = n_in / 32, n4 = n_tok * nb * 8;
@@ -143,6 +144,7 @@ __device__ __forceinline__ void dq_rows(const gemv_set &set, int mi, int row0, i
 // step and the weight loads start at once.
 template <int T, int R, int NT, bool GLU>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
+    TRACE(TR_GEMV_DQ);
     constexpr int QB = dq_traits<T>::QB, PF = dq_traits<T>::PF, QV = QB / 16;
     const int nb = n_in / 32;
     const size_t ts = xq_token_bytes(nb);
@@ -253,6 +255,7 @@ template <int R> __device__ __forceinline__ void qkv_write(const gemv_set &set, 
 // warps per block (bench/gemv_micro.cu, notes in bench/gpu-h100-latest.md).
 template <int T, int R, int PF, int KS, bool GLU, bool ROPE = false>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
+    TRACE(ROPE ? TR_GEMV1_QKV : GLU ? TR_GEMV1_GLU : TR_GEMV1);
     constexpr int QB = dq_traits<T>::QB, QV = QB / 16;
     __shared__ float part[DQ_WARPS][R];
     const int nb = n_in / 32, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
@@ -355,6 +358,7 @@ template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int
 
 template <int R, int KS, bool GLU, bool ROPE = false>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
+    TRACE(ROPE ? TR_Q4K_QKV : GLU ? TR_Q4K_GLU : TR_Q4K);
     __shared__ float part[DQ_WARPS][R];
     const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int8_t *xc = (const int8_t *)xq;

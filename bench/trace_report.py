@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Per-kernel breakdown of one decode step from a CUDA kernel trace.
+
+The trace comes from a build configured with -DINGOT_CUDA_TRACE=ON, run with
+INGOT_CUDA_TRACE=FILE (see src/backend/cuda/trace.cuh): one line per block,
+"tag block start ready end" in ns. Launches are told apart by the order in
+which their blocks got past the previous kernel (ready), the repeating
+per-layer pattern is found, and each position of it is averaged over layers.
+
+usage: bench/trace_report.py TRACE_FILE [--json]
+"""
+import json
+import sys
+
+
+def launches(recs):
+    recs.sort(key=lambda r: r[3])
+    out = []
+    for tag, _blk, t0, t1, t2 in recs:
+        if not out or out[-1]["tag"] != tag:
+            out.append({"tag": tag, "t0": [], "t1": [], "t2": []})
+        L = out[-1]
+        L["t0"].append(t0)
+        L["t1"].append(t1)
+        L["t2"].append(t2)
+    for L in out:
+        ends = sorted(L["t2"])
+        L["blocks"] = len(ends)
+        L["start"] = min(L["t1"])
+        L["arrive"] = min(L["t0"])
+        L["end"] = ends[-1]
+        L["end90"] = ends[int(0.9 * (len(ends) - 1))]
+    for a, b in zip(out, out[1:]):
+        a["gap"] = b["start"] - a["end"]
+    if out:
+        out[-1]["gap"] = 0
+    return out
+
+
+def period(tags):
+    """the layer pattern: (first index, length, repeats) covering the most launches"""
+    best, key = (0, len(tags), 1), (0, 0)
+    for p in range(2, min(40, len(tags) // 2) + 1):
+        for s in range(min(p, 8)):
+            n = 1
+            while s + (n + 1) * p <= len(tags) and tags[s + n * p:s + (n + 1) * p] == tags[s:s + p]:
+                n += 1
+            if n >= 2 and (n * p, -p) > key:
+                best, key = (s, p, n), (n * p, -p)
+    return best
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    recs = []
+    with open(sys.argv[1]) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 5:
+                recs.append((p[0], int(p[1]), int(p[2]), int(p[3]), int(p[4])))
+    if not recs:
+        sys.exit("no records in " + sys.argv[1])
+    ls = launches(recs)
+    tags = [L["tag"] for L in ls]
+    s, p, n = period(tags)
+    total = ls[-1]["end"] - ls[0]["start"]
+    rows = []
+    for k in range(p):
+        grp = [ls[s + i * p + k] for i in range(n)]
+        m = lambda key: sum(key(L) for L in grp) / len(grp) / 1e3
+        rows.append({
+            "pos": k, "tag": grp[0]["tag"], "blocks": grp[0]["blocks"],
+            "us": m(lambda L: L["end"] - L["start"]),
+            "us90": m(lambda L: L["end90"] - L["start"]),
+            "gap_us": m(lambda L: L["gap"]),
+            "lead_us": m(lambda L: L["start"] - L["arrive"]),
+        })
+    layer_us = sum(r["us"] + r["gap_us"] for r in rows)
+    other = [L for i, L in enumerate(ls) if i < s or i >= s + n * p]
+    res = {
+        "step_us": total / 1e3, "launches": len(ls), "layers": n, "per_layer": rows,
+        "layer_us": layer_us, "outside_layers_us": sum((L["end"] - L["start"] + L["gap"]) for L in other) / 1e3,
+        "outside": [{"tag": L["tag"], "blocks": L["blocks"], "us": (L["end"] - L["start"]) / 1e3} for L in other],
+    }
+    if "--json" in sys.argv:
+        print(json.dumps(res, indent=1))
+        return
+    print("step %.1f us, %d launches, %d layers of %d launches (%.1f us per layer), %.1f us outside the layers"
+          % (res["step_us"], len(ls), n, p, layer_us, res["outside_layers_us"]))
+    print()
+    print("| # | kernel | blocks | time us | 90% of blocks done us | gap to next us | ready - first arrival us | share |")
+    print("|--:|---|--:|--:|--:|--:|--:|--:|")
+    for r in rows:
+        print("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %.0f%% |" % (
+            r["pos"], r["tag"], r["blocks"], r["us"], r["us90"], r["gap_us"], r["lead_us"],
+            100 * (r["us"] + r["gap_us"]) * n / max(1e-9, res["step_us"])))
+    print()
+    print("outside the layers: " + ", ".join("%s %.1f us" % (o["tag"], o["us"]) for o in res["outside"]))
+
+
+if __name__ == "__main__":
+    main()

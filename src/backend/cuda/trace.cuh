@@ -1,0 +1,117 @@
+// trace.cuh - a per-block timeline of the kernels of a step, for finding
+// where a decode token's time goes (included by cuda_kernels.cu).
+//
+// Only in builds configured with -DINGOT_CUDA_TRACE=ON, and only when
+// INGOT_CUDA_TRACE=FILE is set: every block of a tagged kernel records when
+// it started, when it got past pdl_wait (the previous kernel finished) and
+// when its last thread ended, read from the GPU's global timer. The records
+// restart at each replay of a recorded step, so FILE (written when the
+// backend lets its steps go, e.g. at exit) holds the last replayed step,
+// one line per block: tag, block, start, ready, end (ns).
+// bench/trace_report.py turns it into a per-kernel breakdown.
+// Other builds: TRACE(tag) is empty and nothing is recorded.
+
+// kernel tags; the names are in trace_names (same order)
+enum {
+    TR_EMBED, TR_NORM, TR_RMSNORM, TR_QUANT8, TR_GEMV_DQ, TR_GEMV1, TR_GEMV1_GLU, TR_GEMV1_QKV, TR_Q4K, TR_Q4K_GLU,
+    TR_Q4K_QKV, TR_GEMV_H, TR_GEMV_Q, TR_MATMUL, TR_ROPE, TR_ATT_DEC, TR_ATT_FLASH, TR_ADD, TR_BIAS,
+    TR_SWIGLU, TR_N
+};
+
+#ifdef INGOT_CUDA_TRACE
+static const char *const trace_names[TR_N] = {
+    "embed", "norm", "rmsnorm", "quant8", "gemv_dq", "gemv1", "gemv1_glu", "gemv1_qkv", "q4k", "q4k_glu",
+    "q4k_qkv", "gemv_h", "gemv_q", "matmul", "rope", "attn_dec", "attn_flash", "add", "bias",
+    "swiglu",
+};
+struct trace_rec {
+    unsigned long long t0, t1, t2;
+    int tag, blk;
+};
+__device__ trace_rec *g_trace;
+__device__ unsigned g_trace_n, g_trace_cap;
+__shared__ unsigned long long s_trace_t1;
+__shared__ unsigned s_trace_done;
+
+__device__ __forceinline__ unsigned long long trace_now(void) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+// one per kernel, constructed by every thread at its start; the last thread
+// of the block to leave writes the record
+struct trace_scope {
+    int tag;
+    unsigned long long t0;
+    __device__ trace_scope(int tg) : tag(tg) {
+        t0 = trace_now();
+        if (threadIdx.x == 0) s_trace_t1 = ~0ull, s_trace_done = 0;
+        __syncthreads();
+    }
+    __device__ ~trace_scope() {
+        const unsigned n = blockDim.x * blockDim.y * blockDim.z;
+        if (atomicAdd(&s_trace_done, 1u) != n - 1 || !g_trace) return;
+        const unsigned i = atomicAdd(&g_trace_n, 1u);
+        if (i >= g_trace_cap) return;
+        const unsigned long long t1 = s_trace_t1;
+        g_trace[i] = trace_rec{t0, t1 == ~0ull ? t0 : t1, trace_now(), tag,
+                               (int)(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z))};
+    }
+};
+#define TRACE(tag) trace_scope trace_scope_(tag)
+#define TRACE_READY()                                                                              \
+    do {                                                                                           \
+        if (threadIdx.x % 32 == 0) atomicMin(&s_trace_t1, trace_now());                           \
+    } while (0)
+
+static trace_rec *g_trace_host_buf; // device buffer (NULL: not tracing)
+static const char *g_trace_file;
+enum { TRACE_CAP = 1 << 20 };
+
+static void trace_init(void) {
+    g_trace_file = getenv("INGOT_CUDA_TRACE");
+    if (!g_trace_file || !*g_trace_file || g_trace_host_buf) return;
+    if (cudaMalloc((void **)&g_trace_host_buf, TRACE_CAP * sizeof(trace_rec)) != cudaSuccess) {
+        cudaGetLastError();
+        g_trace_host_buf = NULL;
+        return;
+    }
+    const unsigned cap = TRACE_CAP, zero = 0;
+    CK(cudaMemcpyToSymbol(g_trace, &g_trace_host_buf, sizeof g_trace_host_buf));
+    CK(cudaMemcpyToSymbol(g_trace_cap, &cap, sizeof cap));
+    CK(cudaMemcpyToSymbol(g_trace_n, &zero, sizeof zero));
+    fprintf(stderr, "ingot: tracing kernels into %s\n", g_trace_file);
+}
+// before a replay: the records start over
+static void trace_restart(cudaStream_t s) {
+    if (!g_trace_host_buf) return;
+    void *n = NULL;
+    CK(cudaGetSymbolAddress(&n, g_trace_n));
+    CK(cudaMemsetAsync(n, 0, sizeof(unsigned), s));
+}
+static void trace_dump(cudaStream_t s) {
+    if (!g_trace_host_buf) return;
+    unsigned n = 0;
+    CK(cudaStreamSynchronize(s));
+    CK(cudaMemcpyFromSymbol(&n, g_trace_n, sizeof n));
+    if (n == 0) return;
+    if (n > TRACE_CAP) n = TRACE_CAP;
+    trace_rec *r = (trace_rec *)malloc(n * sizeof *r);
+    FILE *f = fopen(g_trace_file, "w");
+    if (r && f) {
+        CK(cudaMemcpy(r, g_trace_host_buf, n * sizeof *r, cudaMemcpyDeviceToHost));
+        for (unsigned i = 0; i < n; i++)
+            fprintf(f, "%s %d %llu %llu %llu\n", trace_names[r[i].tag], r[i].blk, r[i].t0, r[i].t1, r[i].t2);
+    }
+    if (f) fclose(f);
+    free(r);
+    const unsigned zero = 0;
+    CK(cudaMemcpyToSymbol(g_trace_n, &zero, sizeof zero));
+}
+#else
+#define TRACE(tag) ((void)0)
+#define TRACE_READY() ((void)0)
+static void trace_init(void) {}
+static void trace_restart(cudaStream_t) {}
+static void trace_dump(cudaStream_t) {}
+#endif
