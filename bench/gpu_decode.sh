@@ -25,7 +25,7 @@ tg() { # env-settings file -> "t/s (pct)"
 }
 for m in $models; do
   p=${m%%:*} t=${m##*:} f="$W/${m%%:*}-${m##*:}.gguf"
-  [ -f "$f" ] || "$B/ingot-gen" --preset "$p" --type "$t" -o "$f" >/dev/null 2>&1 || { echo "| $p | $t | gen failed |"; continue; }
+  [ -f "$f" ] || "$B/ingot-gen" --fast --preset "$p" --type "$t" -o "$f" >/dev/null 2>&1 || { echo "| $p | $t | gen failed |"; continue; }
   row="| $p | $t |"
   for v in "${variants[@]}"; do row="$row $(tg "$v" "$f") |"; done
   echo "$row"

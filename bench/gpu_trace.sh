@@ -11,7 +11,7 @@ export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 W=${BENCH_DIR:-/tmp/ingot-gpu-bench}; mkdir -p "$W"
 for m in $models; do
   p=${m%%:*} t=${m##*:} f="$W/$p-$t.gguf"
-  [ -f "$f" ] || "$B/ingot-gen" --preset "$p" --type "$t" -o "$f" >/dev/null 2>&1 || { echo "$m: gen failed"; continue; }
+  [ -f "$f" ] || "$B/ingot-gen" --fast --preset "$p" --type "$t" -o "$f" >/dev/null 2>&1 || { echo "$m: gen failed"; continue; }
   tps=$("$B/ingot" bench "$f" --backend cuda -p 0 -n 128 -r 3 --no-bw --json 2>/dev/null |
         python3 -c "import json,sys; print('%.1f' % json.load(sys.stdin)['tg']['tps_median'])" 2>/dev/null)
   echo "## $p $t: tg128 ${tps:-fail} t/s (normal build, $(awk "BEGIN{printf \"%.1f\", 1e6/${tps:-1}}") us per token)"

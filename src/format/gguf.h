@@ -117,6 +117,10 @@ bool ig_gguf_w_arr_i32(struct ig_gguf_writer *w, const char *key, const int32_t 
 bool ig_gguf_w_tensor(struct ig_gguf_writer *w, const char *name, enum ig_dtype type,
                       int n_dims, const int64_t *ne, const void *data);
 void ig_gguf_w_set_fill(struct ig_gguf_writer *w, ig_gguf_fill_fn fn, void *user);
+/* Filled tensors repeat their first n rows (0, the default: every row is
+ * filled and quantized). For speed benchmarks of large random-weight models,
+ * whose k-quants would otherwise take minutes to compute. */
+void ig_gguf_w_set_row_cycle(struct ig_gguf_writer *w, int64_t n);
 /* Write to path via path.tmp + rename, so a failed write never leaves a file
  * that looks complete. progress (may be NULL) is called after each tensor. */
 enum ig_status ig_gguf_w_write(struct ig_gguf_writer *w, const char *path,

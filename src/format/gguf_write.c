@@ -31,6 +31,7 @@ struct ig_gguf_writer {
     size_t n_t, cap_t;
     ig_gguf_fill_fn fill;
     void *fill_user;
+    int64_t row_cycle; /* > 0: filled tensors repeat their first row_cycle rows */
     char fill_err[256]; /* set by a fill callback that fails */
 };
 
@@ -185,6 +186,7 @@ void ig_gguf_w_set_fill(struct ig_gguf_writer *w, ig_gguf_fill_fn fn, void *user
     w->fill = fn;
     w->fill_user = user;
 }
+void ig_gguf_w_set_row_cycle(struct ig_gguf_writer *w, int64_t n) { w->row_cycle = n > 0 ? n : 0; }
 
 static bool put(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n; }
 static bool put_str(FILE *f, const char *s) {
@@ -233,22 +235,27 @@ static bool write_stream(struct ig_gguf_writer *w, FILE *f, bool meta_only,
         } else if (t->n_bytes) {
             size_t row;
             ig_row_bytes(t->type, t->ne[0], &row);
+            const int64_t rows = (int64_t)(t->n_bytes / row);
+            const int64_t cyc = w->row_cycle && w->row_cycle < rows ? w->row_cycle : rows; /* rows kept */
+            const int64_t kept = w->row_cycle ? cyc : 1;
             free(rowf);
             free(rowq);
             rowf = malloc((size_t)t->ne[0] * sizeof(float));
-            rowq = malloc(row);
+            rowq = malloc(row * (size_t)kept);
             if (!rowf || !rowq || !w->fill) {
                 ok = false;
                 break;
             }
-            int64_t rows = (int64_t)(t->n_bytes / row);
             for (int64_t r = 0; ok && r < rows; r++) {
-                if (!w->fill(w->fill_user, (int32_t)i, r, rowf, t->ne[0])) {
-                    ok = false;
-                    break;
+                uint8_t *q = rowq + (size_t)(w->row_cycle ? r % cyc : 0) * row;
+                if (!w->row_cycle || r < cyc) {
+                    if (!w->fill(w->fill_user, (int32_t)i, r, rowf, t->ne[0])) {
+                        ok = false;
+                        break;
+                    }
+                    ig_quantize_row(t->type, rowf, q, t->ne[0]);
                 }
-                ig_quantize_row(t->type, rowf, rowq, t->ne[0]);
-                ok = put(f, rowq, row);
+                ok = put(f, q, row);
             }
         }
         pos += t->n_bytes;
