@@ -236,12 +236,13 @@ static void test_matmul_glu(struct be *e[2], int n_tok) {
     r->ops->free(r->b, sr), t->ops->free(t->b, st);
 }
 
-/* qkv_rope_store (one token: Q/K/V, rope and the cache store in one op)
- * against matmul_n + rope + kv_store on the reference: q and both caches */
+/* qkv_rope_store (one token: Q/K/V, their biases, rope and the cache store
+ * in one op) against matmul_n + add_bias + rope + kv_store on the
+ * reference: q and both caches */
 static void test_qkv_rope_store(struct be *e[2], const struct ig_model *m) {
     const struct ig_hparams *hp = &m->hp;
     const struct ig_layer *L = &e[0]->ops->weights(e[0]->b)->layers[0];
-    if (!e[1]->ops->qkv_rope_store || L->bq || L->bk || L->bv) return;
+    if (!e[1]->ops->qkv_rope_store) return;
     const int n_ctx = 16, hd = hp->head_dim, nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
     const size_t n_in = (size_t)pick(e[0], 0)->n_in, cache_n = (size_t)n_ctx * (size_t)nkv;
     int32_t tok = 0, pos = 37, seq = 0, cell = 9, out_idx = 0, cell_seq[16], cell_pos[16];
@@ -258,28 +259,34 @@ static void test_qkv_rope_store(struct be *e[2], const struct ig_model *m) {
         qd[i] = put(b, NULL, (size_t)nq * 4), kd[i] = put(b, NULL, (size_t)nkv * 4), vd[i] = put(b, NULL, (size_t)nkv * 4);
         sc[i] = put(b, NULL, b->ops->matmul_scratch(b->b, 1, (int64_t)n_in));
         const struct ig_weight *w3[3] = {pick(b, 0), pick(b, 1), pick(b, 2)};
+        const struct ig_layer *Li = &W->layers[0];
+        const float *bias[3] = {Li->bq, Li->bk, Li->bv};
         if (i == 1) {
-            ok = b->ops->qkv_rope_store(b->b, w3, xd[i], qd[i], kcd[i], vcd[i], &st.s[i], hd, hp->n_rot,
-                                        W->rope_inv_freq, m->rope_neox, sc[i]);
+            ok = b->ops->qkv_rope_store(b->b, w3, bias, xd[i], qd[i], kd[i], vd[i], kcd[i], vcd[i], &st.s[i], hd,
+                                        hp->n_rot, W->rope_inv_freq, m->rope_neox, sc[i]);
             continue;
         }
         float *o3[3] = {qd[i], kd[i], vd[i]};
         b->ops->matmul_n(b->b, w3, o3, 3, xd[i], 1, sc[i]);
+        if (bias[0]) b->ops->add_bias(b->b, qd[i], bias[0], 1, nq);
+        if (bias[1]) b->ops->add_bias(b->b, kd[i], bias[1], 1, nkv);
+        if (bias[2]) b->ops->add_bias(b->b, vd[i], bias[2], 1, nkv);
         b->ops->rope(b->b, qd[i], kd[i], &st.s[i], hp->n_head, hp->n_head_kv, hd, hp->n_rot, W->rope_inv_freq,
                      m->rope_neox);
         b->ops->kv_store(b->b, kcd[i], vcd[i], kd[i], vd[i], &st.s[i], nkv);
     }
     const double tol = is_float_type(pick(e[0], 0)->type) ? tol_float : tol_quant;
     if (!ok)
-        printf("n/a  qkv_rope_store %s%s (the backend declines: the engine runs the plain ops)\n",
-               type_name(pick(e[0], 0)), m->rope_neox ? " neox" : "");
+        printf("n/a  qkv_rope_store %s%s%s (the backend declines: the engine runs the plain ops)\n",
+               type_name(pick(e[0], 0)), m->rope_neox ? " neox" : "", L->bq ? " bias" : "");
     else {
         char what[96];
-        snprintf(what, sizeof what, "qkv_rope_store %s: q", type_name(pick(e[0], 0)));
+        const char *how = m->rope_neox ? (L->bq ? " neox bias" : " neox") : (L->bq ? " bias" : "");
+        snprintf(what, sizeof what, "qkv_rope_store %s%s: q", type_name(pick(e[0], 0)), how);
         compare(what, e[0], qd[0], e[1], qd[1], (size_t)nq, tol);
-        snprintf(what, sizeof what, "qkv_rope_store %s: k cache", type_name(pick(e[0], 1)));
+        snprintf(what, sizeof what, "qkv_rope_store %s%s: k cache", type_name(pick(e[0], 1)), how);
         compare(what, e[0], kcd[0], e[1], kcd[1], cache_n, tol);
-        snprintf(what, sizeof what, "qkv_rope_store %s: v cache", type_name(pick(e[0], 2)));
+        snprintf(what, sizeof what, "qkv_rope_store %s%s: v cache", type_name(pick(e[0], 2)), how);
         compare(what, e[0], vcd[0], e[1], vcd[1], cache_n, tol);
     }
     for (int i = 0; i < 2; i++) {

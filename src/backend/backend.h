@@ -112,14 +112,16 @@ struct ig_backend_ops {
     void (*rope_kv_store)(struct ig_backend *b, float *q, const float *k, const float *v, float *k_cache,
                           float *v_cache, const struct ig_step *s, int32_t n_head, int32_t n_head_kv,
                           int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox);
-    /* one token without biases: q, k, v = W[0..2] x, then rope_kv_store's
-     * work (q rotated in place, k rotated and v stored into cell
-     * step->cell[0]; k and v themselves are not written) in one op; false
+    /* one token: q, k, v = W[0..2] x + bias[0..2] (each bias may be NULL),
+     * then rope_kv_store's work (q rotated in place, k rotated and v stored
+     * into cell step->cell[0]) in as few launches as the backend can; k and v
+     * are the projections' buffers, which it may use or leave alone. false
      * when it cannot for these weights (nothing done: the engine runs
-     * matmul_n and rope_kv_store) */
-    bool (*qkv_rope_store)(struct ig_backend *b, const struct ig_weight *const *W, const float *x, float *q,
-                           float *k_cache, float *v_cache, const struct ig_step *s, int32_t head_dim, int32_t n_rot,
-                           const double *inv_freq, bool neox, void *scratch);
+     * matmul_n, add_bias and rope_kv_store) */
+    bool (*qkv_rope_store)(struct ig_backend *b, const struct ig_weight *const *W, const float *const *bias,
+                           const float *x, float *q, float *k, float *v, float *k_cache, float *v_cache,
+                           const struct ig_step *s, int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox,
+                           void *scratch);
     /* out[t] = silu(Wg x[t]) * (Wu x[t]); false when it cannot for these
      * weights (the engine then runs matmul_n and swiglu) */
     bool (*matmul_glu)(struct ig_backend *b, const struct ig_weight *Wg, const struct ig_weight *Wu, const float *x,

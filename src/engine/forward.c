@@ -65,10 +65,11 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
         add_norm(c, c->xb, c->x, res, L->attn_norm, n);
         const struct ig_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
-        const bool fused = !L->bq && !L->bk && !L->bv && ops->qkv_rope_store &&
-                           ops->qkv_rope_store(b, qkv, c->xb, c->q, kc, vc, s, hp->head_dim, hp->n_rot,
-                                               w->rope_inv_freq, c->m->rope_neox, c->mm_scratch);
-        if (!fused) { /* (fused: projections, rope and the cache store in one op) */
+        const float *bias[3] = {L->bq, L->bk, L->bv};
+        const bool fused = ops->qkv_rope_store &&
+                           ops->qkv_rope_store(b, qkv, bias, c->xb, c->q, c->k, c->v, kc, vc, s, hp->head_dim,
+                                               hp->n_rot, w->rope_inv_freq, c->m->rope_neox, c->mm_scratch);
+        if (!fused) { /* (fused: projections, biases, rope and the cache store in one op) */
             matmul_group(c, qkv, qkv_out, 3, c->xb, n);
             if (L->bq) ops->add_bias(b, c->q, L->bq, n, n_q);
             if (L->bk) ops->add_bias(b, c->k, L->bk, n, n_kv);

@@ -49,13 +49,15 @@ bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *c
 /* out = silu(gate x) * (up x), Q8_0/Q4_0 gate and up (n_ff rows each) in one launch; false if not applicable. */
 bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x, float *out,
                         int n_tok, void *scratch);
-/* One token through Q/K/V (Q8_0/Q4_0/Q4_K, same type, n_out[3]) in one
- * launch that also does rope_store's work (adjacent-pair rotation only): q
- * rotated, k rotated and v copied into KV-cache cell *cell; false if not
+/* One token through Q/K/V (Q8_0/Q4_0/Q4_K, same type, n_out[3]) plus bias[i]
+ * (each may be NULL), then rope_store's work: q rotated, k rotated and v
+ * copied into KV-cache cell *cell. Adjacent-pair rotation in the GEMV's own
+ * launch; NeoX: the GEMV writes q, k, v and rope_store follows. false if not
  * applicable (nothing launched). */
-bool ig_cuda_qkv_rope_store(int type, const void *const *w, const int *n_out, int n_in, const float *x, float *q,
-                            float *kc, float *vc, const int32_t *pos, const int32_t *cell, int head_dim, int n_rot,
-                            const double *inv_freq, void *scratch);
+bool ig_cuda_qkv_rope_store(int type, const void *const *w, const float *const *bias, const int *n_out, int n_in,
+                            const float *x, float *q, float *k, float *v, float *kc, float *vc, const int32_t *pos,
+                            const int32_t *cell, int head_dim, int n_rot, const double *inv_freq, bool neox,
+                            void *scratch);
 /* x += y, then out = rmsnorm(x) * w (n_rows rows of n) */
 void ig_cuda_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n_rows, int n, float eps);
 void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);

@@ -233,14 +233,14 @@ static void rope_kv_store(struct ig_backend *b, float *q, const float *k, const 
                           const double *inv_freq, bool neox) {
     ig_cuda_rope_store(q, k, v, kc, vc, s->pos, s->cell, s->n_tok, n_head, n_head_kv, head_dim, n_rot, inv_freq, neox);
 }
-static bool qkv_rope_store(struct ig_backend *b, const struct ig_weight *const *W, const float *x, float *q, float *kc,
-                           float *vc, const struct ig_step *s, int32_t head_dim, int32_t n_rot, const double *inv_freq,
-                           bool neox, void *scratch) {
+static bool qkv_rope_store(struct ig_backend *b, const struct ig_weight *const *W, const float *const *bias,
+                           const float *x, float *q, float *k, float *v, float *kc, float *vc, const struct ig_step *s,
+                           int32_t head_dim, int32_t n_rot, const double *inv_freq, bool neox, void *scratch) {
     const void *w[3];
     int n_out[3];
-    if (s->n_tok != 1 || neox || !same_shape(W, 3, w, n_out)) return false;
-    return ig_cuda_qkv_rope_store(W[0]->type, w, n_out, (int)W[0]->n_in, x, q, kc, vc, s->pos, s->cell, head_dim, n_rot,
-                                  inv_freq, scratch);
+    if (s->n_tok != 1 || !same_shape(W, 3, w, n_out)) return false;
+    return ig_cuda_qkv_rope_store(W[0]->type, w, bias, n_out, (int)W[0]->n_in, x, q, k, v, kc, vc, s->pos, s->cell,
+                                  head_dim, n_rot, inv_freq, neox, scratch);
 }
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;

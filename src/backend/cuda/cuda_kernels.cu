@@ -660,6 +660,7 @@ struct gemv_set {
     int n_out[GEMV_MAX_W];
     int first[GEMV_MAX_W + 1];
     int n;
+    const float *bias[GEMV_MAX_W]; // added to the outputs (NULL: none; the int8 kernels only)
 };
 
 template <int T>
@@ -983,17 +984,27 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
     return true;
 }
 
-extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const int *n_out, int n_in, const float *x,
-                                       float *q, float *kc, float *vc, const int32_t *pos, const int32_t *cell,
-                                       int head_dim, int n_rot, const double *inv_freq, void *scratch) {
+extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const float *const *bias, const int *n_out,
+                                       int n_in, const float *x, float *q, float *k, float *v, float *kc, float *vc,
+                                       const int32_t *pos, const int32_t *cell, int head_dim, int n_rot,
+                                       const double *inv_freq, bool neox, void *scratch) {
     // the GEMVs' groups of 4 rows hold whole rotation pairs
     if (gemv_mode() != 2 || head_dim % 2 || n_rot % 2 || n_rot > head_dim || n_out[1] != n_out[2]) return false;
     if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
-    nq_clobber(q);
+    if (n_out[0] % head_dim || n_out[1] % head_dim) return false;
+    nq_clobber(q), nq_clobber(k), nq_clobber(v);
     gemv_set set;
     memset(&set, 0, sizeof set);
     set.n = 3;
-    for (int i = 0; i < 3; i++) set.w[i] = (const uint8_t *)w[i], set.n_out[i] = n_out[i];
+    float *out[3] = {q, k, v};
+    for (int i = 0; i < 3; i++) set.w[i] = (const uint8_t *)w[i], set.n_out[i] = n_out[i], set.bias[i] = bias[i];
+    if (neox) { // the pairs lie half a head apart: rotate after the GEMV
+        for (int i = 0; i < 3; i++) set.out[i] = out[i];
+        if (!matmul_int8(type, set, n_in, x, 1, false, scratch)) return false;
+        ig_cuda_rope_store(q, k, v, kc, vc, pos, cell, 1, n_out[0] / head_dim, n_out[1] / head_dim, head_dim, n_rot,
+                           inv_freq, true);
+        return true;
+    }
     const qkv_rope ra = {q, kc, vc, pos, cell, inv_freq, head_dim, n_rot, n_out[1]};
     return matmul_int8(type, set, n_in, x, 1, false, scratch, &ra);
 }

@@ -102,7 +102,8 @@ __device__ __forceinline__ void set_write(const gemv_set &set, int mi, int row0,
 #pragma unroll
     for (int o = 0; o < (GLU ? R / 2 : R); o++) {
         if (row0 + o >= set.n_out[mi]) break;
-        set.out[mi][tok_off + row0 + o] = GLU ? acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1] : acc[o];
+        set.out[mi][tok_off + row0 + o] = GLU ? acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1]
+                                              : acc[o] + (set.bias[mi] ? set.bias[mi][row0 + o] : 0.f);
     }
 }
 // Warp sums of acc, then the KS warps that split a row group add theirs in
@@ -231,6 +232,7 @@ template <int R> __device__ __forceinline__ void qkv_write(const gemv_set &set, 
         const int row = row0 + o;
         if (row >= set.n_out[mi]) break;
         float x0 = acc[o], x1 = acc[o + 1];
+        if (set.bias[mi]) x0 += set.bias[mi][row], x1 += set.bias[mi][row + 1];
         const int d = row % a.head_dim;
         if (mi < 2 && d < a.n_rot) {
             double sn, cs;
@@ -314,14 +316,30 @@ static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rop
     else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
 
-// One token: 4 rows (2 gate/up pairs for GLU), 2 chunks in flight, 2 warps
-// per row (the fastest or within noise of it on every Llama-3-8B and
-// Llama-3.2-1B matrix, Q8_0 and Q4_0). More tokens: the kernel above, 8 per
-// pass, 2 rows per warp (faster than 4 rows or fewer registers there).
+// One token: the shape picks rows per warp (R) and warps per row (KS), 2
+// chunks in flight, from gemv_micro on an H100 (Llama-3-8B, Llama-3.2-1B and
+// Qwen2.5-0.5B matrices, Q4_0 and Q8_0): rows of up to 2 KB of quants take a
+// warp each; longer rows 2 warps, or 4 when there are few of them (the small
+// models' down projections); a vocabulary-sized output 8 rows per warp, one
+// warp per row; gate/up pairs a warp per row up to 1 KB. More tokens: the
+// kernel above, 8 per pass, 2 rows per warp.
 template <int T>
 static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, const qkv_rope *ra = NULL) {
-    if (n_tok == 1) glu ? launch_dq1<T, 4, 2, 2, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, ra);
-    else glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
+    if (n_tok > 1) {
+        glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
+        return;
+    }
+    const int row_bytes = n_in / 32 * dq_traits<T>::QB;
+    int n_out = 0;
+    for (int i = 0; i < set.n; i++) n_out += set.n_out[i];
+    if (glu) {
+        row_bytes <= 1024 ? launch_dq1<T, 4, 2, 1, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, true>(set, n_in, xq);
+        return;
+    }
+    if (n_out >= 32768 && !ra) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq);
+    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false>(set, n_in, xq, ra);
+    else if (n_out <= 2048) launch_dq1<T, 4, 2, 4, false>(set, n_in, xq, ra);
+    else launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, ra);
 }
 
 // Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
@@ -416,10 +434,14 @@ template <int R, int KS, bool GLU> static void launch_q4k(gemv_set &set, int n_i
     if (ra) launch_pdl(k_gemv_q4k<R, KS, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
     else launch_pdl(k_gemv_q4k<R, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
-// 4 rows per warp; gate/up pairs with a warp per row, the rest with 2
+// 4 rows per warp; gate/up pairs, rows of up to 2048 weights and a
+// vocabulary-sized output with a warp per row, the rest with 2
 // (bench/gemv_micro.cu on an H100)
 static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, const qkv_rope *ra = NULL) {
+    int n_out = 0;
+    for (int i = 0; i < set.n; i++) n_out += set.n_out[i];
     if (glu) launch_q4k<4, 1, true>(set, n_in, xq);
+    else if (n_in <= 2048 || (n_out >= 32768 && !ra)) launch_q4k<4, 1, false>(set, n_in, xq, ra);
     else launch_q4k<4, 2, false>(set, n_in, xq, ra);
 }
 
