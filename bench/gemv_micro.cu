@@ -34,15 +34,20 @@ template <int T> static void ship_glu(gemv_set set, int n_in, const uint8_t *xq)
 }
 template <int T, bool G> static void multi(gemv_set set, int n_in, const uint8_t *xq) { launch_dq<T, 2, 1, G>(set, n_in, xq, 1); }
 template <int T, int R, int PF, int KS, bool G> static void dq1(gemv_set set, int n_in, const uint8_t *xq) { launch_dq1<T, R, PF, KS, G>(set, n_in, xq); }
-template <int R, int KS, bool G> static void q4k(gemv_set set, int n_in, const uint8_t *xq) { launch_q4k<R, KS, G>(set, n_in, xq); }
+template <int R, int KS, int PF, bool G> static void q4k(gemv_set set, int n_in, const uint8_t *xq) {
+    launch_q4k<R, KS, PF, G>(set, n_in, xq);
+}
 // R: rows per warp (GLU: gate/up pairs, R / 2 outputs); KS: warps per row
 #define DQ1(T, R, PF, KS, G) {"R" #R " PF" #PF " KS" #KS, dq1<T, R, PF, KS, G>}
-#define Q4K(R, KS, G) {"R" #R " KS" #KS, q4k<R, KS, G>}
+#define Q4K(R, KS, PF, G) {"R" #R " KS" #KS " PF" #PF, q4k<R, KS, PF, G>}
 
 template <int T> static std::vector<variant> variants(bool glu) {
     if (T == T_Q4_K) {
-        if (glu) return {{"shipped", ship_glu<T>}, Q4K(2, 1, true), Q4K(4, 2, true), Q4K(2, 2, true), Q4K(4, 1, true)};
-        return {{"shipped", ship<T>}, Q4K(2, 1, false), Q4K(4, 1, false), Q4K(2, 2, false), Q4K(4, 2, false)};
+        if (glu)
+            return {{"shipped", ship_glu<T>}, Q4K(2, 1, 2, true), Q4K(2, 1, 1, true), Q4K(4, 1, 1, true),
+                    Q4K(4, 1, 2, true), Q4K(2, 2, 2, true)};
+        return {{"shipped", ship<T>}, Q4K(2, 1, 2, false), Q4K(4, 1, 2, false), Q4K(4, 1, 1, false),
+                Q4K(2, 1, 1, false), Q4K(8, 1, 1, false), Q4K(4, 2, 2, false), Q4K(2, 2, 2, false)};
     }
     if (glu)
         return {{"shipped", ship_glu<T>}, {"multi-token kernel, one token", multi<T, true>}, DQ1(T, 4, 2, 4, true),

@@ -25,42 +25,45 @@ __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in
     TRACE(TR_GEMV_H);
     const int n8 = n_in / 8, lane = threadIdx.x % 32;
     const float4 *x4 = (const float4 *)x;
+    int mi;
+    const int row0 = set_row0(set, blockIdx.x, GH_WARPS, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     pdl_launch();
-    pdl_wait();
-    for (int blk = blockIdx.x; blk < set.first[set.n]; blk += gridDim.x) {
-        int mi;
-        const int row0 = set_row0(set, blk, GH_WARPS, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
-        if (row0 >= n_out) continue;
-        const uint4 *wr[R];
+    if (row0 >= n_out) return;
+    const uint4 *wr[R];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            const int m = GLU ? r % 2 : mi;
-            const int row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
-            wr[r] = (const uint4 *)set.w[m] + (size_t)row * n8;
-        }
-        float acc[R];
-#pragma unroll
-        for (int r = 0; r < R; r++) acc[r] = 0.f;
-        for (int b0 = lane; b0 < n8; b0 += 32 * PF) {
-            uint4 w[PF][R];
-#pragma unroll
-            for (int p = 0; p < PF; p++)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    if (b0 + 32 * p < n8) w[p][r] = ld_stream(wr[r] + b0 + 32 * p);
-#pragma unroll
-            for (int p = 0; p < PF; p++) {
-                const int b = b0 + 32 * p;
-                if (b >= n8) break;
-                const float4 a = __ldg(x4 + 2 * b), c = __ldg(x4 + 2 * b + 1);
-#pragma unroll
-                for (int r = 0; r < R; r++) acc[r] += dot8<T>(w[p][r], a, c);
-            }
-        }
-#pragma unroll
-        for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
-        if (lane == 0) set_write<R, GLU>(set, mi, row0, acc);
+    for (int r = 0; r < R; r++) {
+        const int m = GLU ? r % 2 : mi;
+        const int row = min(row0 + (GLU ? r / 2 : r), n_out - 1);
+        wr[r] = (const uint4 *)set.w[m] + (size_t)row * n8;
     }
+    // the first weight loads do not depend on the previous kernel: issue
+    // them before waiting for it; then each slot is reloaded once used
+    uint4 w[PF][R];
+#pragma unroll
+    for (int p = 0; p < PF; p++)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (lane + 32 * p < n8) w[p][r] = ld_stream(wr[r] + lane + 32 * p);
+    pdl_wait();
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    for (int b0 = lane; b0 < n8; b0 += 32 * PF) {
+#pragma unroll
+        for (int p = 0; p < PF; p++) {
+            const int b = b0 + 32 * p;
+            if (b >= n8) break;
+            const float4 a = __ldg(x4 + 2 * b), c = __ldg(x4 + 2 * b + 1);
+#pragma unroll
+            for (int r = 0; r < R; r++) acc[r] += dot8<T>(w[p][r], a, c);
+            if (b + 32 * PF < n8)
+#pragma unroll
+                for (int r = 0; r < R; r++) w[p][r] = ld_stream(wr[r] + b + 32 * PF);
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
+    if (lane == 0) set_write<R, GLU>(set, mi, row0, acc);
 }
 
 // one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]); false if not applicable
@@ -70,6 +73,7 @@ static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool gl
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
     const int grid = set.first[set.n]; // a block per 8 or 16 rows: measured faster than fewer, looping blocks
+    // (the kernel takes exactly one row block per block)
     if (type == T_F16) {
         if (glu) launch_pdl(k_gemv_h<T_F16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x);
         else launch_pdl(k_gemv_h<T_F16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x);

@@ -348,7 +348,8 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
 // the high ones 2c + 1), four lanes share the header; per sub-block j the
 // weight is d sc_j q - dmin m_j, so against int8 activations (scale dx,
 // code sum sx) it adds d sc_j dx dot_j - dmin m_j dx sx. Warps split rows in
-// groups of KS as in k_gemv_dq1; nibbles stream past L1.
+// groups of KS as in k_gemv_dq1; nibbles stream past L1, PF quarter
+// super-blocks per row in flight per lane, the first issued before pdl_wait.
 __device__ __forceinline__ void q4k_sm(uint4 h, int j, int *sc, int *m) {
     const int s = 8 * (j & 3);
     if (j < 4) {
@@ -374,7 +375,7 @@ template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int
     return d;
 }
 
-template <int R, int KS, bool GLU, bool ROPE = false>
+template <int R, int KS, int PF, bool GLU, bool ROPE = false>
 __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
     TRACE(ROPE ? TR_Q4K_QKV : GLU ? TR_Q4K_GLU : TR_Q4K);
     __shared__ float part[DQ_WARPS][R];
@@ -391,58 +392,74 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
         wr[r] = set.w[m] + (size_t)min(row0 + (GLU ? r / 2 : r), n_out - 1) * nsb * 144;
     }
     pdl_launch();
+    uint4 h[PF][R], q0[PF][R], q1[PF][R];
+#define Q4K_LOAD(p, u)                                                                             \
+    _Pragma("unroll") for (int r = 0; r < R; r++) {                                                \
+        const uint4 *b_ = (const uint4 *)(wr[r] + (size_t)((u) / 4) * 144);                       \
+        h[p][r] = __ldg(b_);                                                                       \
+        q0[p][r] = ld_stream(b_ + 1 + 2 * ((u) % 4));                                              \
+        q1[p][r] = ld_stream(b_ + 2 + 2 * ((u) % 4));                                              \
+    }
+    // the first weight loads do not depend on the previous kernel: issue
+    // them before waiting for it; then each slot is reloaded once used
+    const int u0 = lane + 32 * (warp % KS), step = 32 * KS, nu = 4 * nsb;
+#pragma unroll
+    for (int p = 0; p < PF; p++)
+        if (u0 + step * p < nu) Q4K_LOAD(p, u0 + step * p);
     pdl_wait();
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
-#pragma unroll 2
-    for (int u = lane + 32 * (warp % KS); u < 4 * nsb; u += 32 * KS) {
-        const int sb = u / 4, c = u % 4, j0 = sb * 8 + 2 * c;
-        uint4 h[R], q0[R], q1[R];
+    for (int uu = u0; uu < nu; uu += step * PF) {
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            const uint4 *b = (const uint4 *)(wr[r] + (size_t)sb * 144);
-            h[r] = __ldg(b);
-            q0[r] = ld_stream(b + 1 + 2 * c);
-            q1[r] = ld_stream(b + 2 + 2 * c);
-        }
-        const int4 *xa = (const int4 *)(xc + (size_t)j0 * 32);
-        const int4 a0 = __ldg(xa), a1 = __ldg(xa + 1), b0 = __ldg(xa + 2), b1 = __ldg(xa + 3);
-        const float dx0 = __ldg(xd + j0), dx1 = __ldg(xd + j0 + 1);
-        const int sx0 = __ldg(xs + j0), sx1 = __ldg(xs + j0 + 1);
+        for (int p = 0; p < PF; p++) {
+            const int u = uu + step * p;
+            if (u >= nu) break;
+            const int c = u % 4, j0 = u / 4 * 8 + 2 * c;
+            const int4 *xa = (const int4 *)(xc + (size_t)j0 * 32);
+            const int4 a0 = __ldg(xa), a1 = __ldg(xa + 1), b0 = __ldg(xa + 2), b1 = __ldg(xa + 3);
+            const float dx0 = __ldg(xd + j0), dx1 = __ldg(xd + j0 + 1);
+            const int sx0 = __ldg(xs + j0), sx1 = __ldg(xs + j0 + 1);
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            const int d0 = dot_nib<0>(q0[r], q1[r], a0, a1), d1 = dot_nib<1>(q0[r], q1[r], b0, b1);
-            int sc0, m0, sc1, m1;
-            q4k_sm(h[r], 2 * c, &sc0, &m0);
-            q4k_sm(h[r], 2 * c + 1, &sc1, &m1);
-            const float d = h_to_f((uint16_t)(h[r].x & 0xffff)), dmin = h_to_f((uint16_t)(h[r].x >> 16));
-            acc[r] += d * (dx0 * (float)(sc0 * d0) + dx1 * (float)(sc1 * d1)) -
-                      dmin * (dx0 * (float)(m0 * sx0) + dx1 * (float)(m1 * sx1));
+            for (int r = 0; r < R; r++) {
+                const int d0 = dot_nib<0>(q0[p][r], q1[p][r], a0, a1), d1 = dot_nib<1>(q0[p][r], q1[p][r], b0, b1);
+                int sc0, m0, sc1, m1;
+                q4k_sm(h[p][r], 2 * c, &sc0, &m0);
+                q4k_sm(h[p][r], 2 * c + 1, &sc1, &m1);
+                const float d = h_to_f((uint16_t)(h[p][r].x & 0xffff)), dmin = h_to_f((uint16_t)(h[p][r].x >> 16));
+                acc[r] += d * (dx0 * (float)(sc0 * d0) + dx1 * (float)(sc1 * d1)) -
+                          dmin * (dx0 * (float)(m0 * sx0) + dx1 * (float)(m1 * sx1));
+            }
+            if (u + step * PF < nu) Q4K_LOAD(p, u + step * PF);
         }
     }
+#undef Q4K_LOAD
     if (split_sum<R, KS>(acc, part) && row0 < n_out) {
         if (ROPE) qkv_write<R>(set, mi, row0, acc, ra);
         else set_write<R, GLU>(set, mi, row0, acc);
     }
 }
 
-template <int R, int KS, bool GLU> static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
+template <int R, int KS, int PF, bool GLU>
+static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
     const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
     set.first[0] = 0;
     for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    if (ra) launch_pdl(k_gemv_q4k<R, KS, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
-    else launch_pdl(k_gemv_q4k<R, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
+    if (ra) launch_pdl(k_gemv_q4k<R, KS, PF, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
+    else launch_pdl(k_gemv_q4k<R, KS, PF, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
-// 4 rows per warp; gate/up pairs, rows of up to 2048 weights and a
-// vocabulary-sized output with a warp per row, the rest with 2
-// (bench/gemv_micro.cu on an H100)
+// From bench/gemv_micro.cu on an H100 (Llama-3-8B, Llama-3.2-1B and
+// Qwen2.5-0.5B shapes): gate/up pairs 2 per warp, one chunk in flight; other
+// matrices 4 rows per warp and a warp per row, but 2 for few long rows (the
+// small models' down projections); one chunk in flight for Q/K/V and a
+// vocabulary-sized output, two for the rest.
 static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, const qkv_rope *ra = NULL) {
     int n_out = 0;
     for (int i = 0; i < set.n; i++) n_out += set.n_out[i];
-    if (glu) launch_q4k<4, 1, true>(set, n_in, xq);
-    else if (n_in <= 2048 || (n_out >= 32768 && !ra)) launch_q4k<4, 1, false>(set, n_in, xq, ra);
-    else launch_q4k<4, 2, false>(set, n_in, xq, ra);
+    if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq);
+    else if (ra || n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, ra);
+    else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq);
+    else launch_q4k<4, 1, 2, false>(set, n_in, xq);
 }
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
