@@ -5,7 +5,7 @@
 # tokens/s of the normal build on the same file.
 # usage: bench/gpu_trace.sh BUILD_DIR TRACE_BINARY [preset:type ...]
 set -u
-B=${1:-build-cuda}; T=${2:-build-trace/ingot}; shift 2 || true
+B=${1:-build-cuda}; T=${2:-build-trace/ingot}; shift $(($# < 2 ? $# : 2))
 models=${*:-"llama-3.2-1b:q4_0"}
 export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 W=${BENCH_DIR:-/tmp/ingot-gpu-bench}; mkdir -p "$W"

@@ -3,7 +3,8 @@
 // accumulation, like the scalar reference.
 //
 // A warp takes R = 2 rows; a lane reads 16 bytes (8 weights) of each row at
-// a time, PF = 2 such loads per row in flight (more per lane, 4 rows per
+// a time, PF = 2 such loads per row in flight, the first issued before
+// waiting for the previous kernel (pdl_wait) (more per lane, 4 rows per
 // warp, or fewer blocks that loop were all slower on an H100: registers
 // buy less than resident warps here), streaming past L1 (no_allocate) so
 // that the activations, read by every warp through __ldg, stay cached. Up to
