@@ -24,6 +24,30 @@ int main(void) {
         const struct ig_kernels *best = sets[si_];
         if (!best || (si_ > 0 && best == sets[0])) continue;
         printf("kernels: %s vs %s\n", best->isa, c->isa);
+        { /* the activation quantizer: the same bytes as the portable one */
+            enum { NQ = 32 * 67 };
+            float *x = malloc(NQ * sizeof(float));
+            struct ig_block_q8x *a = malloc(NQ / 32 * sizeof *a), *b = malloc(NQ / 32 * sizeof *b);
+            for (int i = 0; i < NQ; i++) {
+                const int blk = i / 32;
+                x[i] = blk == 3 ? 0.0f                                          /* all zero */
+                       : blk == 5 ? (float)(i % 32 - 16) * 0.5f                 /* products on .5: ties */
+                       : blk == 7 ? frand() * 1e-30f                            /* tiny */
+                                  : frand() * (blk % 4 == 1 ? 1000.0f : 3.0f);
+            }
+            CHECK(best->quantize != NULL, "%s: no quantize", best->isa);
+            if (best->quantize) {
+                memset(a, 0x55, NQ / 32 * sizeof *a), memset(b, 0xAA, NQ / 32 * sizeof *b);
+                ig_quantize_q8x(x, a, NQ);
+                best->quantize(x, b, NQ);
+                int diff = -1;
+                for (int k = 0; k < NQ / 32 && diff < 0; k++)
+                    if (a[k].d != b[k].d || memcmp(a[k].qs, b[k].qs, 32)) diff = k;
+                CHECK(diff < 0, "%s quantize differs from the portable one at block %d", best->isa, diff);
+                checked++;
+            }
+            free(x), free(a), free(b);
+        }
         const enum ig_dtype types[] = {IG_DTYPE_F32,  IG_DTYPE_F16,  IG_DTYPE_BF16, IG_DTYPE_Q8_0,
                                        IG_DTYPE_Q4_0, IG_DTYPE_Q4_K, IG_DTYPE_Q6_K};
         const int64_t sizes[] = {32, 64, 96, 160, 256, 1024, 2048, 2080, 5632, 8192};

@@ -16,7 +16,9 @@ struct ig_block_q8x {
 };
 _Static_assert(sizeof(struct ig_block_q8x) == 36, "q8x block is 36 bytes");
 
-/* Quantize n floats (n % 32 == 0) to n/32 blocks. */
+/* Quantize n floats (n % 32 == 0) to n/32 blocks: d = absmax / 127, codes
+ * rounded to nearest (even) of x * (127 / absmax). The portable version; the
+ * kernel tables' `quantize` give the same bytes. */
 void ig_quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n);
 
 /* out[j] = dot(w row, x_j) for j < nx (nx in 1..4): one pass over the weight
@@ -50,6 +52,7 @@ typedef void (*ig_dot_mlx_fn)(int64_t n, const uint8_t *q, const void *scales, c
 
 struct ig_kernels {
     const char *isa;          /* "avx2+avx512vnni", "avx2", "neon+dotprod", "neon", "c" */
+    void (*quantize)(const float *x, struct ig_block_q8x *y, int64_t n); /* = ig_quantize_q8x, bit for bit */
     ig_dot_fn dot[IG_DTYPE_COUNT];
     ig_dot_mlx_fn dot_mlx4, dot_mlx8;
     ig_axpy_fn axpy;

@@ -398,12 +398,38 @@ AVX2 static void dot_mlx8(int64_t n, const uint8_t *q, const void *scales, const
     for (int j = 0; j < nx; j++) out[j] = hsum(acc[j]);
 }
 
+/* ig_quantize_q8x, 8 floats at a time: the same products rounded the same
+ * way (cvtps rounds to nearest even, as lrintf does) */
+AVX2 static void quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        const __m256 a0 = _mm256_loadu_ps(v), a1 = _mm256_loadu_ps(v + 8);
+        const __m256 a2 = _mm256_loadu_ps(v + 16), a3 = _mm256_loadu_ps(v + 24);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, a0), _mm256_andnot_ps(sign, a1)),
+                                       _mm256_max_ps(_mm256_andnot_ps(sign, a2), _mm256_andnot_ps(sign, a3)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = d;
+        const __m256 s = _mm256_set1_ps(id);
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(a0, s)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(a1, s));
+        const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(a2, s)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(a3, s));
+        /* the packs work within 128-bit lanes: dwords come out as 0 4 1 5 2 6 3 7 */
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(p, order));
+    }
+}
+
 static const struct ig_kernels k_avx2 = {
     .axpy = axpy,
     .dotg = dotg,
     .axpyg = axpyg,
     .attn_v = attn_v,
     .isa = "avx2",
+    .quantize = quantize_q8x,
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = dot_q4_k,
             [IG_DTYPE_Q6_K] = dot_q6_k},
@@ -417,6 +443,7 @@ static const struct ig_kernels k_avx512vnni = {
     .axpyg = axpyg,
     .attn_v = attn_v,
     .isa = "avx2+avx512vnni",
+    .quantize = quantize_q8x,
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0_vnni, [IG_DTYPE_Q4_0] = dot_q4_0_vnni, [IG_DTYPE_Q4_K] = dot_q4_k,
             [IG_DTYPE_Q6_K] = dot_q6_k},

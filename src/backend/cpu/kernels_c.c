@@ -192,6 +192,7 @@ const struct ig_kernels ig_kernels_c = {
     .dotg = dotg,
     .axpyg = axpyg,
     .isa = "c",
+    .quantize = ig_quantize_q8x,
     .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,
             [IG_DTYPE_Q8_0] = dot_q8_0, [IG_DTYPE_Q4_0] = dot_q4_0, [IG_DTYPE_Q4_K] = ig_dot_q4_k_c,
             [IG_DTYPE_Q6_K] = ig_dot_q6_k_c},

@@ -221,6 +221,27 @@ static void dot_mlx8(int64_t n, const uint8_t *q, const void *scales, const void
     dot_mlx(8, n, q, scales, biases, stype, group, x, xs, nx, out);
 }
 
+/* ig_quantize_q8x, 4 floats at a time (vcvtnq rounds to nearest even, as lrintf does) */
+static void quantize_q8x(const float *x, struct ig_block_q8x *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(x + b * 32 + 4 * k);
+            m = vmaxq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxvq_f32(m), d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = d;
+        for (int h = 0; h < 2; h++) {
+            int16x8_t s[2];
+            for (int k = 0; k < 2; k++)
+                s[k] = vcombine_s16(vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[4 * h + 2 * k], id))),
+                                    vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[4 * h + 2 * k + 1], id))));
+            vst1q_s8(y[b].qs + 16 * h, vcombine_s8(vqmovn_s16(s[0]), vqmovn_s16(s[1])));
+        }
+    }
+}
+
 #define NEON_TABLE(name_, isa_, q8, q4)                                                                  \
     static const struct ig_kernels name_ = {                                                             \
         .axpy = axpy,                                                                                    \
@@ -228,6 +249,7 @@ static void dot_mlx8(int64_t n, const uint8_t *q, const void *scales, const void
         .axpyg = axpyg,                                                                                  \
         .attn_v = ig_attn_v_c,                                                                           \
         .isa = isa_,                                                                                     \
+        .quantize = quantize_q8x,                                                                        \
         .dot = {[IG_DTYPE_F32] = dot_f32, [IG_DTYPE_F16] = dot_f16, [IG_DTYPE_BF16] = dot_bf16,          \
                 [IG_DTYPE_Q8_0] = q8, [IG_DTYPE_Q4_0] = q4, [IG_DTYPE_Q4_K] = dot_q4_k,                 \
                 [IG_DTYPE_Q6_K] = dot_q6_k},                                                             \

@@ -37,8 +37,9 @@ static size_t mm_scratch(struct ig_backend *b, int32_t n_tok, int64_t n_in) {
 static void quantize_worker(void *arg, int ith, int nth) {
     const struct mm_job *j = arg;
     int64_t nb = j->n_in / 32;
+    void (*quantize)(const float *, struct ig_block_q8x *, int64_t) = ig_kernels_best()->quantize;
     for (int32_t t = ith; t < j->n_tok; t += nth)
-        ig_quantize_q8x(j->x + (size_t)t * (size_t)j->n_in, (struct ig_block_q8x *)j->xq + (size_t)t * (size_t)nb,
+        quantize(j->x + (size_t)t * (size_t)j->n_in, (struct ig_block_q8x *)j->xq + (size_t)t * (size_t)nb,
                         j->n_in);
 }
 
