@@ -43,8 +43,14 @@ static uint8_t *g_nq;
 static size_t g_nq_cap;
 static const float *g_nq_src;
 static int g_nq_n;
+// Likewise the FP16 copy of a batch's activations that cuBLAS multiplies
+// (g_cb.x16): which input (pointer, floats) it holds, so that Q/K/V or
+// gate/up over the same input convert it once.
+static const float *g_x16_src;
+static size_t g_x16_n;
 static void nq_clobber(const void *p) {
     if (p == g_nq_src) g_nq_src = NULL;
+    if (p == g_x16_src) g_x16_src = NULL;
 }
 
 #include "backend/cuda/trace.cuh"
@@ -194,7 +200,7 @@ extern "C" bool ig_cuda_capture_end(int slot) {
 
 extern "C" void ig_cuda_graph_reset(void) {
     trace_dump(g_stream); // (trace builds) the last replayed step
-    g_nq_src = NULL; // a new owner starts without a quantized norm output
+    g_nq_src = NULL, g_x16_src = NULL; // a new owner starts without converted inputs
     for (int i = 0; i < N_SLOTS; i++) {
         if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
         g_exec[i] = NULL;
@@ -442,6 +448,7 @@ static void norm4_launch(float *out, float *x, const float *y, const int32_t *id
 
 static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
                   float eps) {
+    nq_clobber(out), nq_clobber(x);
     g_nq_src = NULL;
     if (n % 4 || n > 4 * NORM_V * 1024) return false;
     const int n4 = n / 4;
@@ -921,12 +928,17 @@ static const __half *f16_weight(int type, const void *w, size_t rb, int n_in, in
 static bool matmul_cublas(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
                           int n_tok) {
     if (n_tok < cublas_min_tok() || !cublas_ready()) return false;
+    const __half *old = g_cb.x16;
     if (!grow16(&g_cb.x16, &g_cb.x_cap, (size_t)n_tok * n_in)) return false;
+    if (g_cb.x16 != old) g_x16_src = NULL;
     const __half *w16 = f16_weight(type, w, rb, n_in, n_out, group);
     if (!w16) return false;
     size_t nx = (size_t)n_tok * n_in;
-    k_f32_to_f16<<<(unsigned)IG_MIN((nx + 255) / 256, (size_t)65535), 256, 0, g_stream>>>(x, g_cb.x16, nx);
-    LAUNCHED();
+    if (x != g_x16_src || nx != g_x16_n) { // (the same input as the matmul before: converted already)
+        k_f32_to_f16<<<(unsigned)IG_MIN((nx + 255) / 256, (size_t)65535), 256, 0, g_stream>>>(x, g_cb.x16, nx);
+        LAUNCHED();
+        g_x16_src = x, g_x16_n = nx;
+    }
     g_cb.set_stream(g_cb.h, g_stream);
     const float one = 1.f, zero = 0.f;
     // column-major view: C (n_out x n_tok) = W16^T (n_out x n_in) . X16 (n_in x n_tok)
