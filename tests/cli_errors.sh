@@ -31,6 +31,7 @@ one_line_error "bad -n" "-n expects a whole number" "$ingot" run "$dir/good.gguf
 one_line_error "unknown flag" "unknown flag '--frobnicate'" "$ingot" run "$dir/good.gguf" --frobnicate
 one_line_error "missing value" "--seed needs a value" "$ingot" run "$dir/good.gguf" "hi" --seed
 one_line_error "unknown command" "unknown command 'fly'" "$ingot" fly
+one_line_error "bench bad --ctx" "--ctx expects a whole number" "$ingot" bench "$dir/good.gguf" --ctx 0
 
 stories=$models/stories260K/stories260K.gguf
 if [ -f "$stories" ]; then
@@ -46,6 +47,9 @@ if [ -f "$stories" ]; then
   s1=$("$ingot" run "$stories" "Once" -n 30 --seed 7 2>/dev/null </dev/null)
   s2=$("$ingot" run "$stories" "Once" -n 30 --seed 7 2>/dev/null </dev/null)
   if [ "$s1" = "$s2" ]; then echo "ok   --seed reproducible"; else echo "FAIL --seed"; fails=$((fails+1)); fi
+  # bench --ctx sizes the context it measures in
+  if "$ingot" bench "$stories" -p 0 -n 4 -r 1 --ctx 300 --no-bw --json 2>/dev/null | "$py" -c 'import json,sys; d=json.load(sys.stdin); assert d["n_ctx"]==300 and d["tg"]["tps_median"]>0, d'; then
+    echo "ok   bench --ctx"; else echo "FAIL bench --ctx"; fails=$((fails+1)); fi
   # show --json is valid JSON with the fields scripts read
   if "$ingot" show "$stories" --json | "$py" -c 'import json,sys; d=json.load(sys.stdin); assert d["architecture"]=="llama" and d["tokenizer"]["vocab_size"]==512 and d["block_count"]==5 and d["chat_template"] is False, d'; then
     echo "ok   show --json"; else echo "FAIL show --json"; fails=$((fails+1)); fi

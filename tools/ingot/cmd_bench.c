@@ -22,6 +22,8 @@ static void bench_usage(FILE *f) {
             "  -n N            generated tokens (default 128; 0 skips)\n"
             "  -r N            repetitions, median reported (default 5)\n"
             "  -d N            context depth: generation starts after N cached tokens\n"
+            "  --ctx N, -c N   context size (default: just what the run needs; `ingot run`\n"
+            "                  uses the model's, up to 4096): some work scales with it\n"
             "  --parallel N    generate for N sequences at once (one multi-sequence batch\n"
             "                  per step); tg reports their aggregate tokens/s\n"
             "                  (default 0), to see how decode speed holds as context grows\n"
@@ -65,7 +67,7 @@ static double bytes_per_token(struct ig_model *m, const struct ig_model_info *in
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
-    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0, depth = 0, par = 1;
+    long n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0, depth = 0, par = 1, ctx = 0;
     bool json = false, do_bw = true;
     enum ig_backend_type backend = IG_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -81,6 +83,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1000, &reps)) return 2;
         } else if (!strcmp(a, "--parallel")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 256, &par)) return 2;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
+            if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 1, 1 << 24, &ctx)) return 2;
         } else if (!strcmp(a, "-d")) {
             if (!(v = arg_value(argc, argv, &i)) || !arg_int(a, v, 0, 1 << 20, &depth)) return 2;
         } else if (!strcmp(a, "--threads")) {
@@ -117,6 +121,7 @@ int cmd_bench(int argc, char **argv) {
     struct ig_ctx_params cp = ig_ctx_default_params();
     long per_seq = depth + n_gen + 1;
     cp.n_ctx = (int32_t)(n_prompt + n_gen + 1 > par * per_seq ? n_prompt + n_gen + 1 : par * per_seq);
+    if (ctx > cp.n_ctx) cp.n_ctx = (int32_t)ctx;
     cp.n_seq_max = (int32_t)par;
     if (cp.n_batch < par) cp.n_batch = (int32_t)par;
     if (ig_ctx_init(m, &cp, &c, err, sizeof err) != IG_OK) {
@@ -204,6 +209,7 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "threads", threads);
         cJSON_AddNumberToObject(o, "repetitions", (double)reps);
         cJSON_AddNumberToObject(o, "depth", (double)depth);
+        cJSON_AddNumberToObject(o, "n_ctx", (double)ig_ctx_n_ctx(c));
         cJSON_AddNumberToObject(o, "load_s", t_load);
         cJSON_AddNumberToObject(o, "peak_rss_mib", peak_mib);
         cJSON_AddNumberToObject(o, "bytes_per_token", bpt);
