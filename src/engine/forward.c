@@ -71,9 +71,8 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
                                                hp->n_rot, w->rope_inv_freq, c->m->rope_neox, c->mm_scratch);
         if (!fused) { /* (fused: projections, biases, rope and the cache store in one op) */
             matmul_group(c, qkv, qkv_out, 3, c->xb, n);
-            if (L->bq) ops->add_bias(b, c->q, L->bq, n, n_q);
-            if (L->bk) ops->add_bias(b, c->k, L->bk, n, n_kv);
-            if (L->bv) ops->add_bias(b, c->v, L->bv, n, n_kv);
+            for (int i = 0; i < 3; i++)
+                if (bias[i]) ops->add_bias(b, qkv_out[i], bias[i], n, i ? n_kv : n_q);
             rope_store(c, kc, vc, s);
         }
         struct ig_attn_args a = {

@@ -669,6 +669,19 @@ struct gemv_set {
     int n;
     const float *bias[GEMV_MAX_W]; // added to the outputs (NULL: none; the int8 kernels only)
 };
+// Number the blocks of rows_per_block rows of each matrix one after another
+// (set.first); returns their total, the grid.
+static int set_blocks(gemv_set &set, int rows_per_block) {
+    set.first[0] = 0;
+    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
+    return set.first[set.n];
+}
+// the rows of all matrices of the set
+static int set_rows(const gemv_set &set) {
+    int n = 0;
+    for (int i = 0; i < set.n; i++) n += set.n_out[i];
+    return n;
+}
 
 template <int T>
 __global__ void k_gemv_q(gemv_set set, int n_in, const float *xg) {
@@ -976,13 +989,12 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
         if (matmul_int8(type, set, n_in, x, n_tok, false, scratch)) return true;
     }
     if (type == T_Q4_K || n_tok != 1 || smem > 200 * 1024) return false; // the float kernel below is Q8_0/Q4_0's
-    const int rows_per_block = GEMV_WARPS * GEMV_R;
     for (int i = 0; i < n_w; i++) {
         set.w[i] = (const uint8_t *)w[i];
         set.out[i] = out[i];
         set.n_out[i] = n_out[i];
-        set.first[i + 1] = set.first[i] + (n_out[i] + rows_per_block - 1) / rows_per_block;
     }
+    set_blocks(set, GEMV_WARPS * GEMV_R);
     static size_t smem_q8 = 48 * 1024, smem_q4 = 48 * 1024;
     size_t *cur = type == T_Q8_0 ? &smem_q8 : &smem_q4;
     if (smem > *cur) {

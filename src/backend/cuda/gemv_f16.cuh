@@ -70,11 +70,9 @@ __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in
 // one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]); false if not applicable
 static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu) {
     if ((type != T_F16 && type != T_BF16) || n_in % 8) return false;
-    const int rows_per_block = GH_WARPS * (glu ? 1 : 2);
-    set.first[0] = 0;
-    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    const int grid = set.first[set.n]; // a block per 8 or 16 rows: measured faster than fewer, looping blocks
-    // (the kernel takes exactly one row block per block)
+    // a block per 8 or 16 rows (the kernel takes exactly one): measured faster
+    // than fewer, looping blocks
+    const int grid = set_blocks(set, GH_WARPS * (glu ? 1 : 2));
     if (type == T_F16) {
         if (glu) launch_pdl(k_gemv_h<T_F16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x);
         else launch_pdl(k_gemv_h<T_F16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x);

@@ -207,10 +207,7 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq(gemv_set set, int n_i
 
 // launch over `set` for n_tok tokens (chunks of NT)
 template <int T, int R, int NT, bool GLU> static void launch_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok) {
-    const int rows_per_block = DQ_WARPS * (GLU ? R / 2 : R);
-    set.first[0] = 0;
-    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    dim3 grid(set.first[set.n], (n_tok + NT - 1) / NT);
+    dim3 grid(set_blocks(set, DQ_WARPS * (GLU ? R / 2 : R)), (n_tok + NT - 1) / NT);
     launch_pdl(k_gemv_dq<T, R, NT, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, n_tok);
 }
 
@@ -309,11 +306,9 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_
 // outputs for GLU); ra: Q/K/V written as qkv_write does
 template <int T, int R, int PF, int KS, bool GLU>
 static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
-    const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
-    set.first[0] = 0;
-    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    if (ra) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
-    else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
+    const int grid = set_blocks(set, DQ_WARPS / KS * (GLU ? R / 2 : R));
+    if (ra) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, true>, grid, DQ_WARPS * 32, 0, set, n_in, xq, *ra);
+    else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
 
 // One token: the shape picks rows per warp (R) and warps per row (KS), 2
@@ -329,9 +324,7 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
         glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
         return;
     }
-    const int row_bytes = n_in / 32 * dq_traits<T>::QB;
-    int n_out = 0;
-    for (int i = 0; i < set.n; i++) n_out += set.n_out[i];
+    const int row_bytes = n_in / 32 * dq_traits<T>::QB, n_out = set_rows(set);
     if (glu) {
         row_bytes <= 1024 ? launch_dq1<T, 4, 2, 1, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, true>(set, n_in, xq);
         return;
@@ -442,11 +435,9 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
 
 template <int R, int KS, int PF, bool GLU>
 static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
-    const int rows_per_block = DQ_WARPS / KS * (GLU ? R / 2 : R);
-    set.first[0] = 0;
-    for (int i = 0; i < set.n; i++) set.first[i + 1] = set.first[i] + (set.n_out[i] + rows_per_block - 1) / rows_per_block;
-    if (ra) launch_pdl(k_gemv_q4k<R, KS, PF, false, true>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, *ra);
-    else launch_pdl(k_gemv_q4k<R, KS, PF, GLU>, set.first[set.n], DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
+    const int grid = set_blocks(set, DQ_WARPS / KS * (GLU ? R / 2 : R));
+    if (ra) launch_pdl(k_gemv_q4k<R, KS, PF, false, true>, grid, DQ_WARPS * 32, 0, set, n_in, xq, *ra);
+    else launch_pdl(k_gemv_q4k<R, KS, PF, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
 }
 // From bench/gemv_micro.cu on an H100 (Llama-3-8B, Llama-3.2-1B and
 // Qwen2.5-0.5B shapes): gate/up pairs 2 per warp, one chunk in flight; other
@@ -454,8 +445,7 @@ static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rop
 // small models' down projections); one chunk in flight for Q/K/V and a
 // vocabulary-sized output, two for the rest.
 static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, const qkv_rope *ra = NULL) {
-    int n_out = 0;
-    for (int i = 0; i < set.n; i++) n_out += set.n_out[i];
+    const int n_out = set_rows(set);
     if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq);
     else if (ra || n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, ra);
     else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq);
