@@ -3,7 +3,8 @@
  * (with a row index), add_rmsnorm, matmul / matmul_n / matmul_glu on every
  * matrix of layer 0 and the output for a grid of token counts, add_bias,
  * rope + kv_store (or the fused rope_kv_store, or qkv_rope_store: Q/K/V,
- * rope and the cache store in one), multi-sequence attention over
+ * rope and the cache store in one), matmul_add_norm and what reads its
+ * output, multi-sequence attention over
  * scattered KV cells (several context lengths, cells past n_used free), add
  * and swiglu. Inputs are random; each result is compared as
  * max|got - want| / max|want|.
@@ -234,6 +235,80 @@ static void test_matmul_glu(struct be *e[2], int n_tok) {
         if (!ok) break;
     }
     r->ops->free(r->b, sr), t->ops->free(t->b, st);
+}
+
+/* matmul_add_norm (one token: x += W y, out = rmsnorm(x) * w) after the O
+ * (wi 3) or down (wi 6) projection, against matmul + add + rmsnorm on the
+ * reference; then what reads out next, before and after out is downloaded
+ * (CUDA defers the norm's scale into the int8 GEMVs that read it, and makes
+ * the float out whole only when something else reads it): gate/up,
+ * matmul_glu and the down projection of its output, the output matrix.
+ * Twice, on new inputs. */
+static void test_matmul_add_norm(struct be *e[2], const struct ig_hparams *hp, int wi) {
+    struct be *r = e[0], *t = e[1];
+    if (!t->ops->matmul_add_norm) return;
+    const struct ig_weight *W = pick(r, wi), *G = pick(r, 4), *D = pick(r, 6), *O = pick(r, 7);
+    const size_t n_in = (size_t)W->n_in, E = (size_t)hp->n_embd, n_ff = (size_t)hp->n_ff, V = (size_t)O->n_out;
+    size_t widest = n_ff > n_in ? n_ff : n_in;
+    if (E > widest) widest = E;
+    void *sc[2];
+    for (int i = 0; i < 2; i++) sc[i] = put(e[i], NULL, e[i]->ops->matmul_scratch(e[i]->b, 1, (int64_t)widest));
+    const double tq = is_float_type(W->type) ? tol_float : tol_quant;
+    for (int pass = 1; pass <= 2; pass++) {
+        float *y = rand_vec(n_in, 1.0f), *x = rand_vec(E, 2.0f);
+        void *yd[2], *xd[2], *od[2], *gd[2], *ud[2], *hd[2], *dd[2], *ld[2], *l2[2];
+        for (int i = 0; i < 2; i++) {
+            yd[i] = put(e[i], y, n_in * 4), xd[i] = put(e[i], x, E * 4), od[i] = put(e[i], NULL, E * 4);
+            gd[i] = put(e[i], NULL, n_ff * 4), ud[i] = put(e[i], NULL, n_ff * 4), hd[i] = put(e[i], NULL, n_ff * 4);
+            dd[i] = put(e[i], NULL, E * 4), ld[i] = put(e[i], NULL, V * 4), l2[i] = put(e[i], NULL, V * 4);
+        }
+        const float *nw[2] = {e[0]->ops->weights(e[0]->b)->layers[0].ffn_norm,
+                              e[1]->ops->weights(e[1]->b)->layers[0].ffn_norm};
+        r->ops->matmul(r->b, W, yd[0], dd[0], 1, sc[0]);
+        r->ops->add(r->b, xd[0], dd[0], E);
+        r->ops->rmsnorm(r->b, od[0], xd[0], NULL, nw[0], 1, (int32_t)E, hp->norm_eps);
+        const bool ok =
+            t->ops->matmul_add_norm(t->b, pick(t, wi), yd[1], xd[1], nw[1], od[1], 1, hp->norm_eps, sc[1]);
+        char what[96];
+        snprintf(what, sizeof what, "matmul_add_norm %s %s (pass %d)", wname[wi], type_name(W), pass);
+        if (ok) {
+            const double td = fmax(tq, is_float_type(D->type) ? tol_float : tol_quant);
+            const double to = fmax(tq, is_float_type(O->type) ? tol_float : tol_quant);
+            for (int i = 0; i < 2; i++) { /* the readers of out, before anything downloads out */
+                const struct ig_weight *gu[2] = {pick(e[i], 4), pick(e[i], 5)};
+                float *gu_out[2] = {gd[i], ud[i]};
+                e[i]->ops->matmul_n(e[i]->b, gu, gu_out, 2, od[i], 1, sc[i]);
+            }
+            snprintf(what, sizeof what, "matmul_add_norm %s -> gate %s (pass %d)", wname[wi], type_name(G), pass);
+            compare(what, r, gd[0], t, gd[1], n_ff, fmax(tq, is_float_type(G->type) ? tol_float : tol_quant));
+            for (int i = 0; i < 2; i++) {
+                const bool glu = i == 1 && e[i]->ops->matmul_glu &&
+                                 e[i]->ops->matmul_glu(e[i]->b, pick(e[i], 4), pick(e[i], 5), od[i], hd[i], 1, sc[i]);
+                if (!glu) e[i]->ops->swiglu(e[i]->b, gd[i], ud[i], n_ff);
+                e[i]->ops->matmul(e[i]->b, pick(e[i], 6), glu ? hd[i] : gd[i], dd[i], 1, sc[i]);
+                e[i]->ops->matmul(e[i]->b, pick(e[i], 7), od[i], ld[i], 1, sc[i]);
+            }
+            snprintf(what, sizeof what, "matmul_add_norm %s %s -> MLP (pass %d)", wname[wi], type_name(G), pass);
+            compare(what, r, dd[0], t, dd[1], E, 2 * td); /* two quantized matmuls in a row */
+            snprintf(what, sizeof what, "matmul_add_norm %s %s -> output (pass %d)", wname[wi], type_name(O), pass);
+            compare(what, r, ld[0], t, ld[1], V, to);
+            snprintf(what, sizeof what, "matmul_add_norm %s %s: sum (pass %d)", wname[wi], type_name(W), pass);
+            compare(what, r, xd[0], t, xd[1], E, tq);
+            snprintf(what, sizeof what, "matmul_add_norm %s %s: norm (pass %d)", wname[wi], type_name(W), pass);
+            compare(what, r, od[0], t, od[1], E, tq);
+            t->ops->matmul(t->b, pick(t, 7), od[1], l2[1], 1, sc[1]); /* out read after it was made whole */
+            snprintf(what, sizeof what, "matmul_add_norm %s -> output after (pass %d)", wname[wi], pass);
+            compare(what, r, ld[0], t, l2[1], V, to);
+        } else
+            printf("n/a  %s (the backend declines: the engine runs matmul + add_rmsnorm)\n", what);
+        for (int i = 0; i < 2; i++) {
+            void *all[] = {yd[i], xd[i], od[i], gd[i], ud[i], hd[i], dd[i], ld[i], l2[i]};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) e[i]->ops->free(e[i]->b, all[k]);
+        }
+        free(y), free(x);
+        if (!ok) break;
+    }
+    for (int i = 0; i < 2; i++) e[i]->ops->free(e[i]->b, sc[i]);
 }
 
 /* qkv_rope_store (one token: Q/K/V, their biases, rope and the cache store
@@ -528,6 +603,8 @@ int main(int argc, char **argv) {
         test_matmul_glu(e, n_tok);
     }
     test_qkv_rope_store(e, m);
+    test_matmul_add_norm(e, hp, 3);
+    test_matmul_add_norm(e, hp, 6);
     const int ctxs[] = {16, 200, 1024};
     for (size_t j = 0; j < sizeof ctxs / sizeof ctxs[0]; j++) {
         test_attention(e, m, ctxs[j], 1, false, false);

@@ -127,6 +127,14 @@ struct ig_backend_ops {
     bool (*matmul_glu)(struct ig_backend *b, const struct ig_weight *Wg, const struct ig_weight *Wu, const float *x,
                        float *out, int32_t n_tok, void *scratch);
 
+    /* x += W y, then out = rmsnorm(x) * w (the residual add and the next
+     * norm after a projection); false when it cannot for this weight or
+     * batch (nothing done: the engine runs matmul and add_rmsnorm). CUDA
+     * defers the norm's scale into the matmuls that read out (see
+     * nq_tag in cuda_kernels.cu); out reads the same to every other op. */
+    bool (*matmul_add_norm)(struct ig_backend *b, const struct ig_weight *W, const float *y, float *x, const float *w,
+                            float *out, int32_t n_tok, float eps, void *scratch);
+
     /* --- optional: replay a recorded step (CUDA graphs). A step whose shape
      * is `key` (1..64: a decode step of that many sequences; the same launches
      * over the same buffers, only the step data uploaded before it differs)

@@ -31,6 +31,13 @@ static void add_norm(struct ig_ctx *c, float *out, float *x, const float *y, con
     b->ops->rmsnorm(b, out, x, NULL, w, n, E, eps);
 }
 
+/* x += W y, then c->xb = rmsnorm(x) * w, in one op where the backend can */
+static bool matmul_add_norm(struct ig_ctx *c, const struct ig_weight *W, const float *y, const float *w, int32_t n) {
+    struct ig_backend *b = c->be;
+    return b->ops->matmul_add_norm &&
+           b->ops->matmul_add_norm(b, W, y, c->x, w, c->xb, n, c->m->hp.norm_eps, c->mm_scratch);
+}
+
 /* rotate c->q and c->k, store c->k and c->v into the layer's cache cells */
 static void rope_store(struct ig_ctx *c, float *kc, float *vc, const struct ig_step *s) {
     const struct ig_hparams *hp = &c->m->hp;
@@ -56,13 +63,14 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
 
     ops->embed(b, &w->tok_embd, s, c->x);
     const float *res = NULL; /* the MLP output not yet added to x */
+    bool normed = false;     /* c->xb holds the next norm already (the down projection's op made it) */
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const struct ig_layer *L = &w->layers[l];
         float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)n_kv;
         float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)n_kv;
 
         /* attention block */
-        add_norm(c, c->xb, c->x, res, L->attn_norm, n);
+        if (!normed) add_norm(c, c->xb, c->x, res, L->attn_norm, n);
         const struct ig_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
         const float *bias[3] = {L->bq, L->bk, L->bv};
@@ -80,24 +88,35 @@ void ig_forward(struct ig_ctx *c, const struct ig_step *s) {
             .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
         };
         ops->attention(b, &a);
-        ops->matmul(b, &L->wo, c->att, c->xb2, n, c->mm_scratch);
+        if (!matmul_add_norm(c, &L->wo, c->att, L->ffn_norm, n)) {
+            ops->matmul(b, &L->wo, c->att, c->xb2, n, c->mm_scratch);
+            add_norm(c, c->xb, c->x, c->xb2, L->ffn_norm, n);
+        }
 
         /* MLP block */
-        add_norm(c, c->xb, c->x, c->xb2, L->ffn_norm, n);
         if (!ops->matmul_glu || !ops->matmul_glu(b, &L->w_gate, &L->w_up, c->xb, c->hb, n, c->mm_scratch)) {
             const struct ig_weight *gu[2] = {&L->w_gate, &L->w_up};
             float *gu_out[2] = {c->hb, c->hb2};
             matmul_group(c, gu, gu_out, 2, c->xb, n);
             ops->swiglu(b, c->hb, c->hb2, (size_t)n * (size_t)hp->n_ff);
         }
-        ops->matmul(b, &L->w_down, c->hb, c->xb2, n, c->mm_scratch);
-        res = c->xb2;
+        /* the down projection and the next norm (the final one when the
+         * only token gives logits: out_idx is then row 0) in one op, or
+         * the projection now and its residual add with the next norm */
+        const bool last = l + 1 == hp->n_layer;
+        const float *next = !last ? w->layers[l + 1].attn_norm : n == 1 && s->n_out == 1 ? w->output_norm : NULL;
+        normed = next && matmul_add_norm(c, &L->w_down, c->hb, next, n);
+        res = NULL;
+        if (!normed) {
+            ops->matmul(b, &L->w_down, c->hb, c->xb2, n, c->mm_scratch);
+            res = c->xb2;
+        }
     }
     if (res) ops->add(b, c->x, res, nE);
 
     /* final norm and output projection, only for the rows that asked */
     if (s->n_out > 0) {
-        ops->rmsnorm(b, c->xb, c->x, s->out_idx, w->output_norm, s->n_out, E, hp->norm_eps);
+        if (!normed) ops->rmsnorm(b, c->xb, c->x, s->out_idx, w->output_norm, s->n_out, E, hp->norm_eps);
         ops->matmul(b, &w->output, c->xb, c->d_logits, s->n_out, c->mm_scratch);
     }
 }

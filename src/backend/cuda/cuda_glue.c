@@ -225,6 +225,11 @@ static void add_rmsnorm(struct ig_backend *b, float *out, float *x, const float 
                         int32_t n, float eps) {
     ig_cuda_add_rmsnorm(out, x, y, w, n_rows, n, eps);
 }
+static bool matmul_add_norm(struct ig_backend *b, const struct ig_weight *W, const float *y, float *x, const float *w,
+                            float *out, int32_t n_tok, float eps, void *scratch) {
+    return n_tok == 1 &&
+           ig_cuda_matmul_add_norm(W->type, W->data, (int)W->n_in, (int)W->n_out, y, x, w, out, eps, scratch);
+}
 static void add_bias(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n) {
     ig_cuda_add_bias(x, bias, n_tok, n);
 }
@@ -296,6 +301,7 @@ static const struct ig_backend_ops k_cuda_ops = {
     .swiglu = swiglu,
     .add_rmsnorm = add_rmsnorm,
     .matmul_glu = matmul_glu,
+    .matmul_add_norm = matmul_add_norm,
     .qkv_rope_store = qkv_rope_store,
     .rope_kv_store = rope_kv_store,
 };

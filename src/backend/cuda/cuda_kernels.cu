@@ -36,22 +36,63 @@ enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T
 static cudaStream_t g_stream;
 static bool g_pdl; // programmatic dependent launch (Hopper and newer)
 
-// One token's norm output, quantized by the norm (see k_norm4): the buffer,
-// its capacity, and which output (pointer, width) it holds. Any launcher that
-// may write that output clears the tag.
-static uint8_t *g_nq;
-static size_t g_nq_cap;
-static const float *g_nq_src;
-static int g_nq_n;
+// One token's activations quantized to int8 by the kernel that wrote them
+// (a norm, attention, a GEMV epilogue), so the int8 GEMVs that read them
+// skip their own quantization. Two buffers: a GEMV may write one while it
+// reads the other. A tag says which output (pointer, width) a buffer holds;
+// any launcher that may write that output clears it (nq_clobber).
+// Deferred RMSNorm (ss != NULL): the buffer holds y = x * w quantized, not
+// y / rms(x); ss holds the sums of squares of x per 32 values, and the GEMVs
+// that read it scale their results by 1 / rms (a matmul is linear), so no
+// kernel waits for the whole row's sum. While `pending`, the float output
+// itself still holds the unscaled y: nq_resolve scales it before anything
+// else reads it.
+// Bytes of one token's int8 activations (n_in / 32 = nb blocks): nb blocks
+// of 32 codes, nb float scales (absmax / 127), nb int sums of the codes.
+__host__ __device__ __forceinline__ size_t xq_token_bytes(int nb) { return ((size_t)nb * 40 + 15) & ~(size_t)15; }
+struct nq_tag {
+    uint8_t *buf;
+    const float *src;
+    int n;
+    const float *ss; // deferred norm: n / 32 sums of squares
+    float eps;
+    bool pending;    // src holds y unscaled
+};
+static nq_tag g_nq[2];
+static size_t g_nq_cap;     // bytes of each buffer's int8 part (the sums of squares follow)
+static unsigned *g_nq_cnt;  // per 32-value chunk counters of the GEMV epilogues (zero between kernels)
+static int g_nq_turn;
 // Likewise the FP16 copy of a batch's activations that cuBLAS multiplies
 // (g_cb.x16): which input (pointer, floats) it holds, so that Q/K/V or
 // gate/up over the same input convert it once.
 static const float *g_x16_src;
 static size_t g_x16_n;
+static void nq_resolve(const void *p);
 static void nq_clobber(const void *p) {
-    if (p == g_nq_src) g_nq_src = NULL;
+    for (int i = 0; i < 2; i++)
+        if (p == g_nq[i].src) g_nq[i].src = NULL;
     if (p == g_x16_src) g_x16_src = NULL;
 }
+// the tag of one token's x (n values), or NULL
+static nq_tag *nq_find(const float *x, int n) {
+    for (int i = 0; i < 2; i++)
+        if (g_nq[i].src && g_nq[i].src == x && g_nq[i].n == n) return &g_nq[i];
+    return NULL;
+}
+// a buffer for the int8 copy of out (n values), not the one `reading` is in
+// (the kernel's own input); NULL if n does not fit. The caller launches the
+// kernel that fills it.
+static nq_tag *nq_claim(const float *out, int n, const uint8_t *reading) {
+    if (n % 32 || !g_nq[0].buf || xq_token_bytes(n / 32) > g_nq_cap) return NULL;
+    int i = g_nq_turn;
+    if (g_nq[i].buf == reading) i ^= 1;
+    g_nq_turn = i ^ 1;
+    for (int j = 0; j < 2; j++)
+        if (g_nq[j].src == out) g_nq[j].src = NULL;
+    g_nq[i].src = out, g_nq[i].n = n, g_nq[i].ss = NULL, g_nq[i].pending = false;
+    return &g_nq[i];
+}
+static float *nq_ss(const nq_tag *t) { return (float *)(t->buf + g_nq_cap); }
 
 #include "backend/cuda/trace.cuh"
 
@@ -158,6 +199,7 @@ extern "C" void ig_cuda_upload(void *dst, const void *src, size_t n) {
     if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, g_stream));
 }
 extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
+    nq_resolve(src);
     if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, g_stream));
     CK(cudaStreamSynchronize(g_stream));
 }
@@ -200,7 +242,7 @@ extern "C" bool ig_cuda_capture_end(int slot) {
 
 extern "C" void ig_cuda_graph_reset(void) {
     trace_dump(g_stream); // (trace builds) the last replayed step
-    g_nq_src = NULL, g_x16_src = NULL; // a new owner starts without converted inputs
+    g_nq[0].src = g_nq[1].src = NULL, g_x16_src = NULL; // a new owner starts without converted inputs
     for (int i = 0; i < N_SLOTS; i++) {
         if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
         g_exec[i] = NULL;
@@ -438,8 +480,8 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
 
 template <int V>
 static void norm4_launch(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
-                         float eps, int threads, bool q) {
-    uint8_t *xq = q ? g_nq : NULL;
+                         float eps, int threads, uint8_t *xq) {
+    const bool q = xq != NULL;
     if (y && q) launch_pdl(k_norm4<V, true, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
     else if (y) launch_pdl(k_norm4<V, true, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
     else if (q) launch_pdl(k_norm4<V, false, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
@@ -448,17 +490,17 @@ static void norm4_launch(float *out, float *x, const float *y, const int32_t *id
 
 static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
                   float eps) {
-    nq_clobber(out), nq_clobber(x);
-    g_nq_src = NULL;
+    nq_resolve(x), nq_clobber(out), nq_clobber(x); // (x is read too)
+    if (y) nq_resolve(y);
     if (n % 4 || n > 4 * NORM_V * 1024) return false;
     const int n4 = n / 4;
     int threads = ((n4 + 1) / 2 + 31) / 32 * 32; // about two float4s per thread
     threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
     if ((n4 + threads - 1) / threads > NORM_V) return false;
-    const bool q = n_rows == 1 && n % 32 == 0 && g_nq && (size_t)n / 32 * 40 <= g_nq_cap;
-    if ((n4 + threads - 1) / threads <= 2) norm4_launch<2>(out, x, y, idx, w, n_rows, n, eps, threads, q);
-    else norm4_launch<NORM_V>(out, x, y, idx, w, n_rows, n, eps, threads, q);
-    if (q) g_nq_src = out, g_nq_n = n;
+    const nq_tag *t = n_rows == 1 ? nq_claim(out, n, NULL) : NULL;
+    uint8_t *xq = t ? t->buf : NULL;
+    if ((n4 + threads - 1) / threads <= 2) norm4_launch<2>(out, x, y, idx, w, n_rows, n, eps, threads, xq);
+    else norm4_launch<NORM_V>(out, x, y, idx, w, n_rows, n, eps, threads, xq);
     return true;
 }
 
@@ -471,9 +513,31 @@ extern "C" void ig_cuda_add_rmsnorm(float *out, float *x, const float *y, const 
 
 extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float *w, int n_rows, int n,
                                 float eps) {
+    nq_resolve(x);
     if (norm4(out, (float *)x, NULL, idx, w, n_rows, n, eps)) return;
     k_rmsnorm<<<n_rows, 256, 0, g_stream>>>(out, x, idx, w, n, eps);
     LAUNCHED();
+}
+
+// The end of a deferred norm (see nq_tag): y *= 1 / rms from the sums of
+// squares of x per 32 values (one block).
+__global__ void __launch_bounds__(1024) k_rms_apply(float *y, const float *ss, int n, float eps) {
+    TRACE(TR_RMSNORM);
+    __shared__ float sh[32];
+    pdl_launch();
+    pdl_wait();
+    float s = 0.f;
+    for (int i = threadIdx.x; i < n / 32; i += blockDim.x) s += ss[i];
+    const float scale = rsqrtf(block_sum(s, sh) / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[i] *= scale;
+}
+static void nq_resolve(const void *p) {
+    for (int i = 0; i < 2; i++) {
+        nq_tag &t = g_nq[i];
+        if (!t.src || t.src != p || !t.pending) continue;
+        launch_pdl(k_rms_apply, 1, 1024, 0, (float *)t.src, (const float *)t.ss, t.n, t.eps);
+        t.pending = false; // the int8 copy times 1 / rms still equals it
+    }
 }
 
 // ----------------------------------------------------------------- matmul
@@ -668,6 +732,8 @@ struct gemv_set {
     int first[GEMV_MAX_W + 1];
     int n;
     const float *bias[GEMV_MAX_W]; // added to the outputs (NULL: none; the int8 kernels only)
+    const float *ss;               // the input is a deferred norm's (nq_tag): its sums of squares (int8 kernels, one token)
+    float eps;
 };
 // Number the blocks of rows_per_block rows of each matrix one after another
 // (set.first); returns their total, the grid.
@@ -754,6 +820,15 @@ __device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                  : "l"(p));
     return v;
+}
+
+/* INGOT_CUDA_EPI=0: the one-token GEMVs write plain outputs (no int8 copy
+ * of the SwiGLU output, no residual add + deferred norm): a separate
+ * quantize and norm launch, as before (for comparison). */
+static bool epi_on(void) {
+    static int on = -1;
+    if (on < 0) on = !getenv("INGOT_CUDA_EPI") || atoi(getenv("INGOT_CUDA_EPI")) != 0;
+    return on;
 }
 
 #include "backend/cuda/gemv_int8.cuh"
@@ -968,6 +1043,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
     for (int i = 0; i < n_w; i++) nq_clobber(out[i]);
     const int mode = gemv_mode();
     if (n_tok == 1 && mode >= 1 && n_w >= 1 && n_w <= GEMV_MAX_W && (type == T_F16 || type == T_BF16)) {
+        nq_resolve(x);
         gemv_set set;
         memset(&set, 0, sizeof set);
         set.n = n_w;
@@ -989,6 +1065,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
         if (matmul_int8(type, set, n_in, x, n_tok, false, scratch)) return true;
     }
     if (type == T_Q4_K || n_tok != 1 || smem > 200 * 1024) return false; // the float kernel below is Q8_0/Q4_0's
+    nq_resolve(x);
     for (int i = 0; i < n_w; i++) {
         set.w[i] = (const uint8_t *)w[i];
         set.out[i] = out[i];
@@ -1029,8 +1106,9 @@ extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const flo
                            inv_freq, true);
         return true;
     }
-    const qkv_rope ra = {q, kc, vc, pos, cell, inv_freq, head_dim, n_rot, n_out[1]};
-    return matmul_int8(type, set, n_in, x, 1, false, scratch, &ra);
+    gemv_epi e = {};
+    e.ra = qkv_rope{q, kc, vc, pos, cell, inv_freq, head_dim, n_rot, n_out[1]};
+    return matmul_int8(type, set, n_in, x, 1, false, scratch, EPI_ROPE, &e);
 }
 
 /* out = silu(gate x) * (up x) for Q8_0/Q4_0 gate/up in one launch; false if not applicable */
@@ -1044,14 +1122,36 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
     set.w[1] = (const uint8_t *)up;
     set.out[0] = out;
     set.n_out[0] = n_ff;
-    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) return gemv_half(type, set, n_in, x, true);
+    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) {
+        nq_resolve(x);
+        return gemv_half(type, set, n_in, x, true);
+    }
     if (gemv_mode() != 2 || n_tok >= cublas_min_tok()) return false;
     return matmul_int8(type, set, n_in, x, n_tok, true, scratch);
+}
+
+/* One token: x += W y, then out = rmsnorm(x) * nw, the norm deferred (see
+ * nq_tag): the GEMV's epilogue adds the residual and writes out unscaled,
+ * its int8 copy and the sums of squares; the next GEMVs scale by 1 / rms. */
+extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n_out, const float *y, float *x,
+                                        const float *nw, float *out, float eps, void *scratch) {
+    if (gemv_mode() != 2 || n_out % 32 || !epi_on()) return false;
+    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
+    nq_resolve(x), nq_clobber(x), nq_clobber(out);
+    gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
+    gemv_epi e = {};
+    e.res = x, e.nw = nw, e.eps = eps;
+    return matmul_int8(type, set, n_in, y, 1, false, scratch, EPI_RESNORM, &e);
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
                                float *out, int n_tok, void *scratch) {
     nq_clobber(out);
+    if (n_tok == 1 && gemv_mode() == 2) { // int8 GEMV: may read a deferred norm's output as it is
+        gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
+        if (matmul_int8(type, set, n_in, x, 1, false, scratch)) return;
+    }
+    nq_resolve(x);
     if (type != T_F32 && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
     if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) {
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
@@ -1079,7 +1179,7 @@ __global__ void k_add_bias(float *x, const float *b, size_t total, int n) {
     if (i < total) x[i] += b[i % n];
 }
 extern "C" void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n) {
-    nq_clobber(x);
+    nq_resolve(x), nq_clobber(x); // (x is read too)
     size_t total = (size_t)n_tok * n;
     k_add_bias<<<(unsigned)((total + 255) / 256), 256, 0, g_stream>>>(x, b, total, n);
     LAUNCHED();
@@ -1091,7 +1191,8 @@ __global__ void k_add(float *x, const float *y, size_t n) {
     if (i < n) x[i] += y[i];
 }
 extern "C" void ig_cuda_add(float *x, const float *y, size_t n) {
-    nq_clobber(x);
+    nq_resolve(y);
+    nq_resolve(x), nq_clobber(x);
     k_add<<<(unsigned)((n + 255) / 256), 256, 0, g_stream>>>(x, y, n);
     LAUNCHED();
 }
@@ -1102,7 +1203,8 @@ __global__ void k_swiglu(float *g, const float *u, size_t n) {
     if (i < n) g[i] = g[i] / (1.f + expf(-g[i])) * u[i];
 }
 extern "C" void ig_cuda_swiglu(float *g, const float *u, size_t n) {
-    nq_clobber(g);
+    nq_resolve(u);
+    nq_resolve(g), nq_clobber(g);
     k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, g_stream>>>(g, u, n);
     LAUNCHED();
 }
@@ -1398,8 +1500,10 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     }
     const int n_split = (n_ctx + ATT_CH - 1) / ATT_CH, n_q = n_head * head_dim;
     const dim3 grid(n_tok * n_head, IG_MIN(n_split, IG_MAX(1, 2 * 8 * sms / (n_tok * n_head))));
-    const bool qz = n_tok == 1 && head_dim % 32 == 0 && g_nq && (size_t)n_q / 32 * 40 <= g_nq_cap;
-    uint8_t *xq = qz ? g_nq : NULL;
+    // one token: the O projection reads an int8 copy made on the way
+    const nq_tag *tag = n_tok == 1 && head_dim % 32 == 0 ? nq_claim(out, n_q, NULL) : NULL;
+    const bool qz = tag != NULL;
+    uint8_t *xq = qz ? tag->buf : NULL;
     const int n4 = head_dim / 4;
 #define ATT_LAUNCH(LPC, NV)                                                                                      \
     launch_pdl(qz ? k_attn_dec<LPC, NV, true> : k_attn_dec<LPC, NV, false>, grid, ATT_WARPS * 32, 0, q, kc, vc, pos, \
@@ -1409,5 +1513,4 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     else if (n4 <= 32) ATT_LAUNCH(32, 1);
     else ATT_LAUNCH(32, 2);
 #undef ATT_LAUNCH
-    if (qz) g_nq_src = out, g_nq_n = n_q; // the O projection reads the int8 copy
 }

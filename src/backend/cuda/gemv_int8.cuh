@@ -13,22 +13,35 @@
 // (like the CPU SIMD kernels and llama.cpp's q8_1 path): ~1e-2 relative.
 #define DQ_WARPS 8
 
-// Activations quantized once per matmul into the matmul scratch: for each
-// token, nb blocks of 32 int8 codes, then nb float scales (absmax / 127),
-// then nb int sums of the codes (Q4_0's -8 offset becomes -8 * sum).
-__host__ __device__ __forceinline__ size_t xq_token_bytes(int nb) { return ((size_t)nb * 40 + 15) & ~(size_t)15; }
+// Activations quantized once per matmul into the matmul scratch, for each
+// token xq_token_bytes (Q4_0's -8 offset becomes -8 * the code sum).
 
 extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
     // called when a context is made (never during graph capture): also size
-    // the one-token buffer the norms quantize into
-    const size_t one = xq_token_bytes((int)((n_in + 31) / 32));
+    // the one-token buffers that kernels quantize their outputs into (g_nq),
+    // each with room for the sums of squares of a deferred norm, and the
+    // epilogues' chunk counters
+    const int nb = (int)((n_in + 31) / 32);
+    const size_t one = xq_token_bytes(nb);
     if (one > g_nq_cap) {
-        ig_cuda_graph_reset(); // recorded steps may point at the old buffer
-        if (g_nq) cudaFree(g_nq);
-        g_nq = NULL;
+        ig_cuda_graph_reset(); // recorded steps may point at the old buffers
+        for (int i = 0; i < 2; i++) {
+            if (g_nq[i].buf) cudaFree(g_nq[i].buf);
+            g_nq[i] = nq_tag{};
+        }
+        if (g_nq_cnt) cudaFree(g_nq_cnt);
+        g_nq_cnt = NULL;
         g_nq_cap = 0;
-        if (cudaMalloc((void **)&g_nq, one) == cudaSuccess) g_nq_cap = one;
-        else cudaGetLastError();
+        bool ok = cudaMalloc((void **)&g_nq[0].buf, one + (size_t)nb * 4) == cudaSuccess &&
+                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 4) == cudaSuccess &&
+                  cudaMalloc((void **)&g_nq_cnt, (size_t)nb * sizeof(unsigned)) == cudaSuccess &&
+                  cudaMemset(g_nq_cnt, 0, (size_t)nb * sizeof(unsigned)) == cudaSuccess;
+        if (ok) g_nq_cap = one;
+        else {
+            cudaGetLastError();
+            for (int i = 0; i < 2; i++) cudaFree(g_nq[i].buf), g_nq[i].buf = NULL;
+            cudaFree(g_nq_cnt), g_nq_cnt = NULL;
+        }
     }
     return (size_t)n_tok * one + 16;
 }
@@ -242,6 +255,115 @@ template <int R> __device__ __forceinline__ void qkv_write(const gemv_set &set, 
     }
 }
 
+// What a one-token GEMV does with its results (template parameter EPI):
+// write them (PLAIN), rotate Q/K/V into the cache (ROPE, qkv_write), or
+// write them and an int8 copy of them for the GEMV that reads them next
+// (QUANT: the SwiGLU output for the down projection), or add them to the
+// residual and write the next RMSNorm's input deferred (RESNORM: res += W x,
+// out = res * nw, with the int8 copy and res's sums of squares: see nq_tag).
+enum { EPI_PLAIN, EPI_ROPE, EPI_QUANT, EPI_RESNORM };
+struct gemv_epi {
+    qkv_rope ra;     // ROPE
+    uint8_t *xq;     // QUANT, RESNORM: the int8 copy (quant8_store's layout; n_out % 32 == 0)
+    float *res;      // RESNORM: the residual stream
+    const float *nw; // RESNORM: the norm's weights
+    float *ss;       // RESNORM: sums of squares of res per 32 rows
+    unsigned *cnt;   // per 32-row chunk counters, for blocks of fewer rows (zero before and after)
+    float eps;       // RESNORM: the norm's epsilon (for the tag, not the kernel)
+};
+
+// 1 / rms of a deferred norm's input (set.ss), else 1; the whole warp calls it
+__device__ __forceinline__ float set_rms(const gemv_set &set, int n_in) {
+    if (!set.ss) return 1.f;
+    float s = 0.f;
+    for (int i = threadIdx.x % 32; i < n_in / 32; i += 32) s += __ldg(set.ss + i);
+    return rsqrtf(warp_sum(s) / n_in + set.eps);
+}
+
+// Quantize 32 values y, one per lane, into chunk c of an int8 copy of nb
+// chunks (as quant8_store does); ss: also store the sum of squares of v.
+// The whole warp calls it.
+__device__ __forceinline__ void chunk_quant(float y, float v, uint8_t *xq, int nb, int c, float *ss) {
+    const int lane = threadIdx.x % 32;
+    const float amax = warp_max(fabsf(y));
+    const float id = amax > 0.f ? 127.f / amax : 0.f;
+    const int q = __float2int_rn(y * id);
+    const int sum = __reduce_add_sync(0xffffffffu, q);
+    const float s2 = warp_sum(v * v);
+    xq[(size_t)c * 32 + lane] = (uint8_t)(q & 255);
+    if (lane == 0) {
+        ((float *)(xq + (size_t)nb * 32))[c] = amax / 127.f;
+        ((int *)(xq + (size_t)nb * 36))[c] = sum;
+        if (ss) ss[c] = s2;
+    }
+}
+
+// The QUANT / RESNORM epilogue of a block of OB consecutive outputs of a
+// one-matrix set (GLU: gate/up pairs): the lanes that hold a group's sums
+// (hold; R rows from row0) write the outputs, then the int8 copy is made 32
+// rows at a time, in the block when it has whole chunks, else by the last of
+// a chunk's blocks to finish (a counter; the fence makes the others' outputs
+// visible to it). Every thread of the block calls it.
+template <int R, bool GLU, int EPI, int OB>
+__device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const float *acc, bool hold, const gemv_epi &e) {
+    __shared__ float sv[OB], sy[OB];
+    __shared__ bool last;
+    constexpr int NO = GLU ? R / 2 : R;
+    const int n_out = set.n_out[0], nb = n_out / 32, ob0 = blockIdx.x * OB, lane = threadIdx.x % 32;
+    float *out = set.out[0];
+    if (hold)
+#pragma unroll
+        for (int o = 0; o < NO; o++) {
+            const int row = row0 + o;
+            if (row >= n_out) break;
+            float v = GLU ? acc[2 * o] / (1.f + expf(-acc[2 * o])) * acc[2 * o + 1]
+                          : acc[o] + (set.bias[0] ? set.bias[0][row] : 0.f);
+            float y = v;
+            if (EPI == EPI_RESNORM) {
+                v += e.res[row];
+                e.res[row] = v;
+                y = v * e.nw[row];
+            }
+            out[row] = y;
+            sv[row - ob0] = v, sy[row - ob0] = y;
+        }
+    float *ss = EPI == EPI_RESNORM ? e.ss : NULL;
+    if (OB % 32 == 0) {
+        __syncthreads();
+        const int w = threadIdx.x / 32;
+        if (w < OB / 32 && ob0 + 32 * w < n_out) chunk_quant(sy[32 * w + lane], sv[32 * w + lane], e.xq, nb, ob0 / 32 + w, ss);
+        return;
+    }
+    if (hold) __threadfence();
+    __syncthreads();
+    const int c = ob0 / 32;
+    if (threadIdx.x == 0) last = atomicAdd(e.cnt + c, 1u) == (unsigned)(32 / OB - 1);
+    __syncthreads();
+    if (!last || threadIdx.x >= 32) return;
+    __threadfence();
+    const int row = 32 * c + lane;
+    const float y = __ldcg(out + row), v = EPI == EPI_RESNORM ? __ldcg(e.res + row) : y;
+    chunk_quant(y, v, e.xq, nb, c, ss);
+    if (lane == 0) e.cnt[c] = 0;
+}
+
+// The end of a one-token GEMV block: scale by a deferred norm's 1 / rms,
+// sum the KS warps of each group, hand the results to the epilogue.
+template <int R, int KS, bool GLU, int EPI>
+__device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int row0, float *acc, float rms,
+                                             float (*part)[R], const gemv_epi &e) {
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] *= rms;
+    const bool hold = split_sum<R, KS>(acc, part);
+    if (EPI == EPI_QUANT || EPI == EPI_RESNORM) {
+        epi_quant<R, GLU, EPI, DQ_WARPS / KS * (GLU ? R / 2 : R)>(set, row0, acc, hold, e);
+        return;
+    }
+    if (!hold || row0 >= set.n_out[mi]) return;
+    if (EPI == EPI_ROPE) qkv_write<R>(set, mi, row0, acc, e.ra);
+    else set_write<R, GLU>(set, mi, row0, acc);
+}
+
 // One token. The 8 warps of a block form groups of KS that share R rows:
 // warp k of a group takes the row's 32-block chunks k, k + KS, ... (a lane
 // one block of each), so a row is read by KS warps at once and there are
@@ -252,14 +374,14 @@ template <int R> __device__ __forceinline__ void qkv_write(const gemv_set &set, 
 // R / 2 gate/up pairs. Measured on an H100 against the multi-token kernel at
 // one token and 2-8 rows, 1-4 chunks in flight, 1-4 warps per row and 4-16
 // warps per block (bench/gemv_micro.cu, notes in bench/gpu-h100-latest.md).
-template <int T, int R, int PF, int KS, bool GLU, bool ROPE = false>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
-    TRACE(ROPE ? TR_GEMV1_QKV : GLU ? TR_GEMV1_GLU : TR_GEMV1);
+template <int T, int R, int PF, int KS, bool GLU, int EPI>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
+    TRACE(EPI == EPI_ROPE ? TR_GEMV1_QKV : GLU ? TR_GEMV1_GLU : TR_GEMV1);
     constexpr int QB = dq_traits<T>::QB, QV = QB / 16;
     __shared__ float part[DQ_WARPS][R];
     const int nb = n_in / 32, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
     int mi;
-    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi);
     const uint8_t *q[R];
     const uint16_t *d[R];
     dq_rows<QB, R, GLU>(set, mi, row0, nb, q, d);
@@ -276,6 +398,7 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_
     for (int p = 0; p < PF; p++)
         if (b0 + step * p < nb) DQ1_LOAD(p, b0 + step * p);
     pdl_wait();
+    const float rms = set_rms(set, n_in);
     const int8_t *xc = (const int8_t *)xq;
     const float *xd = (const float *)(xq + (size_t)nb * 32);
     const int *xs = (const int *)(xq + (size_t)nb * 36);
@@ -296,19 +419,18 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_
         }
     }
 #undef DQ1_LOAD
-    if (split_sum<R, KS>(acc, part) && row0 < n_out) {
-        if (ROPE) qkv_write<R>(set, mi, row0, acc, ra);
-        else set_write<R, GLU>(set, mi, row0, acc);
-    }
+    gemv1_finish<R, KS, GLU, EPI>(set, mi, row0, acc, rms, part, e);
 }
 
 // launch over `set`: a block per DQ_WARPS / KS groups of R rows (R / 2
-// outputs for GLU); ra: Q/K/V written as qkv_write does
+// outputs for GLU), epilogue epi (EPI_ROPE and EPI_RESNORM not with GLU)
 template <int T, int R, int PF, int KS, bool GLU>
-static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
+static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, int epi, const gemv_epi &e) {
     const int grid = set_blocks(set, DQ_WARPS / KS * (GLU ? R / 2 : R));
-    if (ra) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, true>, grid, DQ_WARPS * 32, 0, set, n_in, xq, *ra);
-    else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
+    if (epi == EPI_ROPE) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, EPI_ROPE>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+    else if (epi == EPI_RESNORM) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, EPI_RESNORM>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+    else if (epi == EPI_QUANT) launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI_QUANT>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+    else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI_PLAIN>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
 }
 
 // One token: the shape picks rows per warp (R) and warps per row (KS), 2
@@ -319,20 +441,21 @@ static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rop
 // warp per row; gate/up pairs a warp per row up to 1 KB. More tokens: the
 // kernel above, 8 per pass, 2 rows per warp.
 template <int T>
-static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, const qkv_rope *ra = NULL) {
+static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, int epi, const gemv_epi &e) {
     if (n_tok > 1) {
         glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
         return;
     }
     const int row_bytes = n_in / 32 * dq_traits<T>::QB, n_out = set_rows(set);
     if (glu) {
-        row_bytes <= 1024 ? launch_dq1<T, 4, 2, 1, true>(set, n_in, xq) : launch_dq1<T, 4, 2, 2, true>(set, n_in, xq);
+        row_bytes <= 1024 ? launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, epi, e)
+                          : launch_dq1<T, 4, 2, 2, true>(set, n_in, xq, epi, e);
         return;
     }
-    if (n_out >= 32768 && !ra) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq);
-    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false>(set, n_in, xq, ra);
-    else if (n_out <= 2048) launch_dq1<T, 4, 2, 4, false>(set, n_in, xq, ra);
-    else launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, ra);
+    if (n_out >= 32768 && epi == EPI_PLAIN) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq, epi, e);
+    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false>(set, n_in, xq, epi, e);
+    else if (n_out <= 2048) launch_dq1<T, 4, 2, 4, false>(set, n_in, xq, epi, e);
+    else launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, epi, e);
 }
 
 // Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
@@ -368,9 +491,9 @@ template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int
     return d;
 }
 
-template <int R, int KS, int PF, bool GLU, bool ROPE = false>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, qkv_rope ra) {
-    TRACE(ROPE ? TR_Q4K_QKV : GLU ? TR_Q4K_GLU : TR_Q4K);
+template <int R, int KS, int PF, bool GLU, int EPI>
+__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
+    TRACE(EPI == EPI_ROPE ? TR_Q4K_QKV : GLU ? TR_Q4K_GLU : TR_Q4K);
     __shared__ float part[DQ_WARPS][R];
     const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int8_t *xc = (const int8_t *)xq;
@@ -400,6 +523,7 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
     for (int p = 0; p < PF; p++)
         if (u0 + step * p < nu) Q4K_LOAD(p, u0 + step * p);
     pdl_wait();
+    const float rms = set_rms(set, n_in);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
@@ -427,48 +551,63 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
         }
     }
 #undef Q4K_LOAD
-    if (split_sum<R, KS>(acc, part) && row0 < n_out) {
-        if (ROPE) qkv_write<R>(set, mi, row0, acc, ra);
-        else set_write<R, GLU>(set, mi, row0, acc);
-    }
+    gemv1_finish<R, KS, GLU, EPI>(set, mi, row0, acc, rms, part, e);
 }
 
 template <int R, int KS, int PF, bool GLU>
-static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const qkv_rope *ra = NULL) {
+static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, int epi, const gemv_epi &e) {
     const int grid = set_blocks(set, DQ_WARPS / KS * (GLU ? R / 2 : R));
-    if (ra) launch_pdl(k_gemv_q4k<R, KS, PF, false, true>, grid, DQ_WARPS * 32, 0, set, n_in, xq, *ra);
-    else launch_pdl(k_gemv_q4k<R, KS, PF, GLU>, grid, DQ_WARPS * 32, 0, set, n_in, xq, qkv_rope{});
+    if (epi == EPI_ROPE) launch_pdl(k_gemv_q4k<R, KS, PF, false, EPI_ROPE>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+    else if (epi == EPI_RESNORM) launch_pdl(k_gemv_q4k<R, KS, PF, false, EPI_RESNORM>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+    else if (epi == EPI_QUANT) launch_pdl(k_gemv_q4k<R, KS, PF, GLU, EPI_QUANT>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+    else launch_pdl(k_gemv_q4k<R, KS, PF, GLU, EPI_PLAIN>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
 }
 // From bench/gemv_micro.cu on an H100 (Llama-3-8B, Llama-3.2-1B and
 // Qwen2.5-0.5B shapes): gate/up pairs 2 per warp, one chunk in flight; other
 // matrices 4 rows per warp and a warp per row, but 2 for few long rows (the
 // small models' down projections); one chunk in flight for Q/K/V and a
 // vocabulary-sized output, two for the rest.
-static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, const qkv_rope *ra = NULL) {
+static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int epi, const gemv_epi &e) {
     const int n_out = set_rows(set);
-    if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq);
-    else if (ra || n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, ra);
-    else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq);
-    else launch_q4k<4, 1, 2, false>(set, n_in, xq);
+    if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq, epi, e);
+    else if (epi == EPI_ROPE || n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, epi, e);
+    else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq, epi, e);
+    else launch_q4k<4, 1, 2, false>(set, n_in, xq, epi, e);
 }
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
-// scratch (ig_cuda_matmul_scratch bytes) first. glu: set holds gate (w[0])
-// and up (w[1]) and out[0] gets silu(gate) * up; ra (one token, set = Q/K/V):
-// written as qkv_write does. false if it does not apply. Q4_K for one token
-// only (its n_in a multiple of 256).
+// scratch (ig_cuda_matmul_scratch bytes) first, unless a kernel left an int8
+// copy of it (nq_tag, maybe a deferred norm's). glu: set holds gate (w[0])
+// and up (w[1]) and out[0] gets silu(gate) * up (one token: and an int8 copy
+// for the down projection). epi (one token): EPI_ROPE, set = Q/K/V, e->ra
+// says where they go; EPI_RESNORM, one matrix, e->res and e->nw and e->eps
+// given: the residual add and a deferred norm (out tagged). false if it does
+// not apply (nothing launched). Q4_K for one token only (n_in a multiple of
+// 256).
 static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch,
-                        const qkv_rope *ra = NULL) {
+                        int epi = EPI_PLAIN, const gemv_epi *e = NULL) {
     if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
     if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
-    uint8_t *xq = (uint8_t *)scratch;
-    if (n_tok == 1 && x == g_nq_src && n_in == g_nq_n) xq = g_nq; // quantized by the norm that wrote x
-    else {
+    gemv_epi ge = e ? *e : gemv_epi{};
+    const nq_tag *in = n_tok == 1 ? nq_find(x, n_in) : NULL;
+    uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
+    if (in && in->ss) set.ss = in->ss, set.eps = in->eps;
+    if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && epi_on())) && g_nq_cnt) {
+        nq_tag *t = nq_claim(set.out[0], set.n_out[0], xq);
+        if (t) {
+            ge.xq = t->buf, ge.cnt = g_nq_cnt;
+            if (epi == EPI_RESNORM) t->ss = ge.ss = nq_ss(t), t->eps = ge.eps, t->pending = true;
+            else epi = EPI_QUANT;
+        }
+    }
+    if (epi == EPI_RESNORM && !ge.xq) return false;
+    if (!in) {
+        nq_resolve(x);
         const int threads = n_tok * (n_in / 32) * 8;
         launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
     }
-    if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu, ra);
-    else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu, ra);
-    else gemv_q4k(set, n_in, xq, glu, ra);
+    if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu, epi, ge);
+    else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu, epi, ge);
+    else gemv_q4k(set, n_in, xq, glu, epi, ge);
     return true;
 }
