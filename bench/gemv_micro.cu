@@ -33,9 +33,9 @@ template <int T> static void ship_glu(gemv_set set, int n_in, const uint8_t *xq)
     else gemv_dq<T>(set, n_in, xq, 1, true, EPI_PLAIN, gemv_epi{});
 }
 template <int T, bool G> static void multi(gemv_set set, int n_in, const uint8_t *xq) { launch_dq<T, 2, 1, G>(set, n_in, xq, 1); }
-template <int T, int R, int PF, int KS, bool G> static void dq1(gemv_set set, int n_in, const uint8_t *xq) { launch_dq1<T, R, PF, KS, G>(set, n_in, xq, EPI_PLAIN, gemv_epi{}); }
+template <int T, int R, int PF, int KS, bool G> static void dq1(gemv_set set, int n_in, const uint8_t *xq) { launch_dq1<T, R, PF, KS, G>(set, n_in, xq, gemv_epi{}); }
 template <int R, int KS, int PF, bool G> static void q4k(gemv_set set, int n_in, const uint8_t *xq) {
-    launch_q4k<R, KS, PF, G>(set, n_in, xq, EPI_PLAIN, gemv_epi{});
+    launch_q4k<R, KS, PF, G>(set, n_in, xq, gemv_epi{});
 }
 // R: rows per warp (GLU: gate/up pairs, R / 2 outputs); KS: warps per row
 #define DQ1(T, R, PF, KS, G) {"R" #R " PF" #PF " KS" #KS, dq1<T, R, PF, KS, G>}

@@ -60,7 +60,6 @@ struct nq_tag {
 };
 static nq_tag g_nq[2];
 static size_t g_nq_cap;     // bytes of each buffer's int8 part (the sums of squares follow)
-static unsigned *g_nq_cnt;  // per 32-value chunk counters of the GEMV epilogues (zero between kernels)
 static int g_nq_turn;
 // Likewise the FP16 copy of a batch's activations that cuBLAS multiplies
 // (g_cb.x16): which input (pointer, floats) it holds, so that Q/K/V or

@@ -19,8 +19,7 @@
 extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
     // called when a context is made (never during graph capture): also size
     // the one-token buffers that kernels quantize their outputs into (g_nq),
-    // each with room for the sums of squares of a deferred norm, and the
-    // epilogues' chunk counters
+    // each with room for the sums of squares of a deferred norm
     const int nb = (int)((n_in + 31) / 32);
     const size_t one = xq_token_bytes(nb);
     if (one > g_nq_cap) {
@@ -29,18 +28,13 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             if (g_nq[i].buf) cudaFree(g_nq[i].buf);
             g_nq[i] = nq_tag{};
         }
-        if (g_nq_cnt) cudaFree(g_nq_cnt);
-        g_nq_cnt = NULL;
         g_nq_cap = 0;
         bool ok = cudaMalloc((void **)&g_nq[0].buf, one + (size_t)nb * 4) == cudaSuccess &&
-                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 4) == cudaSuccess &&
-                  cudaMalloc((void **)&g_nq_cnt, (size_t)nb * sizeof(unsigned)) == cudaSuccess &&
-                  cudaMemset(g_nq_cnt, 0, (size_t)nb * sizeof(unsigned)) == cudaSuccess;
+                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 4) == cudaSuccess;
         if (ok) g_nq_cap = one;
         else {
             cudaGetLastError();
             for (int i = 0; i < 2; i++) cudaFree(g_nq[i].buf), g_nq[i].buf = NULL;
-            cudaFree(g_nq_cnt), g_nq_cnt = NULL;
         }
     }
     return (size_t)n_tok * one + 16;
@@ -268,7 +262,6 @@ struct gemv_epi {
     float *res;      // RESNORM: the residual stream
     const float *nw; // RESNORM: the norm's weights
     float *ss;       // RESNORM: sums of squares of res per 32 rows
-    unsigned *cnt;   // per 32-row chunk counters, for blocks of fewer rows (zero before and after)
     float eps;       // RESNORM: the norm's epsilon (for the tag, not the kernel)
 };
 
@@ -298,19 +291,19 @@ __device__ __forceinline__ void chunk_quant(float y, float v, uint8_t *xq, int n
     }
 }
 
-// The QUANT / RESNORM epilogue of a block of OB consecutive outputs of a
-// one-matrix set (GLU: gate/up pairs): the lanes that hold a group's sums
-// (hold; R rows from row0) write the outputs, then the int8 copy is made 32
-// rows at a time, in the block when it has whole chunks, else by the last of
-// a chunk's blocks to finish (a counter; the fence makes the others' outputs
-// visible to it). Every thread of the block calls it.
+// The QUANT / RESNORM epilogue of a block of OB consecutive outputs (whole
+// 32-row chunks) of a one-matrix set (GLU: gate/up pairs): the lanes that
+// hold a group's sums (hold; R rows from row0) write the outputs, then a
+// warp per chunk makes its int8 copy. Whole chunks per block, because
+// handing a chunk across blocks needs a fence and an atomic in every block,
+// which cost more than the quantize launch they save (measured: 8B Q4_0
+// 467 -> 453 t/s). Every thread of the block calls it.
 template <int R, bool GLU, int EPI, int OB>
 __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const float *acc, bool hold, const gemv_epi &e) {
+    static_assert(OB % 32 == 0, "a block of whole chunks");
     __shared__ float sv[OB], sy[OB];
-    __shared__ bool last;
     constexpr int NO = GLU ? R / 2 : R;
-    const int n_out = set.n_out[0], nb = n_out / 32, ob0 = blockIdx.x * OB, lane = threadIdx.x % 32;
-    float *out = set.out[0];
+    const int n_out = set.n_out[0], ob0 = blockIdx.x * OB, lane = threadIdx.x % 32, w = threadIdx.x / 32;
     if (hold)
 #pragma unroll
         for (int o = 0; o < NO; o++) {
@@ -324,39 +317,24 @@ __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const f
                 e.res[row] = v;
                 y = v * e.nw[row];
             }
-            out[row] = y;
+            set.out[0][row] = y;
             sv[row - ob0] = v, sy[row - ob0] = y;
         }
-    float *ss = EPI == EPI_RESNORM ? e.ss : NULL;
-    if (OB % 32 == 0) {
-        __syncthreads();
-        const int w = threadIdx.x / 32;
-        if (w < OB / 32 && ob0 + 32 * w < n_out) chunk_quant(sy[32 * w + lane], sv[32 * w + lane], e.xq, nb, ob0 / 32 + w, ss);
-        return;
-    }
-    if (hold) __threadfence();
     __syncthreads();
-    const int c = ob0 / 32;
-    if (threadIdx.x == 0) last = atomicAdd(e.cnt + c, 1u) == (unsigned)(32 / OB - 1);
-    __syncthreads();
-    if (!last || threadIdx.x >= 32) return;
-    __threadfence();
-    const int row = 32 * c + lane;
-    const float y = __ldcg(out + row), v = EPI == EPI_RESNORM ? __ldcg(e.res + row) : y;
-    chunk_quant(y, v, e.xq, nb, c, ss);
-    if (lane == 0) e.cnt[c] = 0;
+    if (w < OB / 32 && ob0 + 32 * w < n_out)
+        chunk_quant(sy[32 * w + lane], sv[32 * w + lane], e.xq, n_out / 32, ob0 / 32 + w, EPI == EPI_RESNORM ? e.ss : NULL);
 }
 
 // The end of a one-token GEMV block: scale by a deferred norm's 1 / rms,
 // sum the KS warps of each group, hand the results to the epilogue.
-template <int R, int KS, bool GLU, int EPI>
+template <int R, int KS, bool GLU, int EPI, int W>
 __device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int row0, float *acc, float rms,
                                              float (*part)[R], const gemv_epi &e) {
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] *= rms;
     const bool hold = split_sum<R, KS>(acc, part);
-    if (EPI == EPI_QUANT || EPI == EPI_RESNORM) {
-        epi_quant<R, GLU, EPI, DQ_WARPS / KS * (GLU ? R / 2 : R)>(set, row0, acc, hold, e);
+    if constexpr (EPI == EPI_QUANT || EPI == EPI_RESNORM) {
+        epi_quant<R, GLU, EPI, W / KS * (GLU ? R / 2 : R)>(set, row0, acc, hold, e);
         return;
     }
     if (!hold || row0 >= set.n_out[mi]) return;
@@ -374,14 +352,14 @@ __device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int ro
 // R / 2 gate/up pairs. Measured on an H100 against the multi-token kernel at
 // one token and 2-8 rows, 1-4 chunks in flight, 1-4 warps per row and 4-16
 // warps per block (bench/gemv_micro.cu, notes in bench/gpu-h100-latest.md).
-template <int T, int R, int PF, int KS, bool GLU, int EPI>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
+template <int T, int R, int PF, int KS, bool GLU, int EPI, int W>
+__global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
     TRACE(EPI == EPI_ROPE ? TR_GEMV1_QKV : GLU ? TR_GEMV1_GLU : TR_GEMV1);
     constexpr int QB = dq_traits<T>::QB, QV = QB / 16;
-    __shared__ float part[DQ_WARPS][R];
+    __shared__ float part[W][R];
     const int nb = n_in / 32, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
     int mi;
-    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi);
+    const int row0 = set_row0(set, blockIdx.x, W / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi);
     const uint8_t *q[R];
     const uint16_t *d[R];
     dq_rows<QB, R, GLU>(set, mi, row0, nb, q, d);
@@ -419,18 +397,15 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_dq1(gemv_set set, int n_
         }
     }
 #undef DQ1_LOAD
-    gemv1_finish<R, KS, GLU, EPI>(set, mi, row0, acc, rms, part, e);
+    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e);
 }
 
-// launch over `set`: a block per DQ_WARPS / KS groups of R rows (R / 2
-// outputs for GLU), epilogue epi (EPI_ROPE and EPI_RESNORM not with GLU)
-template <int T, int R, int PF, int KS, bool GLU>
-static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, int epi, const gemv_epi &e) {
-    const int grid = set_blocks(set, DQ_WARPS / KS * (GLU ? R / 2 : R));
-    if (epi == EPI_ROPE) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, EPI_ROPE>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
-    else if (epi == EPI_RESNORM) launch_pdl(k_gemv_dq1<T, R, PF, KS, false, EPI_RESNORM>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
-    else if (epi == EPI_QUANT) launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI_QUANT>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
-    else launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI_PLAIN>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+// launch over `set`: a block of W warps per W / KS groups of R rows (R / 2
+// outputs for GLU), epilogue EPI
+template <int T, int R, int PF, int KS, bool GLU, int EPI = EPI_PLAIN, int W = DQ_WARPS>
+static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
+    const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
+    launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI, W>, grid, W * 32, 0, set, n_in, xq, e);
 }
 
 // One token: the shape picks rows per warp (R) and warps per row (KS), 2
@@ -447,15 +422,20 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
         return;
     }
     const int row_bytes = n_in / 32 * dq_traits<T>::QB, n_out = set_rows(set);
-    if (glu) {
-        row_bytes <= 1024 ? launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, epi, e)
-                          : launch_dq1<T, 4, 2, 2, true>(set, n_in, xq, epi, e);
-        return;
-    }
-    if (n_out >= 32768 && epi == EPI_PLAIN) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq, epi, e);
-    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false>(set, n_in, xq, epi, e);
-    else if (n_out <= 2048) launch_dq1<T, 4, 2, 4, false>(set, n_in, xq, epi, e);
-    else launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, epi, e);
+    // with an int8 copy of the outputs, blocks of whole 32-output chunks:
+    // 16 warps, and a warp per row, or two for long rows
+    if (epi == EPI_QUANT) launch_dq1<T, 4, 2, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
+    else if (epi == EPI_RESNORM && row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI_RESNORM>(set, n_in, xq, e);
+    else if (epi == EPI_RESNORM) launch_dq1<T, 4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
+    else if (glu && row_bytes <= 1024) launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, e);
+    else if (glu) launch_dq1<T, 4, 2, 2, true>(set, n_in, xq, e);
+    else if (epi == EPI_ROPE && row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI_ROPE>(set, n_in, xq, e);
+    else if (epi == EPI_ROPE && n_out <= 2048) launch_dq1<T, 4, 2, 4, false, EPI_ROPE>(set, n_in, xq, e);
+    else if (epi == EPI_ROPE) launch_dq1<T, 4, 2, 2, false, EPI_ROPE>(set, n_in, xq, e);
+    else if (n_out >= 32768) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq, e);
+    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false>(set, n_in, xq, e);
+    else if (n_out <= 2048) launch_dq1<T, 4, 2, 4, false>(set, n_in, xq, e);
+    else launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, e);
 }
 
 // Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
@@ -491,16 +471,16 @@ template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int
     return d;
 }
 
-template <int R, int KS, int PF, bool GLU, int EPI>
-__global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
+template <int R, int KS, int PF, bool GLU, int EPI, int W>
+__global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
     TRACE(EPI == EPI_ROPE ? TR_Q4K_QKV : GLU ? TR_Q4K_GLU : TR_Q4K);
-    __shared__ float part[DQ_WARPS][R];
+    __shared__ float part[W][R];
     const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int8_t *xc = (const int8_t *)xq;
     const float *xd = (const float *)(xq + (size_t)nb * 32);
     const int *xs = (const int *)(xq + (size_t)nb * 36);
     int mi;
-    const int row0 = set_row0(set, blockIdx.x, DQ_WARPS / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+    const int row0 = set_row0(set, blockIdx.x, W / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     const uint8_t *wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -551,28 +531,31 @@ __global__ void __launch_bounds__(DQ_WARPS * 32) k_gemv_q4k(gemv_set set, int n_
         }
     }
 #undef Q4K_LOAD
-    gemv1_finish<R, KS, GLU, EPI>(set, mi, row0, acc, rms, part, e);
+    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e);
 }
 
-template <int R, int KS, int PF, bool GLU>
-static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, int epi, const gemv_epi &e) {
-    const int grid = set_blocks(set, DQ_WARPS / KS * (GLU ? R / 2 : R));
-    if (epi == EPI_ROPE) launch_pdl(k_gemv_q4k<R, KS, PF, false, EPI_ROPE>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
-    else if (epi == EPI_RESNORM) launch_pdl(k_gemv_q4k<R, KS, PF, false, EPI_RESNORM>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
-    else if (epi == EPI_QUANT) launch_pdl(k_gemv_q4k<R, KS, PF, GLU, EPI_QUANT>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
-    else launch_pdl(k_gemv_q4k<R, KS, PF, GLU, EPI_PLAIN>, grid, DQ_WARPS * 32, 0, set, n_in, xq, e);
+template <int R, int KS, int PF, bool GLU, int EPI = EPI_PLAIN, int W = DQ_WARPS>
+static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
+    const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
+    launch_pdl(k_gemv_q4k<R, KS, PF, GLU, EPI, W>, grid, W * 32, 0, set, n_in, xq, e);
 }
 // From bench/gemv_micro.cu on an H100 (Llama-3-8B, Llama-3.2-1B and
 // Qwen2.5-0.5B shapes): gate/up pairs 2 per warp, one chunk in flight; other
 // matrices 4 rows per warp and a warp per row, but 2 for few long rows (the
 // small models' down projections); one chunk in flight for Q/K/V and a
-// vocabulary-sized output, two for the rest.
+// vocabulary-sized output, two for the rest. With an int8 copy of the
+// outputs: blocks of whole 32-output chunks (gate/up 4 rows per warp).
 static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int epi, const gemv_epi &e) {
     const int n_out = set_rows(set);
-    if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq, epi, e);
-    else if (epi == EPI_ROPE || n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, epi, e);
-    else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq, epi, e);
-    else launch_q4k<4, 1, 2, false>(set, n_in, xq, epi, e);
+    const bool few_long = n_out <= 2048 && n_in > 2048;
+    if (epi == EPI_QUANT) launch_q4k<4, 1, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
+    else if (epi == EPI_RESNORM && few_long) launch_q4k<4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
+    else if (epi == EPI_RESNORM) launch_q4k<4, 1, 2, false, EPI_RESNORM>(set, n_in, xq, e);
+    else if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq, e);
+    else if (epi == EPI_ROPE) launch_q4k<4, 1, 1, false, EPI_ROPE>(set, n_in, xq, e);
+    else if (n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, e);
+    else if (few_long) launch_q4k<4, 2, 2, false>(set, n_in, xq, e);
+    else launch_q4k<4, 1, 2, false>(set, n_in, xq, e);
 }
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
@@ -592,10 +575,10 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     const nq_tag *in = n_tok == 1 ? nq_find(x, n_in) : NULL;
     uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
     if (in && in->ss) set.ss = in->ss, set.eps = in->eps;
-    if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && epi_on())) && g_nq_cnt) {
+    if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && epi_on()))) {
         nq_tag *t = nq_claim(set.out[0], set.n_out[0], xq);
         if (t) {
-            ge.xq = t->buf, ge.cnt = g_nq_cnt;
+            ge.xq = t->buf;
             if (epi == EPI_RESNORM) t->ss = ge.ss = nq_ss(t), t->eps = ge.eps, t->pending = true;
             else epi = EPI_QUANT;
         }
