@@ -299,7 +299,8 @@ __device__ __forceinline__ void chunk_quant(float y, float v, uint8_t *xq, int n
 // which cost more than the quantize launch they save (measured: 8B Q4_0
 // 467 -> 453 t/s). Every thread of the block calls it.
 template <int R, bool GLU, int EPI, int OB>
-__device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const float *acc, bool hold, const gemv_epi &e) {
+__device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const float *acc, bool hold, const gemv_epi &e,
+                                          const float *res, const float *nw) {
     static_assert(OB % 32 == 0, "a block of whole chunks");
     __shared__ float sv[OB], sy[OB];
     constexpr int NO = GLU ? R / 2 : R;
@@ -313,9 +314,9 @@ __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const f
                           : acc[o] + (set.bias[0] ? set.bias[0][row] : 0.f);
             float y = v;
             if (EPI == EPI_RESNORM) {
-                v += e.res[row];
+                v += res[o];
                 e.res[row] = v;
-                y = v * e.nw[row];
+                y = v * nw[o];
             }
             set.out[0][row] = y;
             sv[row - ob0] = v, sy[row - ob0] = y;
@@ -325,16 +326,33 @@ __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const f
         chunk_quant(sy[32 * w + lane], sv[32 * w + lane], e.xq, n_out / 32, ob0 / 32 + w, EPI == EPI_RESNORM ? e.ss : NULL);
 }
 
+// RESNORM: a warp's rows of the residual and the norm weights, loaded
+// early (the weights before the wait: they do not depend on earlier
+// kernels; the residual after it) so that the epilogue does not wait on them
+template <int R, int EPI> struct epi_pre {
+    float res[EPI == EPI_RESNORM ? R : 1], nw[EPI == EPI_RESNORM ? R : 1];
+    __device__ __forceinline__ void weights(const gemv_epi &e, int row0, int n_out) {
+        if constexpr (EPI == EPI_RESNORM)
+#pragma unroll
+            for (int o = 0; o < R; o++) nw[o] = __ldg(e.nw + min(row0 + o, n_out - 1));
+    }
+    __device__ __forceinline__ void residual(const gemv_epi &e, int row0, int n_out) {
+        if constexpr (EPI == EPI_RESNORM)
+#pragma unroll
+            for (int o = 0; o < R; o++) res[o] = e.res[min(row0 + o, n_out - 1)];
+    }
+};
+
 // The end of a one-token GEMV block: scale by a deferred norm's 1 / rms,
 // sum the KS warps of each group, hand the results to the epilogue.
 template <int R, int KS, bool GLU, int EPI, int W>
 __device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int row0, float *acc, float rms,
-                                             float (*part)[R], const gemv_epi &e) {
+                                             float (*part)[R], const gemv_epi &e, const epi_pre<R, EPI> &pre) {
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] *= rms;
     const bool hold = split_sum<R, KS>(acc, part);
     if constexpr (EPI == EPI_QUANT || EPI == EPI_RESNORM) {
-        epi_quant<R, GLU, EPI, W / KS * (GLU ? R / 2 : R)>(set, row0, acc, hold, e);
+        epi_quant<R, GLU, EPI, W / KS * (GLU ? R / 2 : R)>(set, row0, acc, hold, e, pre.res, pre.nw);
         return;
     }
     if (!hold || row0 >= set.n_out[mi]) return;
@@ -375,7 +393,10 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
 #pragma unroll
     for (int p = 0; p < PF; p++)
         if (b0 + step * p < nb) DQ1_LOAD(p, b0 + step * p);
+    epi_pre<R, EPI> pre;
+    pre.weights(e, row0, set.n_out[mi]);
     pdl_wait();
+    pre.residual(e, row0, set.n_out[mi]);
     const float rms = set_rms(set, n_in);
     const int8_t *xc = (const int8_t *)xq;
     const float *xd = (const float *)(xq + (size_t)nb * 32);
@@ -397,7 +418,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
         }
     }
 #undef DQ1_LOAD
-    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e);
+    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e, pre);
 }
 
 // launch over `set`: a block of W warps per W / KS groups of R rows (R / 2
@@ -423,8 +444,9 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
     }
     const int row_bytes = n_in / 32 * dq_traits<T>::QB, n_out = set_rows(set);
     // with an int8 copy of the outputs, blocks of whole 32-output chunks:
-    // 16 warps, and a warp per row, or two for long rows
-    if (epi == EPI_QUANT) launch_dq1<T, 4, 2, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
+    // gate/up pairs 16 warps of one warp per 4 rows, one chunk in flight;
+    // other rows a warp each, or two and 16 warps for long rows
+    if (epi == EPI_QUANT) launch_dq1<T, 4, 1, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
     else if (epi == EPI_RESNORM && row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI_RESNORM>(set, n_in, xq, e);
     else if (epi == EPI_RESNORM) launch_dq1<T, 4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
     else if (glu && row_bytes <= 1024) launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, e);
@@ -502,7 +524,10 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, con
 #pragma unroll
     for (int p = 0; p < PF; p++)
         if (u0 + step * p < nu) Q4K_LOAD(p, u0 + step * p);
+    epi_pre<R, EPI> pre;
+    pre.weights(e, row0, n_out);
     pdl_wait();
+    pre.residual(e, row0, n_out);
     const float rms = set_rms(set, n_in);
     float acc[R];
 #pragma unroll
@@ -531,7 +556,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, con
         }
     }
 #undef Q4K_LOAD
-    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e);
+    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e, pre);
 }
 
 template <int R, int KS, int PF, bool GLU, int EPI = EPI_PLAIN, int W = DQ_WARPS>
@@ -543,18 +568,17 @@ static void launch_q4k(gemv_set &set, int n_in, const uint8_t *xq, const gemv_ep
 // Qwen2.5-0.5B shapes): gate/up pairs 2 per warp, one chunk in flight; other
 // matrices 4 rows per warp and a warp per row, but 2 for few long rows (the
 // small models' down projections); one chunk in flight for Q/K/V and a
-// vocabulary-sized output, two for the rest. With an int8 copy of the
-// outputs: blocks of whole 32-output chunks (gate/up 4 rows per warp).
+// vocabulary-sized output, two for the rest. The residual add with a
+// deferred norm: a warp per 4 rows, 8 warps (whole 32-row chunks). No int8
+// copy of the gate/up output: in blocks of whole chunks it is 6 us slower
+// than the plain kernel on the 8B shape, more than the quantize launch.
 static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int epi, const gemv_epi &e) {
     const int n_out = set_rows(set);
-    const bool few_long = n_out <= 2048 && n_in > 2048;
-    if (epi == EPI_QUANT) launch_q4k<4, 1, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
-    else if (epi == EPI_RESNORM && few_long) launch_q4k<4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
-    else if (epi == EPI_RESNORM) launch_q4k<4, 1, 2, false, EPI_RESNORM>(set, n_in, xq, e);
+    if (epi == EPI_RESNORM) launch_q4k<4, 1, 2, false, EPI_RESNORM>(set, n_in, xq, e);
     else if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq, e);
     else if (epi == EPI_ROPE) launch_q4k<4, 1, 1, false, EPI_ROPE>(set, n_in, xq, e);
     else if (n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, e);
-    else if (few_long) launch_q4k<4, 2, 2, false>(set, n_in, xq, e);
+    else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq, e);
     else launch_q4k<4, 1, 2, false>(set, n_in, xq, e);
 }
 
@@ -575,7 +599,7 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     const nq_tag *in = n_tok == 1 ? nq_find(x, n_in) : NULL;
     uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
     if (in && in->ss) set.ss = in->ss, set.eps = in->eps;
-    if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && epi_on()))) {
+    if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && type != T_Q4_K && epi_on()))) {
         nq_tag *t = nq_claim(set.out[0], set.n_out[0], xq);
         if (t) {
             ge.xq = t->buf;
