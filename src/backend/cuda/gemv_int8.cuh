@@ -37,7 +37,9 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             for (int i = 0; i < 2; i++) cudaFree(g_nq[i].buf), g_nq[i].buf = NULL;
         }
     }
-    return (size_t)n_tok * one + 16;
+    // (k_mmq's activations: tokens padded to 8, 16, 32 or 64)
+    const int n_pad = n_tok <= 8 ? 8 : n_tok <= 16 ? 16 : n_tok <= 32 ? 32 : n_tok <= 64 ? 64 : n_tok;
+    return (size_t)n_pad * one + 16;
 }
 
 // 8 threads per 32-value block, coalesced reads
@@ -146,7 +148,8 @@ __device__ __forceinline__ void dq_rows(const gemv_set &set, int mi, int row0, i
     }
 }
 
-// GEMV over the quantized activations xq of 2+ tokens, NT per pass. A lane
+// GEMV over the quantized activations xq of 2+ tokens, NT per pass (Q4_K;
+// Q8_0/Q4_0 up to 16 tokens run k_mmq unless INGOT_CUDA_MMQ=0). A lane
 // takes whole 32-weight blocks of R rows; the activations are read through
 // L1 (every warp of a block reads the same bytes), so there is no staging
 // step and the weight loads start at once.
@@ -582,6 +585,8 @@ static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int e
     else launch_q4k<4, 1, 2, false>(set, n_in, xq, e);
 }
 
+#include "backend/cuda/mmq.cuh"
+
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
 // scratch (ig_cuda_matmul_scratch bytes) first, unless a kernel left an int8
 // copy of it (nq_tag, maybe a deferred norm's). glu: set holds gate (w[0])
@@ -595,6 +600,10 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
                         int epi = EPI_PLAIN, const gemv_epi *e = NULL) {
     if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
     if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
+    if (mmq_applies(type, n_tok) && epi == EPI_PLAIN) { // a few tokens: tensor cores
+        type == T_Q8_0 ? mmq<T_Q8_0>(set, n_in, x, n_tok, glu, scratch) : mmq<T_Q4_0>(set, n_in, x, n_tok, glu, scratch);
+        return true;
+    }
     gemv_epi ge = e ? *e : gemv_epi{};
     const nq_tag *in = n_tok == 1 ? nq_find(x, n_in) : NULL;
     uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
