@@ -104,6 +104,14 @@ else echo "FAIL op grid (default kernels)"; grep -E "FAIL|failed" "$W/ops.log" |
 if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_CUDA_FLASH=0 OPS_TOL_QUANT=1e-4 OPS_TOL_FLOAT=1e-4 OPS_TOL_ATTN=1e-4 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-exact" cuda > "$W/ops-exact.log" 2>&1
 then echo "ok   op grid (exact float kernels, 1e-4 for every type): $(tail -1 "$W/ops-exact.log")"
 else echo "FAIL op grid (exact kernels)"; grep -E "FAIL|failed" "$W/ops-exact.log" | head -20; fails=$((fails+1)); fi
+# the int8 tensor-core GEMM (k_mmq) over every token count of the grid up to 64
+if INGOT_CUDA_MMQ=64 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-mmq" cuda q8_0 q4_0 > "$W/ops-mmq.log" 2>&1
+then echo "ok   op grid (int8 tensor-core GEMM up to 64 tokens): $(tail -1 "$W/ops-mmq.log")"
+else echo "FAIL op grid (MMQ up to 64 tokens)"; grep -E "FAIL|failed" "$W/ops-mmq.log" | head -20; fails=$((fails+1)); fi
+# the one-token kernels without their epilogues (separate norm and quantize launches)
+if INGOT_CUDA_EPI=0 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-epi0" cuda q8_0 q4_0 q4_k > "$W/ops-epi0.log" 2>&1
+then echo "ok   op grid (INGOT_CUDA_EPI=0): $(tail -1 "$W/ops-epi0.log")"
+else echo "FAIL op grid (INGOT_CUDA_EPI=0)"; grep -E "FAIL|failed" "$W/ops-epi0.log" | head -20; fails=$((fails+1)); fi
 for k in llama-mlx4 qwen2-mlx8; do
   [ -d "$W/hf/$k" ] || continue
   if "$B/tests/test_backend_ops" "$W/hf/$k" cuda > "$W/ops-$k.log" 2>&1; then echo "ok   op grid $k: $(tail -1 "$W/ops-$k.log")"
