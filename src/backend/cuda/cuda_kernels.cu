@@ -1137,6 +1137,13 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
                                         const float *nw, float *out, float eps, void *scratch) {
     if (gemv_mode() != 2 || n_out % 32 || !epi_on()) return false;
     if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
+    // Q4_K rows of 2048 (1B models): the blocks of whole 32-row chunks cost
+    // more than the norm launch they save (gemv_micro, H100: O 3.8 vs 2.1 us,
+    // down 8.0 vs 5.8 us; Llama-3.2-1B Q4_K 1685 -> 1573 t/s); at 4096 they
+    // gain (8B 456 -> 470). INGOT_CUDA_RESNORM_MIN sets the smallest n_out.
+    static int min_out = -1;
+    if (min_out < 0) min_out = getenv("INGOT_CUDA_RESNORM_MIN") ? atoi(getenv("INGOT_CUDA_RESNORM_MIN")) : 0;
+    if (n_out < (min_out ? min_out : type == T_Q4_K ? 4096 : 0)) return false;
     nq_resolve(x), nq_clobber(x), nq_clobber(out);
     gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
     gemv_epi e = {};
