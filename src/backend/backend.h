@@ -130,8 +130,8 @@ struct ig_backend_ops {
     /* x += W y, then out = rmsnorm(x) * w (the residual add and the next
      * norm after a projection); false when it cannot for this weight or
      * batch (nothing done: the engine runs matmul and add_rmsnorm). CUDA
-     * defers the norm's scale into the matmuls that read out (see
-     * nq_tag in cuda_kernels.cu); out reads the same to every other op. */
+     * defers the norm's scale into the matmuls that read out (see nq_tag
+     * in cuda_kernels.cu); every other op sees out as the plain result. */
     bool (*matmul_add_norm)(struct ig_backend *b, const struct ig_weight *W, const float *y, float *x, const float *w,
                             float *out, int32_t n_tok, float eps, void *scratch);
 

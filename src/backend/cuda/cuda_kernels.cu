@@ -391,12 +391,16 @@ __global__ void k_rmsnorm(float *out, const float *x, const int32_t *idx, const 
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(size_t)blockIdx.x * n + i] = xr[i] * scale * w[i];
 }
 
-// Quantize the 4 values r (float4 j of a row of nb 32-value blocks) to int8
-// in the layout the int8 GEMV reads (gemv_int8.cuh: codes, then per-block
-// scales absmax/127, then per-block sums of the codes). 8 consecutive lanes
-// hold one block; every lane of the warp must call it (shuffles), ok = false
-// for lanes past the row.
-__device__ __forceinline__ void quant8_store(float4 r, bool ok, uint8_t *xq, int nb, int j) {
+// The 4 values r of a 32-value block held by 8 consecutive lanes (float4
+// p of 8), quantized to int8: codes = round(r * 127 / absmax) packed in a
+// word, the block's absmax and the sum of its codes. Every lane of the warp
+// must call it (shuffles).
+struct q8_part {
+    uint32_t codes;
+    float amax;
+    int sum;
+};
+__device__ __forceinline__ q8_part quant8_part(float4 r) {
     float amax = fmaxf(fmaxf(fabsf(r.x), fabsf(r.y)), fmaxf(fabsf(r.z), fabsf(r.w)));
 #pragma unroll
     for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
@@ -406,13 +410,22 @@ __device__ __forceinline__ void quant8_store(float4 r, bool ok, uint8_t *xq, int
     int s = a + c + e + f;
 #pragma unroll
     for (int m = 1; m < 8; m <<= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
+    return {(uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) | ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24), amax, s};
+}
+
+// Quantize the 4 values r (float4 j of a row of nb 32-value blocks) to int8
+// in the layout the int8 GEMV reads (gemv_int8.cuh: codes, then per-block
+// scales absmax/127, then per-block sums of the codes). 8 consecutive lanes
+// hold one block; every lane of the warp must call it (shuffles), ok = false
+// for lanes past the row.
+__device__ __forceinline__ void quant8_store(float4 r, bool ok, uint8_t *xq, int nb, int j) {
+    const q8_part q = quant8_part(r);
     if (!ok) return;
     const int b = j / 8;
-    ((uint32_t *)(xq + (size_t)b * 32))[j % 8] =
-        (uint32_t)(a & 255) | ((uint32_t)(c & 255) << 8) | ((uint32_t)(e & 255) << 16) | ((uint32_t)f << 24);
+    ((uint32_t *)(xq + (size_t)b * 32))[j % 8] = q.codes;
     if (j % 8 == 0) {
-        ((float *)(xq + (size_t)nb * 32))[b] = amax / 127.f;
-        ((int *)(xq + (size_t)nb * 36))[b] = s;
+        ((float *)(xq + (size_t)nb * 32))[b] = q.amax / 127.f;
+        ((int *)(xq + (size_t)nb * 36))[b] = q.sum;
     }
 }
 

@@ -42,19 +42,36 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
     return (size_t)n_pad * one + 16;
 }
 
-// 8 threads per 32-value block, coalesced reads
-__global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok) {
+// 8 threads per 32-value block, coalesced reads. n_rows (>= n_tok) rows
+// are written, those past n_tok as zeros; MMQ: in k_mmq's layout (mmq.cuh:
+// for 32-block k of token t, the codes at (k n_rows + t) 32 in the order
+// the mma lanes read them, then float2 (scale, code sum) at
+// nb n_rows 32 + (k n_rows + t) 8), else a token after another.
+template <bool MMQ> __global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows) {
     TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
-    const int nb = n_in / 32, n4 = n_tok * nb * 8;
+    const int nb = n_in / 32, n4 = n_rows * nb * 8;
     const int i0 = blockIdx.x * blockDim.x; // whole warps take part in the shuffles
     if (i0 >= n4) return;
     const int i = i0 + threadIdx.x;
     const bool ok = i < n4;
     const int t = ok ? i / (nb * 8) : 0, j = ok ? i % (nb * 8) : 0;
-    const float4 v = ok ? ((const float4 *)(x + (size_t)t * n_in))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-    quant8_store(v, ok, xq + (size_t)t * xq_token_bytes(nb), nb, j);
+    const float4 v = ok && t < n_tok ? ((const float4 *)(x + (size_t)t * n_in))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+    if (!MMQ) {
+        quant8_store(v, ok, xq + (size_t)t * xq_token_bytes(nb), nb, j);
+        return;
+    }
+    const q8_part q = quant8_part(v);
+    if (!ok) return;
+    const int k = j / 8, p = j % 8; // values 4p..4p+3 of block k: lane p % 4's first (p < 4) or second word
+    const size_t cell = (size_t)k * n_rows + t;
+    *(uint32_t *)(xq + cell * 32 + 8 * (p % 4) + 4 * (p / 4)) = q.codes;
+    if (p == 0) ((float2 *)(xq + (size_t)nb * n_rows * 32))[cell] = make_float2(q.amax / 127.f, (float)q.sum);
+}
+static void quant8_launch(bool mmq, const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows) {
+    const int threads = n_rows * (n_in / 32) * 8;
+    launch_pdl(mmq ? k_quant8<true> : k_quant8<false>, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_rows);
 }
 
 template <int T> struct dq_traits {
@@ -601,6 +618,7 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
     if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
     if (mmq_applies(type, n_tok) && epi == EPI_PLAIN) { // a few tokens: tensor cores
+        nq_resolve(x);
         type == T_Q8_0 ? mmq<T_Q8_0>(set, n_in, x, n_tok, glu, scratch) : mmq<T_Q4_0>(set, n_in, x, n_tok, glu, scratch);
         return true;
     }
@@ -619,8 +637,7 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     if (epi == EPI_RESNORM && !ge.xq) return false;
     if (!in) {
         nq_resolve(x);
-        const int threads = n_tok * (n_in / 32) * 8;
-        launch_pdl(k_quant8, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok);
+        quant8_launch(false, x, xq, n_in, n_tok, n_tok);
     }
     if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu, epi, ge);
     else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu, epi, ge);

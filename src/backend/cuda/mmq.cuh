@@ -15,41 +15,9 @@
 #define MMQ_W 8
 #define MMQ_U 4
 
-// Activations for k_mmq, n_tp tokens (a multiple of 8 * NJ; tokens past
-// n_tok are zero): for 32-block k and token t, 32 codes at ((k n_tp + t) 32)
-// in the order the lanes read them (lane t's b0, b1 at byte 8t), then
-// float2 (scale, code sum) at nb n_tp 32 + (k n_tp + t) 8.
-__host__ __device__ __forceinline__ size_t mmq_x_bytes(int nb, int n_tp) { return (size_t)nb * n_tp * 40; }
-
-// 8 threads per 32-value block (float4 p of 8: values 4p..4p+3)
-__global__ void k_quant_mmq(const float *x, uint8_t *xq, int n_in, int n_tok, int n_tp) {
-    TRACE(TR_QUANT8);
-    pdl_launch();
-    pdl_wait();
-    const int nb = n_in / 32, n4 = n_tp * nb * 8;
-    const int i0 = blockIdx.x * blockDim.x; // whole warps take part in the shuffles
-    if (i0 >= n4) return;
-    const int i = i0 + threadIdx.x;
-    const bool ok = i < n4;
-    const int t = ok ? i / (nb * 8) : 0, j = ok ? i % (nb * 8) : 0, k = j / 8, p = j % 8;
-    const float4 v = ok && t < n_tok ? ((const float4 *)(x + (size_t)t * n_in))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-    float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-#pragma unroll
-    for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
-    const float id = amax > 0.f ? 127.f / amax : 0.f;
-    const int a = __float2int_rn(v.x * id), b = __float2int_rn(v.y * id);
-    const int c = __float2int_rn(v.z * id), d = __float2int_rn(v.w * id);
-    int s = a + b + c + d;
-#pragma unroll
-    for (int m = 1; m < 8; m <<= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
-    if (!ok) return;
-    const size_t cell = (size_t)k * n_tp + t;
-    // values 4p.. belong to lane p % 4, its first (p < 4) or second word
-    *(uint32_t *)(xq + cell * 32 + 8 * (p % 4) + 4 * (p / 4)) =
-        (uint32_t)(a & 255) | ((uint32_t)(b & 255) << 8) | ((uint32_t)(c & 255) << 16) | ((uint32_t)d << 24);
-    if (p == 0) ((float2 *)(xq + (size_t)nb * n_tp * 32))[cell] = make_float2(amax / 127.f, (float)s);
-}
-
+// Activations for k_mmq: n_tp tokens (a multiple of 8 * NJ; those past
+// n_tok zero) quantized by k_quant8<true> (gemv_int8.cuh) in the order the
+// lanes read them (lane t's b0, b1 at byte 8t of a block's 32 codes).
 template <bool U8> __device__ __forceinline__ void mma_i8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                                           uint32_t b0, uint32_t b1) {
     if (U8)
@@ -189,8 +157,7 @@ template <int T, int NJ> static void mmq_ks(gemv_set &set, int n_in, const uint8
 template <int T> static void mmq(gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
     const int nj = n_tok <= 8 ? 1 : n_tok <= 16 ? 2 : n_tok <= 32 ? 4 : 8, n_tp = 8 * nj;
     uint8_t *xq = (uint8_t *)scratch;
-    const int threads = n_tp * (n_in / 32) * 8;
-    launch_pdl(k_quant_mmq, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_tp);
+    quant8_launch(true, x, xq, n_in, n_tok, n_tp);
     if (nj == 1) mmq_ks<T, 1>(set, n_in, xq, n_tok, n_tp, glu);
     else if (nj == 2) mmq_ks<T, 2>(set, n_in, xq, n_tok, n_tp, glu);
     else if (nj == 4) mmq_ks<T, 4>(set, n_in, xq, n_tok, n_tp, glu);
