@@ -1055,7 +1055,6 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
     for (int i = 0; i < n_w; i++) nq_clobber(out[i]);
     const int mode = gemv_mode();
     if (n_tok == 1 && mode >= 1 && n_w >= 1 && n_w <= GEMV_MAX_W && (type == T_F16 || type == T_BF16)) {
-        nq_resolve(x);
         gemv_set set;
         memset(&set, 0, sizeof set);
         set.n = n_w;
@@ -1135,21 +1134,20 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
     set.w[1] = (const uint8_t *)up;
     set.out[0] = out;
     set.n_out[0] = n_ff;
-    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) {
-        nq_resolve(x);
-        return gemv_half(type, set, n_in, x, true);
-    }
+    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) return gemv_half(type, set, n_in, x, true);
     if (gemv_mode() != 2 || (n_tok >= cublas_min_tok() && !mmq_applies(type, n_tok))) return false;
     return matmul_int8(type, set, n_in, x, n_tok, true, scratch);
 }
 
 /* One token: x += W y, then out = rmsnorm(x) * nw, the norm deferred (see
  * nq_tag): the GEMV's epilogue adds the residual and writes out unscaled,
- * its int8 copy and the sums of squares; the next GEMVs scale by 1 / rms. */
+ * its int8 copy and the sums of squares; the next GEMVs (int8 or F16/BF16)
+ * scale by 1 / rms. */
 extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n_out, const float *y, float *x,
                                         const float *nw, float *out, float eps, void *scratch) {
+    const bool half = type == T_F16 || type == T_BF16;
     if (gemv_mode() != 2 || n_out % 32 || !epi_on()) return false;
-    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
+    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K && !(half && n_in % 8 == 0)) return false;
     // Q4_K rows of 2048 (1B models): the blocks of whole 32-row chunks cost
     // more than the norm launch they save (gemv_micro, H100: O 3.8 vs 2.1 us,
     // down 8.0 vs 5.8 us; Llama-3.2-1B Q4_K 1685 -> 1573 t/s); at 4096 they
@@ -1161,7 +1159,11 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
     gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
     gemv_epi e = {};
     e.res = x, e.nw = nw, e.eps = eps;
-    return matmul_int8(type, set, n_in, y, 1, false, scratch, EPI_RESNORM, &e);
+    if (!half) return matmul_int8(type, set, n_in, y, 1, false, scratch, EPI_RESNORM, &e);
+    nq_tag *t = nq_claim(out, n_out, NULL); // (the F16 GEMV reads y as floats)
+    if (!t) return false;
+    e.xq = t->buf, e.ss = nq_ss(t), t->ss = e.ss, t->eps = eps, t->pending = true;
+    return gemv_half(type, set, n_in, y, false, &e);
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
@@ -1171,13 +1173,13 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
         if (matmul_int8(type, set, n_in, x, 1, false, scratch)) return;
     }
-    nq_resolve(x);
-    const bool mmq_first = gemv_mode() == 2 && mmq_applies(type, n_tok); // (tensor cores on the weights as stored)
-    if (type != T_F32 && !mmq_first && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
-    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) {
+    if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) { // (likewise)
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
         if (gemv_half(type, set, n_in, x, false)) return;
     }
+    nq_resolve(x);
+    const bool mmq_first = gemv_mode() == 2 && mmq_applies(type, n_tok); // (tensor cores on the weights as stored)
+    if (type != T_F32 && !mmq_first && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
     switch (type) {
     case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
     case T_F16: launch_matmul<T_F16>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;

@@ -9,7 +9,9 @@
 // buy less than resident warps here), streaming past L1 (no_allocate) so
 // that the activations, read by every warp through __ldg, stay cached. Up to
 // GEMV_MAX_W matrices sharing the input (Q/K/V) run as one launch; GLU: the
-// rows are gate/up pairs and the warp writes silu(gate) * up.
+// rows are gate/up pairs and the warp writes silu(gate) * up. The epilogues
+// of gemv_int8.cuh apply: a deferred norm's 1 / rms on the input, the
+// residual add + deferred norm on the output (RESNORM).
 enum { GH_WARPS = 8, GH_PF = 2 };
 
 template <int T> __device__ __forceinline__ float2 w2(uint32_t u) {
@@ -21,15 +23,15 @@ template <int T> __device__ __forceinline__ float dot8(uint4 w, float4 a, float4
     return p.x * a.x + p.y * a.y + q.x * a.z + q.y * a.w + r.x * b.x + r.y * b.y + s.x * b.z + s.y * b.w;
 }
 
-template <int T, int R, bool GLU, int PF = GH_PF>
-__global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in, const float *x) {
+template <int T, int R, bool GLU, int PF = GH_PF, int EPI = EPI_PLAIN, int W = GH_WARPS>
+__global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const float *x, gemv_epi e) {
     TRACE(TR_GEMV_H);
     const int n8 = n_in / 8, lane = threadIdx.x % 32;
     const float4 *x4 = (const float4 *)x;
     int mi;
-    const int row0 = set_row0(set, blockIdx.x, GH_WARPS, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+    const int row0 = set_row0(set, blockIdx.x, W, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     pdl_launch();
-    if (row0 >= n_out) return;
+    if (EPI == EPI_PLAIN && row0 >= n_out) return; // (RESNORM: every thread reaches the epilogue's barrier)
     const uint4 *wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -45,7 +47,11 @@ __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in
 #pragma unroll
         for (int r = 0; r < R; r++)
             if (lane + 32 * p < n8) w[p][r] = ld_stream(wr[r] + lane + 32 * p);
+    epi_pre<R, EPI> pre;
+    pre.weights(e, row0, n_out);
     pdl_wait();
+    pre.residual(e, row0, n_out);
+    const float rms = set_rms(set, n_in);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
@@ -62,23 +68,34 @@ __global__ void __launch_bounds__(GH_WARPS * 32) k_gemv_h(gemv_set set, int n_in
                 for (int r = 0; r < R; r++) w[p][r] = ld_stream(wr[r] + b + 32 * PF);
         }
     }
-#pragma unroll
-    for (int r = 0; r < R; r++) acc[r] = warp_sum(acc[r]);
-    if (lane == 0) set_write<R, GLU>(set, mi, row0, acc);
+    gemv1_finish<R, 1, GLU, EPI, W>(set, mi, row0, acc, rms, NULL, e, pre);
 }
 
-// one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]); false if not applicable
-static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu) {
+// one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]);
+// false if not applicable. x may be a deferred norm's output still unscaled
+// (nq_tag pending): the kernel applies its 1 / rms. resnorm (one matrix,
+// e given): the residual add and the next norm deferred, in blocks of 32
+// rows (16 warps).
+static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu, const gemv_epi *e = NULL) {
     if ((type != T_F16 && type != T_BF16) || n_in % 8) return false;
+    const nq_tag *in = nq_find(x, n_in);
+    if (in && in->pending) set.ss = in->ss, set.eps = in->eps;
+    const gemv_epi ge = e ? *e : gemv_epi{};
+    if (e) {
+        const int grid = set_blocks(set, 32);
+        if (type == T_F16) launch_pdl(k_gemv_h<T_F16, 2, false, GH_PF, EPI_RESNORM, 16>, grid, 16 * 32, 0, set, n_in, x, ge);
+        else launch_pdl(k_gemv_h<T_BF16, 2, false, GH_PF, EPI_RESNORM, 16>, grid, 16 * 32, 0, set, n_in, x, ge);
+        return true;
+    }
     // a block per 8 or 16 rows (the kernel takes exactly one): measured faster
     // than fewer, looping blocks
     const int grid = set_blocks(set, GH_WARPS * (glu ? 1 : 2));
     if (type == T_F16) {
-        if (glu) launch_pdl(k_gemv_h<T_F16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x);
-        else launch_pdl(k_gemv_h<T_F16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x);
+        if (glu) launch_pdl(k_gemv_h<T_F16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
+        else launch_pdl(k_gemv_h<T_F16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
     } else {
-        if (glu) launch_pdl(k_gemv_h<T_BF16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x);
-        else launch_pdl(k_gemv_h<T_BF16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x);
+        if (glu) launch_pdl(k_gemv_h<T_BF16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
+        else launch_pdl(k_gemv_h<T_BF16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
     }
     return true;
 }
