@@ -127,9 +127,12 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
 // Llama-3.2-1B Q4_0, aggregate t/s of N sequences against the kernels
 // before (the dp4a GEMV below 16 tokens, cuBLAS FP16 from 16): 8: 5579 vs
 // 5302, 16: 10146 vs 9042, 32: 15010 vs 15833, 64: 19063 vs 24158. Past 16
-// tokens cuBLAS wins: a lane here keeps 4 blocks x 4 bytes of weights in
-// flight (the mma fragments), the GEMV 8 x 16 bytes; staging weight tiles
-// in shared memory (ldmatrix) is the next step.
+// tokens cuBLAS wins. Also slower at 32 tokens (same run, cuBLAS 15683,
+// this kernel 15160): two 16-row tiles per warp sharing each activation
+// load 12556, 2 blocks in flight 14104, 8 blocks 14061, twice the warps per
+// tile 13076-14536; so neither the weight bytes in flight per lane nor the
+// activation reloads alone limit it. Staging weight and activation tiles in
+// shared memory (cp.async + ldmatrix, as a real GEMM does) is the next step.
 static bool mmq_applies(int type, int n_tok) {
     static int max_tok = -1;
     if (max_tok < 0) max_tok = getenv("INGOT_CUDA_MMQ") ? IG_MIN(64, atoi(getenv("INGOT_CUDA_MMQ"))) : 16;
