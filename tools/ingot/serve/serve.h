@@ -91,8 +91,10 @@ struct sv_req {
 
 struct sv_req *sv_req_new(void);
 void sv_req_release(struct sv_req *r);
-/* Wait for chunk i (or the end); returns false when no chunk i will come. */
-bool sv_req_wait_chunk(struct sv_req *r, int i, int timeout_ms, bool *timed_out);
+/* Wait for chunk i (or the end); returns false when no chunk i will come.
+ * out (may be NULL) gets a copy of the chunk, taken under the lock: the
+ * scheduler may grow (move) r->chunks while a reader holds an index. */
+bool sv_req_wait_chunk(struct sv_req *r, int i, int timeout_ms, bool *timed_out, struct sv_chunk *out);
 
 /* Models: loaded on first use, unloaded after keep_alive without requests. */
 struct sv_model {

@@ -547,7 +547,7 @@ static void emit(struct sv_stream *st, const struct sv_chunk *c, bool final) {
 static int respond_whole(struct sv_http *h, struct sv_req *r, struct reqinfo *ri) {
     for (int i = 0;;) {
         bool timed_out;
-        if (sv_req_wait_chunk(r, i, 200, &timed_out)) {
+        if (sv_req_wait_chunk(r, i, 200, &timed_out, NULL)) {
             i++;
             continue;
         }

@@ -104,8 +104,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         st->out_n = st->out_off = 0;
         if (st->finished) return MHD_CONTENT_READER_END_OF_STREAM;
         bool timed_out;
-        if (sv_req_wait_chunk(st->r, st->next, 1000, &timed_out)) {
-            st->emit(st, &st->r->chunks[st->next], false);
+        struct sv_chunk c;
+        if (sv_req_wait_chunk(st->r, st->next, 1000, &timed_out, &c)) {
+            st->emit(st, &c, false);
             st->next++;
         } else if (timed_out) {
             continue; /* still generating */

@@ -54,7 +54,7 @@ void sv_req_release(struct sv_req *r) {
     if (last) req_free(r);
 }
 
-bool sv_req_wait_chunk(struct sv_req *r, int i, int timeout_ms, bool *timed_out) {
+bool sv_req_wait_chunk(struct sv_req *r, int i, int timeout_ms, bool *timed_out, struct sv_chunk *out) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
@@ -69,6 +69,7 @@ bool sv_req_wait_chunk(struct sv_req *r, int i, int timeout_ms, bool *timed_out)
         }
     }
     bool have = i < r->n_chunks;
+    if (have && out) *out = r->chunks[i]; /* (its text and logprobs stay put until the request is freed) */
     pthread_mutex_unlock(&r->mu);
     return have;
 }
