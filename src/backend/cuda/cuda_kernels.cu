@@ -1160,10 +1160,8 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
     gemv_epi e = {};
     e.res = x, e.nw = nw, e.eps = eps;
     if (!half) return matmul_int8(type, set, n_in, y, 1, false, scratch, EPI_RESNORM, &e);
-    nq_tag *t = nq_claim(out, n_out, NULL); // (the F16 GEMV reads y as floats)
-    if (!t) return false;
-    e.xq = t->buf, e.ss = nq_ss(t), t->ss = e.ss, t->eps = eps, t->pending = true;
-    return gemv_half(type, set, n_in, y, false, &e);
+    // (the F16 GEMV reads y as floats, so either buffer will do)
+    return nq_claim_deferred(out, n_out, NULL, &e) && gemv_half(type, set, n_in, y, false, &e);
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,

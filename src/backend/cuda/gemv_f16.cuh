@@ -48,10 +48,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
         for (int r = 0; r < R; r++)
             if (lane + 32 * p < n8) w[p][r] = ld_stream(wr[r] + lane + 32 * p);
     epi_pre<R, EPI> pre;
-    pre.weights(e, row0, n_out);
-    pdl_wait();
-    pre.residual(e, row0, n_out);
-    const float rms = set_rms(set, n_in);
+    const float rms = pre.wait(set, n_in, e, row0, n_out);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;

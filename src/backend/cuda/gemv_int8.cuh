@@ -285,6 +285,17 @@ struct gemv_epi {
     float eps;       // RESNORM: the norm's epsilon (for the tag, not the kernel)
 };
 
+// claim the buffer for a deferred norm's output out (n values, see nq_tag):
+// its int8 copy and sums of squares go where e says (e->eps given); false
+// if out does not fit
+static bool nq_claim_deferred(const float *out, int n, const uint8_t *reading, gemv_epi *e) {
+    nq_tag *t = nq_claim(out, n, reading);
+    if (!t) return false;
+    e->xq = t->buf, e->ss = nq_ss(t);
+    t->ss = e->ss, t->eps = e->eps, t->pending = true;
+    return true;
+}
+
 // 1 / rms of a deferred norm's input (set.ss), else 1; the whole warp calls it
 __device__ __forceinline__ float set_rms(const gemv_set &set, int n_in) {
     if (!set.ss) return 1.f;
@@ -346,20 +357,22 @@ __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const f
         chunk_quant(sy[32 * w + lane], sv[32 * w + lane], e.xq, n_out / 32, ob0 / 32 + w, EPI == EPI_RESNORM ? e.ss : NULL);
 }
 
-// RESNORM: a warp's rows of the residual and the norm weights, loaded
-// early (the weights before the wait: they do not depend on earlier
-// kernels; the residual after it) so that the epilogue does not wait on them
+// The wait of a one-token GEMV for the kernel before it (pdl_wait), with
+// what goes around it: RESNORM's rows of the norm weights loaded before it
+// (they do not depend on earlier kernels) and of the residual right after,
+// so that the epilogue does not wait on them; returns the input's deferred
+// 1 / rms (set_rms). Call after the first weight loads are issued.
 template <int R, int EPI> struct epi_pre {
     float res[EPI == EPI_RESNORM ? R : 1], nw[EPI == EPI_RESNORM ? R : 1];
-    __device__ __forceinline__ void weights(const gemv_epi &e, int row0, int n_out) {
+    __device__ __forceinline__ float wait(const gemv_set &set, int n_in, const gemv_epi &e, int row0, int n_out) {
         if constexpr (EPI == EPI_RESNORM)
 #pragma unroll
             for (int o = 0; o < R; o++) nw[o] = __ldg(e.nw + min(row0 + o, n_out - 1));
-    }
-    __device__ __forceinline__ void residual(const gemv_epi &e, int row0, int n_out) {
+        pdl_wait();
         if constexpr (EPI == EPI_RESNORM)
 #pragma unroll
             for (int o = 0; o < R; o++) res[o] = e.res[min(row0 + o, n_out - 1)];
+        return set_rms(set, n_in);
     }
 };
 
@@ -414,10 +427,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
     for (int p = 0; p < PF; p++)
         if (b0 + step * p < nb) DQ1_LOAD(p, b0 + step * p);
     epi_pre<R, EPI> pre;
-    pre.weights(e, row0, set.n_out[mi]);
-    pdl_wait();
-    pre.residual(e, row0, set.n_out[mi]);
-    const float rms = set_rms(set, n_in);
+    const float rms = pre.wait(set, n_in, e, row0, set.n_out[mi]);
     const int8_t *xc = (const int8_t *)xq;
     const float *xd = (const float *)(xq + (size_t)nb * 32);
     const int *xs = (const int *)(xq + (size_t)nb * 36);
@@ -456,13 +466,21 @@ static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const gemv_ep
 // models' down projections); a vocabulary-sized output 8 rows per warp, one
 // warp per row; gate/up pairs a warp per row up to 1 KB. More tokens: the
 // kernel above, 8 per pass, 2 rows per warp.
+// rows of one or more matrices, epilogue EPI (PLAIN or ROPE): a warp per row
+// up to 2 KB of quants, else 4 warps per row for few rows, 2 for many
+template <int T, int EPI> static void gemv_dq_rows(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
+    const int row_bytes = n_in / 32 * dq_traits<T>::QB;
+    if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI>(set, n_in, xq, e);
+    else if (set_rows(set) <= 2048) launch_dq1<T, 4, 2, 4, false, EPI>(set, n_in, xq, e);
+    else launch_dq1<T, 4, 2, 2, false, EPI>(set, n_in, xq, e);
+}
 template <int T>
 static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, int epi, const gemv_epi &e) {
     if (n_tok > 1) {
         glu ? launch_dq<T, 2, 8, true>(set, n_in, xq, n_tok) : launch_dq<T, 2, 8, false>(set, n_in, xq, n_tok);
         return;
     }
-    const int row_bytes = n_in / 32 * dq_traits<T>::QB, n_out = set_rows(set);
+    const int row_bytes = n_in / 32 * dq_traits<T>::QB;
     // with an int8 copy of the outputs, blocks of whole 32-output chunks:
     // gate/up pairs 16 warps of one warp per 4 rows, one chunk in flight;
     // other rows a warp each, or two and 16 warps for long rows
@@ -471,13 +489,9 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
     else if (epi == EPI_RESNORM) launch_dq1<T, 4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
     else if (glu && row_bytes <= 1024) launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, e);
     else if (glu) launch_dq1<T, 4, 2, 2, true>(set, n_in, xq, e);
-    else if (epi == EPI_ROPE && row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI_ROPE>(set, n_in, xq, e);
-    else if (epi == EPI_ROPE && n_out <= 2048) launch_dq1<T, 4, 2, 4, false, EPI_ROPE>(set, n_in, xq, e);
-    else if (epi == EPI_ROPE) launch_dq1<T, 4, 2, 2, false, EPI_ROPE>(set, n_in, xq, e);
-    else if (n_out >= 32768) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq, e);
-    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false>(set, n_in, xq, e);
-    else if (n_out <= 2048) launch_dq1<T, 4, 2, 4, false>(set, n_in, xq, e);
-    else launch_dq1<T, 4, 2, 2, false>(set, n_in, xq, e);
+    else if (epi == EPI_ROPE) gemv_dq_rows<T, EPI_ROPE>(set, n_in, xq, e);
+    else if (set_rows(set) >= 32768) launch_dq1<T, 8, 2, 1, false>(set, n_in, xq, e);
+    else gemv_dq_rows<T, EPI_PLAIN>(set, n_in, xq, e);
 }
 
 // Q4_K, one token: weights as stored (144-byte super-blocks of 256: d, dmin,
@@ -545,10 +559,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, con
     for (int p = 0; p < PF; p++)
         if (u0 + step * p < nu) Q4K_LOAD(p, u0 + step * p);
     epi_pre<R, EPI> pre;
-    pre.weights(e, row0, n_out);
-    pdl_wait();
-    pre.residual(e, row0, n_out);
-    const float rms = set_rms(set, n_in);
+    const float rms = pre.wait(set, n_in, e, row0, n_out);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
@@ -627,14 +638,13 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
     if (in && in->ss) set.ss = in->ss, set.eps = in->eps;
     if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && type != T_Q4_K && epi_on()))) {
-        nq_tag *t = nq_claim(set.out[0], set.n_out[0], xq);
-        if (t) {
+        if (epi == EPI_RESNORM) {
+            if (!nq_claim_deferred(set.out[0], set.n_out[0], xq, &ge)) return false;
+        } else if (nq_tag *t = nq_claim(set.out[0], set.n_out[0], xq)) {
             ge.xq = t->buf;
-            if (epi == EPI_RESNORM) t->ss = ge.ss = nq_ss(t), t->eps = ge.eps, t->pending = true;
-            else epi = EPI_QUANT;
+            epi = EPI_QUANT;
         }
     }
-    if (epi == EPI_RESNORM && !ge.xq) return false;
     if (!in) {
         nq_resolve(x);
         quant8_launch(false, x, xq, n_in, n_tok, n_tok);
