@@ -324,6 +324,15 @@ void ig_sampler_accept(struct ig_sampler *s, ig_token t);
 /* Forget history and reseed. */
 void ig_sampler_reset(struct ig_sampler *s, uint64_t seed);
 
+/* Sample the i-th logits row of the last ig_decode (counted as ig_logits
+ * counts) with s: the same token as ig_sampler_sample(s, ig_logits(c, i)),
+ * and the same RNG step. When s needs only the largest logits (top-k, or
+ * greedy, with a repeat penalty >= 1) and the backend can pick them (CUDA),
+ * only those cross to the host: the first call after a step picks them for
+ * every row at once, so sampling each row in turn costs one transfer. Does
+ * not accept the token. -1 if i is out of range. */
+ig_token ig_sample(struct ig_ctx *c, int32_t i, struct ig_sampler *s);
+
 /* ----------------------------------------------------------------- system */
 
 /* Number of online CPU cores. */

@@ -4,10 +4,10 @@
  * matrix of layer 0 and the output for a grid of token counts, add_bias,
  * rope + kv_store (or the fused rope_kv_store, or qkv_rope_store: Q/K/V,
  * rope and the cache store in one), matmul_add_norm and what reads its
- * output, multi-sequence attention over
- * scattered KV cells (several context lengths, cells past n_used free), add
- * and swiglu. Inputs are random; each result is compared as
- * max|got - want| / max|want|.
+ * output, multi-sequence attention over scattered KV cells (several
+ * context lengths, cells past n_used free), add and swiglu. Inputs are
+ * random; each result is compared as max|got - want| / max|want|, except
+ * topk's, which must equal a sort of the row (ids and values).
  *
  * Tolerances: matmuls of F32/F16/BF16 weights OPS_TOL_FLOAT (default 1e-4;
  * paths that round activations to FP16, like cuBLAS prefill, need ~2e-3),
@@ -550,6 +550,66 @@ static void test_attention(struct be *e[2], const struct ig_model *m, int n_ctx,
     free(kc), free(vc), free(q), free(kn), free(vn), free(cell_seq), free(cell_pos), free(perm);
 }
 
+static const float *g_sort_row;
+static int by_logit_then_index(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    float u = g_sort_row[x], v = g_sort_row[y];
+    if (u != v) return u > v ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* topk (backends that have it) against a full sort on the host: rows with
+ * many equal values (the order among equals is by index), -inf and -0, row
+ * lengths around the kernel's 4096-logit slices and real vocabularies. */
+static void test_topk(struct be *e) {
+    if (!e->ops->topk) return;
+    const int ns[] = {3, 100, 4096, 4097, 32000, 151936}, rows[] = {1, 5, 33}, ks[] = {1, 2, 32, 128, IG_TOPK_MAX};
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            const int n = ns[a], R = rows[r];
+            float *l = rand_vec((size_t)n * R, 8.0f);
+            for (size_t i = 0; i < (size_t)n * R; i++) {
+                if (i % 3 == 0) l[i] = roundf(l[i] * 2) / 2; /* ties */
+                if (i % 97 == 5) l[i] = -INFINITY;
+                if (i % 89 == 7) l[i] = i % 2 ? 0.0f : -0.0f;
+            }
+            if (n > 5) l[n / 2] = l[n / 3] = 1000.0f; /* the largest, twice */
+            int32_t *order = malloc((size_t)n * R * sizeof *order); /* each row's indices, sorted */
+            for (int row = 0; row < R; row++) {
+                g_sort_row = l + (size_t)row * n;
+                for (int i = 0; i < n; i++) order[(size_t)row * n + i] = i;
+                qsort(order + (size_t)row * n, (size_t)n, sizeof *order, by_logit_then_index);
+            }
+            float *dl = put(e, l, (size_t)n * R * sizeof *l);
+            for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) {
+                const int k = ks[q];
+                if (k > n) continue;
+                int32_t *d = put(e, NULL, (size_t)R * k * 2 * sizeof(int32_t));
+                void *scr = put(e, NULL, e->ops->topk_scratch(e->b, R, n, k));
+                bool ran = e->ops->topk(e->b, dl, R, n, k, d, (float *)(d + (size_t)R * k), scr);
+                int32_t *h = malloc((size_t)R * k * 2 * sizeof *h);
+                e->ops->download(e->b, h, d, (size_t)R * k * 2 * sizeof *h);
+                int bad = 0;
+                for (int row = 0; ran && row < R; row++) {
+                    const int32_t *ids = h + (size_t)row * k, *want = order + (size_t)row * n;
+                    const float *vals = (const float *)(h + (size_t)R * k) + (size_t)row * k;
+                    for (int i = 0; i < k; i++) bad += ids[i] != want[i] || !(vals[i] == l[(size_t)row * n + want[i]]);
+                }
+                char what[64];
+                snprintf(what, sizeof what, "topk n %d rows %d k %d", n, R, k);
+                n_checked++;
+                printf("%s %-40s %d wrong\n", ran && !bad ? "ok  " : "FAIL", what, ran ? bad : -1);
+                if (!ran || bad) failures++;
+                e->ops->free(e->b, d);
+                e->ops->free(e->b, scr);
+                free(h);
+            }
+            e->ops->free(e->b, dl);
+            free(order);
+            free(l);
+        }
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: test_backend_ops MODEL cpu|cuda\n");
@@ -592,6 +652,7 @@ int main(int argc, char **argv) {
 
     test_embed(e, hp);
     test_elementwise(e, hp);
+    test_topk(&tst);
     /* token counts around the kernels' switch points (1, 8 per pass, 16+ GEMM) */
     const int toks[] = {1, 2, 3, 7, 8, 9, 16, 17, 33, 64};
     for (int wi = 0; wi < 8; wi++)

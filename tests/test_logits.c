@@ -5,7 +5,8 @@
  *     each sequence decoded alone, and so do steps of one token of each;
  *   - a prompt decoded in chunks equals the prompt decoded in one batch;
  *   - ig_seq_drop + re-decode reproduces the logits;
- *   - a batch that does not fit returns IG_ERR_CTX_FULL and changes nothing.
+ *   - a batch that does not fit returns IG_ERR_CTX_FULL and changes nothing;
+ *   - ig_sample gives the token the sampler gives over the whole row.
  * usage: test_logits MODEL.gguf OUT.bin   (backend from $INGOT_BACKEND) */
 #include "ingot.h"
 
@@ -27,6 +28,31 @@ static double rel_err(const float *a, const float *b, int n) {
         m = fmax(m, fabs((double)b[i]));
     }
     return m > 0 ? d / m : d;
+}
+
+/* Sampler pairs, one per setting: ig_sample (which may move only the top
+ * candidates off the device) against the sampler over the whole row. */
+enum { N_SAMP = 3 };
+static struct ig_sampler *samp_top[N_SAMP], *samp_whole[N_SAMP];
+static int samp_mismatch, samp_n;
+static void samplers_init(int nv) {
+    struct ig_sampler_params p[N_SAMP] = {ig_sampler_default_params(), ig_sampler_default_params(),
+                                          ig_sampler_default_params()};
+    p[0].temp = 0;                     /* greedy, penalty 1.1 */
+    p[1].seed = 5;                     /* the defaults: top-k 40, top-p 0.9 */
+    p[2].top_k = 3, p[2].temp = 1.5f, p[2].repeat_penalty = 1, p[2].seed = 9;
+    for (int i = 0; i < N_SAMP; i++) samp_top[i] = ig_sampler_init(&p[i], nv), samp_whole[i] = ig_sampler_init(&p[i], nv);
+}
+/* row r of the last step, through every pair (ig_sample first: before
+ * anything else has copied the logits) */
+static void samplers_check(struct ig_ctx *c, int r) {
+    for (int i = 0; i < N_SAMP; i++) {
+        ig_token got = ig_sample(c, r, samp_top[i]), want = ig_sampler_sample(samp_whole[i], ig_logits(c, r));
+        samp_mismatch += got != want;
+        samp_n++;
+        ig_sampler_accept(samp_top[i], want);
+        ig_sampler_accept(samp_whole[i], want);
+    }
 }
 
 static struct ig_ctx *new_ctx(struct ig_model *m, int n_ctx, int n_seq) {
@@ -162,6 +188,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 2 * N; i++) want[i] = 1;
     bb.logits = want;
     CHECK(ig_decode(c, &bb) == IG_OK, "two-sequence decode failed");
+    samplers_init(nv);
+    for (int i = 0; i < 2 * N; i++) samplers_check(c, i);
     double worst = 0;
     for (int i = 0; i < N; i++) {
         worst = fmax(worst, rel_err(ig_logits(c, 2 * i), la + (size_t)i * nv, nv));
@@ -182,11 +210,15 @@ int main(int argc, char **argv) {
         int8_t sw[2] = {1, 1};
         struct ig_batch sb = {2, st, sp, ss, sw};
         CHECK(ig_decode(c, &sb) == IG_OK, "two-sequence step %d failed", i);
+        samplers_check(c, 1), samplers_check(c, 0);
         worst = fmax(worst, rel_err(ig_logits(c, 0), la + (size_t)i * nv, nv));
         worst = fmax(worst, rel_err(ig_logits(c, 1), lb + (size_t)i * nv, nv));
     }
     CHECK(worst <= tol, "two-sequence steps differ from each sequence alone: rel err %g", worst);
     printf("two-sequence steps vs single: max rel err %.3g\n", worst);
+    CHECK(samp_mismatch == 0, "ig_sample differs from the sampler over the whole row: %d of %d", samp_mismatch, samp_n);
+    printf("ig_sample vs the whole row: %d of %d tokens differ\n", samp_mismatch, samp_n);
+    for (int i = 0; i < N_SAMP; i++) ig_sampler_free(samp_top[i]), ig_sampler_free(samp_whole[i]);
     ig_ctx_free(c);
 
     /* a batch that does not fit: error, nothing changed */

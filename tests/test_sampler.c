@@ -25,7 +25,74 @@ static bool has(const struct ig_cands *c, int id) {
     return false;
 }
 
+static const float *g_row;
+static int by_row_desc(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (g_row[x] != g_row[y]) return g_row[x] > g_row[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* The chain over only the n_cand largest logits (what ig_sample moves off a
+ * GPU) gives the token the whole row gives, step after step, for settings
+ * where a repeat penalty pushes recent tokens out of the top and equal
+ * logits make the order among equals count. Settings that need the whole
+ * row say so (0). */
+static void check_top_candidates(void) {
+    enum { NV = 1000, STEPS = 400 };
+    struct ig_sampler_params base = ig_sampler_default_params(), sets[6];
+    for (int i = 0; i < 6; i++) sets[i] = base, sets[i].seed = 11 + (uint64_t)i;
+    sets[0].temp = 0, sets[0].repeat_penalty = 1;                     /* greedy */
+    sets[1].temp = 0, sets[1].repeat_penalty = 1.3f;                  /* greedy + penalty */
+    /* sets[2]: the defaults (top-k 40, top-p 0.9, penalty 1.1 over 64) */
+    sets[3].temp = 1.5f, sets[3].top_k = 5, sets[3].top_p = 1, sets[3].min_p = 0.05f, sets[3].repeat_penalty = 3,
+    sets[3].repeat_last_n = 8;
+    sets[4].top_k = 0;                 /* no top-k: the whole row */
+    sets[5].repeat_penalty = 0.8f;     /* a penalty that raises logits: the whole row */
+    static float row[NV];
+    static int32_t order[NV], ids[NV];
+    static float vals[NV];
+    for (int set = 0; set < 6; set++) {
+        struct ig_sampler *whole = ig_sampler_init(&sets[set], NV), *top = ig_sampler_init(&sets[set], NV);
+        int mismatches = 0, used_top = 0;
+        ig_token recent[4] = {0, 1, 2, 3};
+        for (int step = 0; step < STEPS; step++) {
+            for (int i = 0; i < NV; i++) {
+                uint32_t h = (uint32_t)(i * 2654435761u) ^ (uint32_t)(step * 40503u);
+                h ^= h >> 13, h *= 0x5bd1e995u, h ^= h >> 15;
+                row[i] = (float)(h % 4096) / 512.0f - 4.0f;
+                if (i % 5 == 0) row[i] = roundf(row[i]); /* many equal logits */
+            }
+            for (int r = 0; r < 4; r++) row[recent[r]] = 4.5f + 0.25f * (float)r; /* recent tokens lead */
+            ig_token want = ig_sampler_sample(whole, row);
+            int32_t n = ig_sampler_n_cand(top);
+            ig_token got;
+            if (n > 0) {
+                g_row = row;
+                for (int i = 0; i < NV; i++) order[i] = i;
+                qsort(order, NV, sizeof *order, by_row_desc);
+                for (int i = 0; i < n; i++) ids[i] = order[i], vals[i] = row[order[i]];
+                got = ig_sampler_sample_top(top, ids, vals, n);
+                used_top++;
+            } else {
+                got = ig_sampler_sample(top, row);
+            }
+            mismatches += got != want;
+            ig_sampler_accept(whole, want);
+            ig_sampler_accept(top, want);
+            recent[step % 4] = want;
+        }
+        /* (5: the first step has no history to raise) */
+        const int want_top = set == 4 ? 0 : set == 5 ? 1 : STEPS;
+        CHECK(mismatches == 0, "sampler settings %d: %d of %d tokens differ from the whole row's", set, mismatches,
+              STEPS);
+        CHECK(used_top == want_top, "settings %d: top candidates used %d times, want %d", set, used_top, want_top);
+        ig_sampler_free(whole);
+        ig_sampler_free(top);
+    }
+}
+
 int main(void) {
+    check_top_candidates();
     struct ig_cand buf[64];
     const float p[10] = {0.30f, 0.20f, 0.15f, 0.10f, 0.08f, 0.07f, 0.04f, 0.03f, 0.02f, 0.01f};
 

@@ -53,6 +53,8 @@ struct ig_attn_args {
 
 struct ig_backend;
 
+enum { IG_TOPK_MAX = 256 }; /* the largest k of the topk op */
+
 struct ig_backend_ops {
     const char *name;
     /* --- lifetime */
@@ -134,6 +136,15 @@ struct ig_backend_ops {
      * in cuda_kernels.cu); every other op sees out as the plain result. */
     bool (*matmul_add_norm)(struct ig_backend *b, const struct ig_weight *W, const float *y, float *x, const float *w,
                             float *out, int32_t n_tok, float eps, void *scratch);
+
+    /* the k largest of each of n_rows rows of n logits, ordered by logit
+     * descending then index ascending: ids and vals (n_rows, k), backend
+     * memory; k a power of two, 1 <= k <= IG_TOPK_MAX, k <= n. Sampling
+     * then moves k candidates per row instead of the row (ig_sample).
+     * scratch: topk_scratch bytes. false when it cannot (nothing done). */
+    size_t (*topk_scratch)(struct ig_backend *b, int32_t n_rows, int32_t n, int32_t k);
+    bool (*topk)(struct ig_backend *b, const float *logits, int32_t n_rows, int32_t n, int32_t k, int32_t *ids,
+                 float *vals, void *scratch);
 
     /* --- optional: replay a recorded step (CUDA graphs). A step whose shape
      * is `key` (1..64: a decode step of that many sequences; the same launches

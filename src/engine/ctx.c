@@ -2,6 +2,7 @@
  * checks. Cells are allocated for a whole batch before any compute, so a
  * batch that does not fit changes nothing. */
 #include "engine/ctx.h"
+#include "engine/sampler.h"
 
 #include <string.h>
 
@@ -129,6 +130,9 @@ void ig_ctx_free(struct ig_ctx *c) {
             if (bufs[i]) b->ops->free(b, bufs[i]);
         if (c->h_meta) b->ops->host_free(b, c->h_meta);
         if (c->logits) b->ops->host_free(b, c->logits);
+        if (c->d_topk) b->ops->free(b, c->d_topk);
+        if (c->topk_scratch) b->ops->free(b, c->topk_scratch);
+        if (c->h_topk) b->ops->host_free(b, c->h_topk);
         b->ops->destroy(b);
     }
     free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx), free(c->seq_slot), free(c->seq_cnt);
@@ -279,12 +283,61 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     int g = key && ops->graph_begin ? ops->graph_begin(be, key) : -1;
     if (g != 1) ig_forward(c, &s);
     if (g == 0) ops->graph_end(be, key);
-    ops->download(be, c->logits, c->d_logits, (size_t)n_out * nv * sizeof(float));
+    /* the logits stay in backend memory until asked for (ig_logits copies
+     * them, ig_sample may copy only the top candidates) */
     c->n_logits = n_out;
+    c->logits_host = false;
+    c->topk_k = 0;
     return IG_OK;
 }
 
 const float *ig_logits(struct ig_ctx *c, int32_t i) {
     if (!c || i < 0 || i >= c->n_logits) return NULL;
-    return c->logits + (size_t)i * (size_t)c->m->hp.n_vocab;
+    size_t nv = (size_t)c->m->hp.n_vocab;
+    if (!c->logits_host) {
+        c->be->ops->download(c->be, c->logits, c->d_logits, (size_t)c->n_logits * nv * sizeof(float));
+        c->logits_host = true;
+    }
+    return c->logits + (size_t)i * nv;
+}
+
+/* Have the backend pick the k >= need largest logits of every row of the
+ * last step into h_topk (once per step, or again for a larger k). */
+static bool top_rows(struct ig_ctx *c, int32_t need) {
+    if (c->topk_k >= need) return true;
+    struct ig_backend *be = c->be;
+    const struct ig_backend_ops *ops = be->ops;
+    const int32_t nv = c->m->hp.n_vocab, rows = c->n_logits;
+    int32_t k = 1;
+    while (k < need) k *= 2;
+    if (!ops->topk || k > IG_TOPK_MAX || k > nv) return false;
+    if (c->topk_cap < rows) { /* sized for the largest k, so a later step never reallocates for k */
+        size_t ib = (size_t)rows * IG_TOPK_MAX * 2 * sizeof(int32_t);
+        int32_t *d = ops->alloc(be, ib), *h = ops->host_alloc(be, ib);
+        void *scr = ops->alloc(be, ops->topk_scratch(be, rows, nv, IG_TOPK_MAX));
+        if (!d || !h || !scr) {
+            if (d) ops->free(be, d);
+            if (h) ops->host_free(be, h);
+            if (scr) ops->free(be, scr);
+            return false;
+        }
+        if (c->d_topk) ops->free(be, c->d_topk), ops->host_free(be, c->h_topk), ops->free(be, c->topk_scratch);
+        c->d_topk = d, c->h_topk = h, c->topk_scratch = scr, c->topk_cap = rows;
+    }
+    size_t n = (size_t)rows * (size_t)k;
+    if (!ops->topk(be, c->d_logits, rows, nv, k, c->d_topk, (float *)(c->d_topk + n), c->topk_scratch)) return false;
+    ops->download(be, c->h_topk, c->d_topk, 2 * n * sizeof(int32_t));
+    c->topk_k = k;
+    return true;
+}
+
+ig_token ig_sample(struct ig_ctx *c, int32_t i, struct ig_sampler *s) {
+    if (!c || !s || i < 0 || i >= c->n_logits) return -1;
+    int32_t need = ig_sampler_n_cand(s);
+    if (need > 0 && top_rows(c, need)) {
+        size_t k = (size_t)c->topk_k, n = (size_t)c->n_logits * k;
+        return ig_sampler_sample_top(s, c->h_topk + (size_t)i * k, (const float *)(c->h_topk + n) + (size_t)i * k,
+                                     (int32_t)k);
+    }
+    return ig_sampler_sample(s, ig_logits(c, i));
 }

@@ -39,6 +39,14 @@ struct ig_ctx {
 
     float *logits; /* host copy (logits_cap, n_vocab), backend host memory */
     int32_t logits_cap, n_logits;
+    bool logits_host; /* logits holds the last step's rows (copied on first ig_logits) */
+
+    /* the k largest logits of each row, picked by the backend (ig_sample):
+     * backend buffer d_topk of ids then values, its host copy h_topk */
+    int32_t *d_topk, *h_topk;
+    void *topk_scratch;
+    int32_t topk_cap; /* rows the buffers hold at k = IG_TOPK_MAX */
+    int32_t topk_k;   /* k of the rows in h_topk for the last step; 0: none */
 };
 
 /* The step's cell lists (see struct ig_step): for each distinct sequence of

@@ -168,20 +168,47 @@ void ig_sampler_accept(struct ig_sampler *s, ig_token t) {
     if (s->n_hist < s->p.repeat_last_n) s->n_hist++;
 }
 
+/* The chain after the candidates are in c (penalty not yet applied). */
+static ig_token run_chain(struct ig_sampler *s, struct ig_cands *c) {
+    ig_samp_penalty(c, s->hist, s->n_hist, s->p.repeat_penalty);
+    if (s->p.temp <= 0) { /* the largest logit, the lowest id among equals */
+        int32_t best = 0;
+        for (int32_t i = 1; i < c->n; i++)
+            if (by_logit_desc(&c->v[i], &c->v[best]) < 0) best = i;
+        return c->v[best].id;
+    }
+    ig_samp_top_k(c, s->p.top_k);
+    ig_samp_top_p(c, s->p.top_p);
+    ig_samp_min_p(c, s->p.min_p);
+    ig_samp_temp(c, s->p.temp);
+    float u = (float)(splitmix64(&s->rng) >> 40) / 16777216.0f; /* 24 random bits in [0,1) */
+    return ig_samp_draw(c, u);
+}
+
 ig_token ig_sampler_sample(struct ig_sampler *s, const float *logits) {
     struct ig_cands c = {s->cand, s->n_vocab, false};
     for (int32_t i = 0; i < s->n_vocab; i++) c.v[i] = (struct ig_cand){i, logits[i], 0};
-    ig_samp_penalty(&c, s->hist, s->n_hist, s->p.repeat_penalty);
-    if (s->p.temp <= 0) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < c.n; i++)
-            if (c.v[i].logit > c.v[best].logit) best = i;
-        return c.v[best].id;
+    return run_chain(s, &c);
+}
+
+/* The chain reads only the top_k largest logits after the penalty. A
+ * penalty >= 1 only lowers a logit (or keeps it), and at most n_hist tokens
+ * are lowered, so those top_k are among the top_k + n_hist before it: any
+ * other token has at least top_k unpenalized tokens above it both before
+ * and after. Greedy is top_k 1. */
+int32_t ig_sampler_n_cand(const struct ig_sampler *s) {
+    int32_t k = s->p.temp <= 0 ? 1 : s->p.top_k;
+    if (k <= 0) return 0;
+    if (s->p.repeat_penalty != 1.0f && s->n_hist > 0) {
+        if (s->p.repeat_penalty < 1.0f) return 0; /* it raises logits: any token may climb */
+        k += s->n_hist;
     }
-    ig_samp_top_k(&c, s->p.top_k);
-    ig_samp_top_p(&c, s->p.top_p);
-    ig_samp_min_p(&c, s->p.min_p);
-    ig_samp_temp(&c, s->p.temp);
-    float u = (float)(splitmix64(&s->rng) >> 40) / 16777216.0f; /* 24 random bits in [0,1) */
-    return ig_samp_draw(&c, u);
+    return k < s->n_vocab ? k : 0;
+}
+
+ig_token ig_sampler_sample_top(struct ig_sampler *s, const int32_t *ids, const float *logits, int32_t n) {
+    if (n > s->n_vocab) n = s->n_vocab;
+    struct ig_cands c = {s->cand, n, true};
+    for (int32_t i = 0; i < n; i++) c.v[i] = (struct ig_cand){ids[i], logits[i], 0};
+    return run_chain(s, &c);
 }

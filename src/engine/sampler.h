@@ -29,4 +29,12 @@ void ig_samp_temp(struct ig_cands *c, float temp);
 /* Draw from softmax(c) with u uniform in [0, 1). */
 int32_t ig_samp_draw(struct ig_cands *c, float u);
 
+/* How many of the largest logits (ordered by logit descending, then id
+ * ascending) decide s's next draw: n, so that ig_sampler_sample_top over
+ * those n gives the token ig_sampler_sample gives over the whole row; 0 when
+ * the whole row is needed (no top-k, or a penalty below 1). */
+int32_t ig_sampler_n_cand(const struct ig_sampler *s);
+/* The chain over the n (>= ig_sampler_n_cand) largest logits, in that order. */
+ig_token ig_sampler_sample_top(struct ig_sampler *s, const int32_t *ids, const float *logits, int32_t n);
+
 #endif

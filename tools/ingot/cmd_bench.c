@@ -19,14 +19,15 @@ static void bench_usage(FILE *f) {
             "decode reads per second, and that as a percentage of the memory read\n"
             "bandwidth measured in the same run.\n"
             "  -p N            prompt tokens (default 512; 0 skips)\n"
-            "  -n N            generated tokens (default 128; 0 skips)\n"
+            "  -n N            generated tokens (default 128; 0 skips); each is picked\n"
+            "                  greedily from the step's logits and fed back, as in a run\n"
             "  -r N            repetitions, median reported (default 5)\n"
             "  -d N            context depth: generation starts after N cached tokens\n"
+            "                  (default 0), to see how decode speed holds as context grows\n"
             "  --ctx N, -c N   context size (default: just what the run needs; `ingot run`\n"
             "                  uses the model's, up to 4096): some work scales with it\n"
             "  --parallel N    generate for N sequences at once (one multi-sequence batch\n"
             "                  per step); tg reports their aggregate tokens/s\n"
-            "                  (default 0), to see how decode speed holds as context grows\n"
             "  --threads N     CPU threads (default: all cores)\n"
             "  --backend B     auto | cpu | cpu-ref | cuda (default auto)\n"
             "  --no-bw         skip the bandwidth measurement\n"
@@ -140,7 +141,12 @@ int cmd_bench(int argc, char **argv) {
     ig_token *btok = malloc((size_t)par * sizeof *btok);
     int32_t *bpos = malloc((size_t)par * sizeof *bpos), *bseq = malloc((size_t)par * sizeof *bseq);
     int8_t *bwant = malloc((size_t)par);
-    if (!btok || !bpos || !bseq || !bwant) return die("out of memory");
+    /* each generated token is picked greedily, as a run would (ig_sample:
+     * on the device where the backend can), and fed back */
+    struct ig_sampler_params gp = ig_sampler_default_params();
+    gp.temp = 0, gp.repeat_penalty = 1;
+    struct ig_sampler *greedy = ig_sampler_init(&gp, in.n_vocab);
+    if (!btok || !bpos || !bseq || !bwant || !greedy) return die("out of memory");
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
     if (!toks || !pos || !seq || !pp || !tg) return die("out of memory");
     uint64_t r = 12345;
@@ -176,11 +182,12 @@ int cmd_bench(int argc, char **argv) {
             }
             for (int32_t q = 0; q < nb; q++) seq[q] = 0;
             int64_t t = ig_time_us();
+            for (long s2 = 0; s2 < par; s2++) btok[s2] = toks[(depth + 1 + s2) % nb];
             for (long i = depth + 1; i <= depth + n_gen; i++) {
-                for (long s2 = 0; s2 < par; s2++)
-                    btok[s2] = toks[(i + s2) % nb], bpos[s2] = (int32_t)i, bseq[s2] = (int32_t)s2, bwant[s2] = 1;
+                for (long s2 = 0; s2 < par; s2++) bpos[s2] = (int32_t)i, bseq[s2] = (int32_t)s2, bwant[s2] = 1;
                 struct ig_batch b = {(int32_t)par, btok, bpos, bseq, bwant};
                 if (ig_decode(c, &b) != IG_OK) return die("decode failed");
+                for (long s2 = 0; s2 < par; s2++) btok[s2] = ig_sample(c, (int32_t)s2, greedy);
             }
             if (rep >= 0) tg[rep] = (double)(n_gen * par) / ((double)(ig_time_us() - t) / 1e6);
         }
@@ -262,6 +269,7 @@ int cmd_bench(int argc, char **argv) {
                threads, bw, bpt / (1024.0 * 1024.0), t_load, peak_mib);
     }
     free(toks), free(pos), free(seq), free(pp), free(tg), free(btok), free(bpos), free(bseq), free(bwant);
+    ig_sampler_free(greedy);
     ig_ctx_free(c);
     ig_model_free(m);
     return 0;

@@ -331,7 +331,7 @@ bool session_generate(struct session *s, const struct run_opts *o, volatile sig_
             gs->why = "context full";
             break;
         }
-        ig_token t = ig_sampler_sample(s->smp, ig_logits(s->c, 0));
+        ig_token t = ig_sample(s->c, 0, s->smp);
         ig_sampler_accept(s->smp, t);
         if (ig_token_is_eog(s->m, t)) break;
         gs->n_gen++;

@@ -79,6 +79,11 @@ void ig_cuda_add(float *x, const float *y, size_t n);
  * freeing weights: they are keyed by address). */
 void ig_cuda_forget_weights(void);
 void ig_cuda_swiglu(float *g, const float *u, size_t n);
+/* The k largest of each of n_rows rows of n logits (k a power of two, <= n),
+ * by logit descending then index ascending: ids and vals (n_rows, k); false
+ * if not possible (nothing launched). scratch: ig_cuda_topk_scratch bytes. */
+size_t ig_cuda_topk_scratch(int n_rows, int n, int k);
+bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, float *vals, void *scratch);
 
 #ifdef __cplusplus
 }

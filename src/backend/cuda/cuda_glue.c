@@ -15,6 +15,7 @@ struct cuda_backend {
     char name[160];
     int32_t n_head, head_dim;
     bool capturing, no_graphs; /* INGOT_CUDA_GRAPHS=0 turns replay off */
+    bool no_topk;              /* INGOT_CUDA_TOPK=0: sampling reads whole rows (for comparison) */
 };
 
 static struct cuda_backend *cb(struct ig_backend *b) { return (struct cuda_backend *)b; }
@@ -141,6 +142,8 @@ static struct ig_backend *create(struct ig_model *m, int n_threads, char *err, s
     b->base.ops = ig_cuda_ops();
     const char *g = getenv("INGOT_CUDA_GRAPHS");
     b->no_graphs = g && !strcmp(g, "0");
+    const char *tk = getenv("INGOT_CUDA_TOPK");
+    b->no_topk = tk && !strcmp(tk, "0");
     ig_cuda_graph_reset(); /* one backend at a time owns the recorded steps */
     snprintf(b->name, sizeof b->name, "cuda (%s)", gpu);
     const struct ig_hparams *hp = &m->hp;
@@ -256,6 +259,14 @@ static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
 static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }
 
+static size_t topk_scratch(struct ig_backend *b, int32_t n_rows, int32_t n, int32_t k) {
+    return ig_cuda_topk_scratch(n_rows, n, k);
+}
+static bool topk(struct ig_backend *b, const float *logits, int32_t n_rows, int32_t n, int32_t k, int32_t *ids,
+                 float *vals, void *scratch) {
+    return !cb(b)->no_topk && ig_cuda_topk(logits, n_rows, n, k, ids, vals, scratch);
+}
+
 static int graph_begin(struct ig_backend *be, int32_t key) {
     struct cuda_backend *b = cb(be);
     if (b->no_graphs) return -1;
@@ -304,6 +315,8 @@ static const struct ig_backend_ops k_cuda_ops = {
     .matmul_add_norm = matmul_add_norm,
     .qkv_rope_store = qkv_rope_store,
     .rope_kv_store = rope_kv_store,
+    .topk_scratch = topk_scratch,
+    .topk = topk,
 };
 
 const struct ig_backend_ops *ig_cuda_ops(void) { return &k_cuda_ops; }

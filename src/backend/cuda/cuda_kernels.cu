@@ -1474,6 +1474,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 }
 
 #include "backend/cuda/attn_flash.cuh"
+#include "backend/cuda/topk.cuh"
 
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
     // called when a context is made (never during graph capture): also size

@@ -187,9 +187,17 @@ static bool json_mask(struct sv_model *sm, struct sv_req *r, float *l) {
     return any;
 }
 
-static ig_token sample(struct sv_model *sm, struct sv_req *r, const float *logits) {
+/* Sample row `row` of the last step for r. Requests that need the whole row
+ * (JSON mode, OpenAI penalties, logprobs) read it; the rest let the context
+ * pick the top candidates where the backend can (ig_sample). */
+static ig_token sample(struct sv_model *sm, struct sv_req *r, int32_t row) {
     int32_t nv = sm->info.n_vocab;
-    const float *l = logits;
+    if (!r->adj && r->top_logprobs < 0) {
+        ig_token t = ig_sample(sm->c, row, r->smp);
+        ig_sampler_accept(r->smp, t);
+        return t;
+    }
+    const float *logits = ig_logits(sm->c, row), *l = logits;
     if (r->adj) { /* JSON mode and OpenAI's penalties work on a copy (allocated at admission) */
         memcpy(r->adj, logits, (size_t)nv * sizeof *r->adj);
         if (r->json && !json_mask(sm, r, r->adj)) return -1;
@@ -334,8 +342,7 @@ static void *sched_main(void *arg) {
                 }
             }
             if (!want[i]) continue;
-            const float *l = ig_logits(sm->c, out_i++);
-            ig_token t = sample(sm, r, l);
+            ig_token t = sample(sm, r, out_i++);
             if (t < 0) {
                 snprintf(r->error, sizeof r->error, "JSON mode: no token can continue the output");
                 release_slot(sm, s, "error");
