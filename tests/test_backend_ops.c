@@ -560,7 +560,7 @@ static int by_logit_then_index(const void *a, const void *b) {
 
 /* topk (backends that have it) against a full sort on the host: rows with
  * many equal values (the order among equals is by index), -inf and -0, row
- * lengths around the kernel's 4096-logit slices and real vocabularies. */
+ * a row all equal, lengths around the kernel's slices and real vocabularies. */
 static void test_topk(struct be *e) {
     if (!e->ops->topk) return;
     const int ns[] = {3, 100, 4096, 4097, 32000, 151936}, rows[] = {1, 5, 33}, ks[] = {1, 2, 32, 128, IG_TOPK_MAX};
@@ -574,6 +574,8 @@ static void test_topk(struct be *e) {
                 if (i % 89 == 7) l[i] = i % 2 ? 0.0f : -0.0f;
             }
             if (n > 5) l[n / 2] = l[n / 3] = 1000.0f; /* the largest, twice */
+            if (R > 1)
+                for (int i = 0; i < n; i++) l[(size_t)n + i] = 0.5f; /* a row of equals: by index */
             int32_t *order = malloc((size_t)n * R * sizeof *order); /* each row's indices, sorted */
             for (int row = 0; row < R; row++) {
                 g_sort_row = l + (size_t)row * n;

@@ -6,15 +6,18 @@
 // Each logit becomes a 64-bit key, an order-preserving map of the float's
 // bits above and ~index below, so one integer compare gives that order and
 // a key of 0 sorts below every real one (padding).
-// Pass 1 (k_topk_slice): a block per TK_SLICE logits of a row sorts chunks
-// of k (bitonic, shared memory), then merges the chunks as pass 2 does and
-// keeps the slice's k largest, sorted (k = 1: a reduction).
+// Pass 1 (k_topk_slice): a block per TK_SLICE logits of a row keeps the
+// slice's k largest, sorted (bitonic, shared memory). k = 1: a reduction.
+// k <= 128: each thread's largest key bounds the slice's k-th largest from
+// below (the k-th largest of the threads' maxima is <= it), so only keys at
+// or above that bound are sorted: for typical logits about k to 2k of the
+// 2048. Larger k: chunks of k are sorted, then merged as in pass 2.
 // Pass 2 (k_topk_merge): a block per row merges the slices' lists pairwise
 // in a tree. The elementwise max of one sorted list and the other reversed
 // holds the k largest of both, as a bitonic sequence, which log2(k)
 // compare-exchange steps sort again.
 
-enum { TK_SLICE = 2048, TK_THREADS = 256 };
+enum { TK_SLICE = 2048, TK_THREADS = 256, TK_LG_THREADS = 8 };
 
 typedef unsigned long long tk_key_t;
 
@@ -86,6 +89,33 @@ __global__ void __launch_bounds__(TK_THREADS) k_topk_slice(const float *logits, 
             for (int w = 1; w < TK_THREADS / 32; w++) best = max(best, s[w]);
             o[0] = best;
         }
+        return;
+    }
+    if (k <= TK_THREADS / 2) { // filter first: sort only the keys that can be among the k largest
+        __shared__ tk_key_t gmax[TK_THREADS];
+        __shared__ int n_cand;
+        tk_key_t mx = r[0];
+#pragma unroll
+        for (int j = 1; j < PER; j++) mx = max(mx, r[j]);
+        gmax[threadIdx.x] = mx;
+        if (threadIdx.x == 0) n_cand = 0;
+        __syncthreads();
+        for (int size = 2; size <= TK_THREADS; size *= 2)
+            for (int stride = size / 2; stride > 0; stride /= 2) tk_step(gmax, 1, TK_LG_THREADS, 0, stride, size);
+        // k threads' maxima (distinct keys) are >= tau, so the slice's k-th
+        // largest is too: every key below tau is out
+        const tk_key_t tau = gmax[k - 1];
+#pragma unroll
+        for (int j = 0; j < PER; j++)
+            if (r[j] >= tau) s[atomicAdd(&n_cand, 1)] = r[j];
+        __syncthreads();
+        int lg_p = lg_k; // sort the candidates (in any order so far) padded to a power of two
+        while ((1 << lg_p) < n_cand) lg_p++;
+        for (int i = n_cand + threadIdx.x; i < (1 << lg_p); i += blockDim.x) s[i] = 0;
+        __syncthreads();
+        for (int size = 2; size <= (1 << lg_p); size *= 2)
+            for (int stride = size / 2; stride > 0; stride /= 2) tk_step(s, 1, lg_p, 0, stride, size);
+        for (int i = threadIdx.x; i < k; i += blockDim.x) o[i] = s[i];
         return;
     }
 #pragma unroll
