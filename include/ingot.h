@@ -281,7 +281,8 @@ struct ig_batch {
     const int8_t   *logits; /* [n] or NULL */
 };
 /* Returns IG_OK, IG_ERR_ARG (bad token id, seq id, position, n > n_batch),
- * or IG_ERR_CTX_FULL (not enough free cells: nothing was changed). */
+ * or IG_ERR_CTX_FULL (not enough free cells: nothing was changed). On a GPU
+ * it may return before the step has run; ig_logits and ig_sample wait. */
 enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b);
 
 /* Logits (n_vocab floats) of the i-th token of the last batch that asked for

@@ -168,6 +168,9 @@ int cmd_bench(int argc, char **argv) {
                 struct ig_batch b = {k, toks + i, pos + i, seq, NULL};
                 if (ig_decode(c, &b) != IG_OK) return die("decode failed");
             }
+            /* the last token's logits, as a run reads them to pick its first
+             * token; this also waits for a GPU to finish the prompt */
+            if (!ig_logits(c, 0)) return die("no logits");
             if (rep >= 0) pp[rep] = (double)n_prompt / ((double)(ig_time_us() - t) / 1e6);
         }
         if (n_gen > 0) {
