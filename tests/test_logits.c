@@ -6,6 +6,8 @@
  *   - a prompt decoded in chunks equals the prompt decoded in one batch;
  *   - ig_seq_drop + re-decode reproduces the logits;
  *   - a batch that does not fit returns IG_ERR_CTX_FULL and changes nothing;
+ *   - a cached (seq, pos) is overwritten in its cell; one twice in a batch
+ *     is an error;
  *   - ig_sample gives the token the sampler gives over the whole row.
  * usage: test_logits MODEL.gguf OUT.bin   (backend from $INGOT_BACKEND) */
 #include "ingot.h"
@@ -225,6 +227,18 @@ int main(int argc, char **argv) {
     c = new_ctx(m, 40, 2);
     run_seq(c, a, N, 0, 0, N, tmp, nv);
     int used = ig_ctx_n_used(c);
+    /* a (seq, pos) already cached is overwritten in its own cell: no cell
+     * more in use, and the original token again gives the original logits */
+    int32_t p_last = N - 1, s0 = 0;
+    struct ig_batch ow = {1, &b[N - 1], &p_last, &s0, NULL}, back = {1, &a[N - 1], &p_last, &s0, NULL};
+    CHECK(ig_decode(c, &ow) == IG_OK && ig_ctx_n_used(c) == used, "overwrite took a new cell");
+    CHECK(ig_decode(c, &back) == IG_OK && ig_ctx_n_used(c) == used, "overwrite took a new cell");
+    CHECK(rel_err(ig_logits(c, 0), la + (size_t)(N - 1) * nv, nv) <= tol, "overwritten cell: logits differ");
+    /* the same (seq, pos) twice in one batch */
+    ig_token two[2] = {a[0], a[1]};
+    int32_t p2[2] = {3, 3}, s2[2] = {1, 1};
+    struct ig_batch dup = {2, two, p2, s2, NULL};
+    CHECK(ig_decode(c, &dup) == IG_ERR_ARG && ig_ctx_n_used(c) == used, "a (seq, pos) twice in a batch accepted");
     for (int i = 0; i < N; i++) pos[i] = i, seq[i] = 1;
     struct ig_batch full = {N, b, pos, seq, NULL};
     CHECK(ig_decode(c, &full) == IG_ERR_CTX_FULL, "overfull batch should be IG_ERR_CTX_FULL");
