@@ -336,7 +336,8 @@ ig_token ig_sample(struct ig_ctx *c, int32_t i, struct ig_sampler *s);
 
 /* ----------------------------------------------------------------- system */
 
-/* Number of online CPU cores. */
+/* Number of CPU cores this process may run on (its affinity mask: taskset,
+ * a container's cpuset), else the online ones. */
 int32_t ig_n_cores(void);
 /* Monotonic time in microseconds. */
 int64_t ig_time_us(void);

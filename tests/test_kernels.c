@@ -3,8 +3,10 @@
  *   portable C kernel == dequantize-then-dot (the scalar oracle), and
  *   SIMD kernel       == portable C kernel,
  * each within 1e-5 of the sum of |w_i x_i| (float summation order is the only
- * difference). Also bounds the activation quantizer's error. */
+ * difference). Also bounds the activation quantizer's error, and runs the
+ * thread pool (so the ARM64 run under qemu covers its atomics too). */
 #include "backend/cpu/kernels.h"
+#include "core/pool.h"
 #include "check.h"
 
 #include <math.h>
@@ -17,7 +19,34 @@ static float frand(void) {
     return (float)(rng >> 40) / 16777216.0f * 2.0f - 1.0f;
 }
 
+/* each region: every thread adds its index + 1 to its own slot and to a
+ * shared atomic counter; after n regions both must hold exact totals */
+struct pool_check {
+    long slot[8];
+    _Atomic long total;
+};
+static void pool_fn(void *arg, int ith, int nth) {
+    struct pool_check *p = arg;
+    p->slot[ith] += ith + 1;
+    p->total += nth;
+}
+static void check_pool(void) {
+    for (int nt = 1; nt <= 3; nt++) {
+        struct ig_pool *pool = ig_pool_create(nt);
+        CHECK(pool != NULL, "pool of %d threads", nt);
+        if (!pool) return;
+        struct pool_check p = {{0}, 0};
+        enum { N = 5000 };
+        for (int i = 0; i < N; i++) ig_pool_run(pool, pool_fn, &p);
+        for (int t = 0; t < nt; t++) CHECK(p.slot[t] == (long)N * (t + 1), "pool %d: thread %d ran %ld", nt, t, p.slot[t]);
+        CHECK(p.total == (long)N * nt * nt, "pool %d: total %ld", nt, (long)p.total);
+        ig_pool_free(pool);
+    }
+    printf("kernels: thread pool checked (1-3 threads, 5000 regions each)\n");
+}
+
 int main(void) {
+    check_pool();
     int checked = 0;
     const struct ig_kernels *c = &ig_kernels_c, *sets[3] = {ig_kernels_best(), ig_kernels_avx2(), ig_kernels_neon()};
     for (int si_ = 0; si_ < 3; si_++) {

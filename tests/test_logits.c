@@ -9,7 +9,8 @@
  *   - a cached (seq, pos) is overwritten in its cell; one twice in a batch
  *     is an error;
  *   - ig_sample gives the token the sampler gives over the whole row.
- * usage: test_logits MODEL.gguf OUT.bin   (backend from $INGOT_BACKEND) */
+ * usage: test_logits MODEL.gguf OUT.bin   (backend from $INGOT_BACKEND,
+ * threads from $INGOT_TEST_THREADS, default 2) */
 #include "ingot.h"
 
 #include <math.h>
@@ -100,7 +101,8 @@ int main(int argc, char **argv) {
     struct ig_model *m;
     char err[512];
     struct ig_model_params mp = ig_model_default_params();
-    mp.n_threads = 2;
+    const char *th = getenv("INGOT_TEST_THREADS"); /* tests/neon/model.sh: 1 */
+    mp.n_threads = th && atoi(th) > 0 ? atoi(th) : 2;
     const char *be = getenv("INGOT_BACKEND");
     if (be && !ig_backend_parse(be, &mp.backend)) {
         printf("FAIL: INGOT_BACKEND='%s' unknown\n", be);

@@ -1,7 +1,10 @@
 /* util.c - errors, logging, time and CPU count. */
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 #include "util.h"
 
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +61,10 @@ const char *ig_status_str(enum ig_status s) {
 }
 
 int32_t ig_n_cores(void) {
+    /* the cores this process may run on (taskset, a container's cpuset),
+     * else every online one */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return (int32_t)CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int32_t)n : 1;
 }

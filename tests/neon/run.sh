@@ -17,13 +17,14 @@ if ! command -v "$cc" >/dev/null || ! command -v "$qemu" >/dev/null; then
 fi
 mkdir -p "$work"
 "$cc" -std=c11 -O2 -Wall -Wextra -Werror -static -D_GNU_SOURCE -I "$src/src" -I "$src/include" -I "$src/tests" \
-  "$src/tests/test_kernels.c" "$src"/src/backend/cpu/kernels_{c,avx2,neon}.c "$src"/src/quant/*.c "$src"/src/core/util.c -lm \
+  "$src/tests/test_kernels.c" "$src"/src/backend/cpu/kernels_{c,avx2,neon}.c "$src"/src/quant/*.c "$src"/src/core/util.c "$src"/src/core/pool.c -lm -lpthread \
   -o "$work/test_kernels_arm64" || { echo "FAIL: cross compile"; exit 1; }
 fail=0
 for isa in default neon; do
   if [ "$isa" = neon ]; then out=$(INGOT_CPU_ISA=neon "$qemu" "$work/test_kernels_arm64" 2>&1); rc=$?
   else out=$("$qemu" "$work/test_kernels_arm64" 2>&1); rc=$?; fi
   echo "$out" | grep -E "^kernels|FAIL" | head -20
+  echo "$out" | grep -q "thread pool checked" || { echo "FAIL: the thread pool was not checked"; fail=1; }
   [ $rc -eq 0 ] || { echo "FAIL: arm64 kernels ($isa) rc=$rc"; fail=1; }
 done
 # both SIMD tables must have been exercised, not only the C kernels
