@@ -102,16 +102,14 @@ enum ig_status ig_ctx_init(struct ig_model *m, const struct ig_ctx_params *p, st
     c->cell_seq = malloc((size_t)n_ctx * is);
     c->cell_pos = malloc((size_t)n_ctx * is);
     c->tok_cell = malloc(nb * is);
-    for (c->hash_cap = 2; c->hash_cap < 2 * c->n_batch; c->hash_cap *= 2) {}
-    c->tok_hash = malloc((size_t)c->hash_cap * is);
-    c->tok_new = malloc(nb);
+    c->tok_hash = malloc(4 * nb * is); /* hash_batch's table: < 4 n slots */
     c->out_idx = malloc(nb * is);
     c->seq_slot = malloc((size_t)c->n_seq_max * is);
     c->seq_cnt = malloc((nb + 1) * is);
     if (c->seq_slot)
         for (int32_t i = 0; i < c->n_seq_max; i++) c->seq_slot[i] = -1;
     if (!ok || !c->logits || !c->cell_seq || !c->cell_pos || !c->tok_cell || !c->out_idx || !c->seq_slot ||
-        !c->seq_cnt || !c->tok_hash || !c->tok_new) {
+        !c->seq_cnt || !c->tok_hash) {
         double mib = (double)(2 * cache) / (1024.0 * 1024.0);
         ERR("out of %s memory allocating a context of %d tokens (KV cache %.1f MiB); try a smaller --ctx",
             ops->name, n_ctx, mib);
@@ -139,7 +137,7 @@ void ig_ctx_free(struct ig_ctx *c) {
         b->ops->destroy(b);
     }
     free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx), free(c->seq_slot), free(c->seq_cnt);
-    free(c->tok_hash), free(c->tok_new);
+    free(c->tok_hash);
     free(c);
 }
 
@@ -193,12 +191,15 @@ static uint32_t tok_slot(int32_t seq, int32_t pos, int32_t cap) {
     return ((uint32_t)seq * 0x9E3779B1u ^ (uint32_t)pos * 0x85EBCA77u) & (uint32_t)(cap - 1);
 }
 
-/* The batch's tokens into tok_hash by (seq, pos); false if two are the same. */
+/* The batch's tokens into tok_hash by (seq, pos), in a table of the smallest
+ * power of two >= 2 n slots (so clearing it costs the batch, not n_batch);
+ * false if two are the same. */
 static bool hash_batch(struct ig_ctx *c, const struct ig_batch *b) {
-    for (int32_t i = 0; i < c->hash_cap; i++) c->tok_hash[i] = -1;
+    for (c->hash_n = 2; c->hash_n < 2 * b->n; c->hash_n *= 2) {}
+    for (int32_t i = 0; i < c->hash_n; i++) c->tok_hash[i] = -1;
     for (int32_t t = 0; t < b->n; t++) {
-        uint32_t h = tok_slot(b->seq[t], b->pos[t], c->hash_cap);
-        for (int32_t u; (u = c->tok_hash[h]) >= 0; h = (h + 1) & (uint32_t)(c->hash_cap - 1))
+        uint32_t h = tok_slot(b->seq[t], b->pos[t], c->hash_n);
+        for (int32_t u; (u = c->tok_hash[h]) >= 0; h = (h + 1) & (uint32_t)(c->hash_n - 1))
             if (b->seq[u] == b->seq[t] && b->pos[u] == b->pos[t]) return false;
         c->tok_hash[h] = t;
     }
@@ -206,38 +207,31 @@ static bool hash_batch(struct ig_ctx *c, const struct ig_batch *b) {
 }
 
 /* Give each batch token a cell: its existing (seq, pos) cell (one pass over
- * the cells, looking each up in tok_hash) or a free one. */
+ * the cells, looking each up in tok_hash) or a free one. A batch that needs
+ * more free cells than there are changes nothing. */
 static enum ig_status place(struct ig_ctx *c, const struct ig_batch *b) {
-    for (int32_t t = 0; t < b->n; t++) c->tok_cell[t] = -1, c->tok_new[t] = 0;
+    for (int32_t t = 0; t < b->n; t++) c->tok_cell[t] = -1;
+    int32_t n_new = b->n;
     for (int32_t i = 0; i < c->n_ctx; i++) {
         if (c->cell_seq[i] < 0) continue;
-        uint32_t h = tok_slot(c->cell_seq[i], c->cell_pos[i], c->hash_cap);
-        for (int32_t u; (u = c->tok_hash[h]) >= 0; h = (h + 1) & (uint32_t)(c->hash_cap - 1))
+        uint32_t h = tok_slot(c->cell_seq[i], c->cell_pos[i], c->hash_n);
+        for (int32_t u; (u = c->tok_hash[h]) >= 0; h = (h + 1) & (uint32_t)(c->hash_n - 1))
             if (b->seq[u] == c->cell_seq[i] && b->pos[u] == c->cell_pos[i]) {
                 c->tok_cell[u] = i;
+                n_new--;
                 break;
             }
     }
-    int32_t cursor = 0, n_new = 0;
-    for (int32_t t = 0; t < b->n; t++) {
+    if (n_new > c->n_ctx - c->n_used) return IG_ERR_CTX_FULL;
+    for (int32_t t = 0, cursor = 0; t < b->n; t++) {
         if (c->tok_cell[t] >= 0) continue;
         while (cursor < c->n_ctx && c->cell_seq[cursor] >= 0) cursor++;
-        if (cursor == c->n_ctx) { /* roll back the cells this batch took */
-            for (int32_t u = 0; u < t; u++) {
-                if (!c->tok_new[u]) continue;
-                c->cell_seq[c->tok_cell[u]] = -1;
-                c->cell_pos[c->tok_cell[u]] = -1;
-            }
-            c->n_used -= n_new;
-            return IG_ERR_CTX_FULL;
-        }
+        IG_ASSERT(cursor < c->n_ctx); /* n_used counts the cells in use */
         c->cell_seq[cursor] = b->seq[t];
         c->cell_pos[cursor] = b->pos[t];
         c->tok_cell[t] = cursor;
-        c->tok_new[t] = 1;
-        c->n_used++;
-        n_new++;
     }
+    c->n_used += n_new;
     return IG_OK;
 }
 

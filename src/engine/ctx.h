@@ -17,9 +17,8 @@ struct ig_ctx {
     int32_t *cell_pos; /* (n_ctx) */
     int32_t n_used;
     int32_t *tok_cell; /* (n_batch) cell of each batch token */
-    int32_t *tok_hash; /* (hash_cap) the batch's tokens by (seq, pos), open addressing; -1 empty */
-    int32_t hash_cap;  /* a power of two >= 2 n_batch */
-    uint8_t *tok_new;  /* (n_batch) the token took a free cell this step (undone on rollback) */
+    int32_t *tok_hash; /* (4 n_batch) the batch's tokens by (seq, pos), open addressing; -1 empty */
+    int32_t hash_n;    /* slots of tok_hash the last batch used: a power of two >= 2 n */
     int32_t *out_idx;  /* (n_batch) batch rows that produce logits */
     int32_t *seq_slot; /* (n_seq_max) all -1 between steps (ig_cell_lists) */
     int32_t *seq_cnt;  /* (n_batch + 1) */
