@@ -10,14 +10,14 @@ dir=${BENCH_DIR:-/tmp/ingot-bench}
 threads=${THREADS:-2}
 reps=${REPS:-5}
 mkdir -p "$dir"
-for t in q8_0 q4_0 f16; do
+for t in q8_0 q4_0 q4_k f16; do
   f="$dir/tinyllama-1.1b-$t.gguf"
   [ -f "$f" ] || "$build/ingot-gen" --preset tinyllama-1.1b --type "$t" -o "$f"
 done
 lb=${LLAMA_BENCH:-$(command -v llama-bench || true)}
 echo "| engine | model | type | pp512 t/s | tg128 t/s | tg GB/s | % of read bw |"
 echo "|---|---|---|--:|--:|--:|--:|"
-for t in q8_0 q4_0 f16; do
+for t in q8_0 q4_0 q4_k f16; do
   f="$dir/tinyllama-1.1b-$t.gguf"
   "$build/ingot" bench "$f" -p 512 -n 128 -r "$reps" --threads "$threads" --json > "$dir/$t.json" 2>/dev/null
   python3 - "$dir/$t.json" <<'PY'
@@ -32,7 +32,8 @@ PY
       | awk -v t="$t" -F'|' '{printf "| llama.cpp | tinyllama-1.1b | %s | %s |\n", t, $(NF-1)}'
   fi
 done
-bw=$(python3 -c "import json;print('%.1f'%json.load(open('$dir/q8_0.json'))['read_bandwidth_gbs'])")
+bw=$(python3 -c "import json;d=json.load(open('$dir/q8_0.json'));print('%.1f (%.1f - %.1f)'%(d['bandwidth_gbs'],d['bandwidth_gbs_min'],d['bandwidth_gbs_max']))")
 echo
-echo "read bandwidth measured by ingot bench ($threads threads): $bw GB/s (last run); $(nproc) cores"
+echo "read bandwidth measured by ingot bench beside each Q8_0 run ($threads threads): median $bw GB/s; $(nproc) cores"
+echo "(% of read bw: the median over runs of each run's GB/s over the bandwidth measured beside it)"
 [ -n "$lb" ] || echo "llama-bench not found: llama.cpp's figures for this shape are in ../shared/ANCHORS.md (Q8_0 pp128 49.7 / tg 16.9, Q4_0 53.4 / 28.3 t/s on a 2-core AVX2 machine)"

@@ -266,6 +266,14 @@ int32_t ig_ctx_n_ctx(const struct ig_ctx *c);
 const char *ig_ctx_backend(const struct ig_ctx *c);
 /* Threads of this context's pool. */
 int32_t ig_ctx_n_threads(const struct ig_ctx *c);
+/* The bandwidth, in GB/s, of the memory this context's weights live in,
+ * measured now: on the CPU, its threads reading a fresh buffer of `bytes`
+ * (best of 10 passes, like ig_measure_read_bandwidth); on a GPU, a
+ * device-to-device copy of `bytes` counted as bytes read + written (median
+ * of 9). Decode reads every weight once per step, so weight bytes per second
+ * over this is how close decode is to the memory's limit. Waits for queued
+ * work. 0 if it cannot measure (no memory for the buffers). */
+double ig_ctx_measure_bandwidth(struct ig_ctx *c, size_t bytes);
 
 /* One forward step over n tokens that may belong to several independent
  * sequences. Token i has sequence id seq[i] and position pos[i] in it; it

@@ -50,6 +50,14 @@ if [ -f "$stories" ]; then
   # bench --ctx sizes the context it measures in
   if "$ingot" bench "$stories" -p 0 -n 4 -r 1 --ctx 300 --no-bw --json 2>/dev/null | "$py" -c 'import json,sys; d=json.load(sys.stdin); assert d["n_ctx"]==300 and d["tg"]["tps_median"]>0, d'; then
     echo "ok   bench --ctx"; else echo "FAIL bench --ctx"; fails=$((fails+1)); fi
+  # bench measures the host's bandwidth beside each run (3 runs, 3 fractions)
+  # and keeps its 256 MiB buffer out of the model's peak RSS
+  if "$ingot" bench "$stories" -p 0 -n 8 -r 3 --threads 1 --json 2>/dev/null | "$py" -c '
+import json,sys; d=json.load(sys.stdin); g=d["tg"]
+assert d["bandwidth_method"]=="host read" and 0 < d["bandwidth_gbs_min"] <= d["bandwidth_gbs"] <= d["bandwidth_gbs_max"], d
+assert 0 < g["bw_fraction_min"] <= g["bw_fraction"] <= g["bw_fraction_max"], d
+assert d["peak_rss_mib"] < 200, d'; then
+    echo "ok   bench bandwidth beside each run"; else echo "FAIL bench bandwidth"; fails=$((fails+1)); fi
   # show --json is valid JSON with the fields scripts read
   if "$ingot" show "$stories" --json | "$py" -c 'import json,sys; d=json.load(sys.stdin); assert d["architecture"]=="llama" and d["tokenizer"]["vocab_size"]==512 and d["block_count"]==5 and d["chat_template"] is False, d'; then
     echo "ok   show --json"; else echo "FAIL show --json"; fails=$((fails+1)); fi

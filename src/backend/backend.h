@@ -146,6 +146,13 @@ struct ig_backend_ops {
     bool (*topk)(struct ig_backend *b, const float *logits, int32_t n_rows, int32_t n, int32_t k, int32_t *ids,
                  float *vals, void *scratch);
 
+    /* --- optional: the bandwidth of the memory the weights live in, in GB/s
+     * (0: could not measure): the yardstick of decode, which reads every
+     * weight once per step. CPU: the pool's threads reading a buffer of
+     * `bytes`; CUDA: a device-to-device copy of `bytes`, counting bytes read
+     * + written. */
+    double (*bandwidth)(struct ig_backend *b, size_t bytes);
+
     /* --- optional: replay a recorded step (CUDA graphs). A step whose shape
      * is `key` (1..64: a decode step of that many sequences; the same launches
      * over the same buffers, only the step data uploaded before it differs)

@@ -1,6 +1,6 @@
 /* cmd_bench.c - `ingot bench MODEL`: prompt processing and generation speed
  * over repeated runs (median and spread), the memory bandwidth decode reaches
- * against a bandwidth measured in the same run, load time and peak memory. */
+ * against a bandwidth measured beside each run, load time and peak memory. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -16,8 +16,10 @@ static void bench_usage(FILE *f) {
             "\n"
             "Measures prompt processing (ppN: N prompt tokens in batches) and\n"
             "generation (tgN: N tokens one at a time) in tokens/s, the weight bytes\n"
-            "decode reads per second, and that as a percentage of the memory read\n"
-            "bandwidth measured in the same run.\n"
+            "decode reads per second, and that as a percentage of the memory\n"
+            "bandwidth measured beside each generation run (CPU: reading a host\n"
+            "buffer with the bench's threads; GPU: a device-to-device copy, bytes\n"
+            "read + written).\n"
             "  -p N            prompt tokens (default 512; 0 skips)\n"
             "  -n N            generated tokens (default 128; 0 skips); each is picked\n"
             "                  greedily from the step's logits and fed back, as in a run\n"
@@ -64,6 +66,40 @@ static double bytes_per_token(struct ig_model *m, const struct ig_model_info *in
         else total += (double)t.n_bytes;
     }
     return total;
+}
+
+/* Peak resident memory so far in MiB: VmHWM, which reset_peak_rss() can
+ * restart from the current size (Linux), else the process's lifetime peak. */
+static double peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kib = atof(line + 6);
+    if (f) fclose(f);
+    if (kib < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kib = (double)ru.ru_maxrss;
+    }
+    return kib / 1024.0;
+}
+static void reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) fputs("5", f), fclose(f);
+}
+
+/* One bandwidth reading beside a timed run: a 256 MiB host buffer (past the
+ * caches) or a 1 GiB device copy, smaller if the device is full. The host
+ * buffer is not the model's memory: the peak RSS before it is kept in *peak
+ * and the count restarted after it. */
+static double measure_bw(struct ig_ctx *c, bool gpu, double *peak) {
+    double bw = 0, p = peak_rss_mib();
+    if (p > *peak) *peak = p;
+    for (size_t bytes = gpu ? (size_t)1 << 30 : (size_t)256 << 20; bw <= 0 && bytes >= ((size_t)64 << 20); bytes /= 2)
+        bw = ig_ctx_measure_bandwidth(c, bytes);
+    reset_peak_rss();
+    return bw;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -155,9 +191,15 @@ int cmd_bench(int argc, char **argv) {
         toks[i] = (ig_token)((r >> 33) % (uint64_t)in.n_vocab);
         pos[i] = i;
     }
-    /* the machine's bandwidth can drift (shared hosts): measure before and
-     * after the timed runs and keep the best */
-    double bw = do_bw ? ig_measure_read_bandwidth(threads, (size_t)1 << 30) : 0;
+    /* The bandwidth of a shared host drifts from second to second (this VM's
+     * reads move between ~40 and ~75 GB/s): it is measured beside each timed
+     * generation run, before and after, and each run is compared with the
+     * higher of its two. */
+    bool gpu = !strncmp(ig_ctx_backend(c), "cuda", 4);
+    double *bwv = calloc((size_t)reps + 1, sizeof *bwv), *frac = calloc((size_t)reps, sizeof *frac);
+    if (!bwv || !frac) return die("out of memory");
+    bool have_bw = do_bw && n_gen > 0;
+    double peak_mib = 0; /* resident memory, less the bandwidth buffers */
     /* one untimed warm-up pass (page faults of the mapping, cold caches) */
     for (int rep = -1; rep < reps; rep++) {
         ig_seq_drop(c, -1, 0);
@@ -184,6 +226,7 @@ int cmd_bench(int argc, char **argv) {
                 }
             }
             for (int32_t q = 0; q < nb; q++) seq[q] = 0;
+            if (rep == 0 && have_bw) bwv[0] = measure_bw(c, gpu, &peak_mib);
             int64_t t = ig_time_us();
             for (long s2 = 0; s2 < par; s2++) btok[s2] = toks[(depth + 1 + s2) % nb];
             for (long i = depth + 1; i <= depth + n_gen; i++) {
@@ -193,20 +236,29 @@ int cmd_bench(int argc, char **argv) {
                 for (long s2 = 0; s2 < par; s2++) btok[s2] = ig_sample(c, (int32_t)s2, greedy);
             }
             if (rep >= 0) tg[rep] = (double)(n_gen * par) / ((double)(ig_time_us() - t) / 1e6);
+            if (rep >= 0 && have_bw) bwv[rep + 1] = measure_bw(c, gpu, &peak_mib);
         }
         if (rep < 0 && !json) fprintf(stderr, "ingot bench: warm-up done, %ld runs...\n", reps);
     }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double peak_mib = (double)ru.ru_maxrss / 1024.0;
+    double p_end = peak_rss_mib();
+    if (p_end > peak_mib) peak_mib = p_end;
     double bpt = bytes_per_token(m, &in);
-    if (do_bw) {
-        double bw2 = ig_measure_read_bandwidth(threads, (size_t)1 << 30);
-        if (bw2 > bw) bw = bw2;
+    /* each run's weight GB/s (the sequences of one step share the weight
+     * reads) over the higher bandwidth measured beside it */
+    struct stat_ sb = {0, 0, 0}, sf = {0, 0, 0};
+    int n_bw = 0;
+    for (int i = 0; have_bw && i < reps; i++) {
+        double b = bwv[i] > bwv[i + 1] ? bwv[i] : bwv[i + 1];
+        if (b <= 0) continue;
+        frac[n_bw] = tg[i] / (double)par * bpt / 1e9 / b;
+        bwv[n_bw++] = b;
     }
+    if (n_bw) sb = stats(bwv, n_bw), sf = stats(frac, n_bw);
+    double bw = sb.median;
+    const char *bw_what = gpu ? "device copy (read + write)" : "host read";
     struct stat_ sp = n_prompt ? stats(pp, (int)reps) : (struct stat_){0, 0, 0};
     struct stat_ sg = n_gen ? stats(tg, (int)reps) : (struct stat_){0, 0, 0};
-    double gbs = sg.median / (double)par * bpt / 1e9; /* the sequences of one step share the weight reads */
+    double gbs = sg.median / (double)par * bpt / 1e9;
 
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -223,7 +275,12 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "load_s", t_load);
         cJSON_AddNumberToObject(o, "peak_rss_mib", peak_mib);
         cJSON_AddNumberToObject(o, "bytes_per_token", bpt);
-        cJSON_AddNumberToObject(o, "read_bandwidth_gbs", bw);
+        if (bw > 0) {
+            cJSON_AddNumberToObject(o, "bandwidth_gbs", bw); /* median over the runs */
+            cJSON_AddNumberToObject(o, "bandwidth_gbs_min", sb.min);
+            cJSON_AddNumberToObject(o, "bandwidth_gbs_max", sb.max);
+            cJSON_AddStringToObject(o, "bandwidth_method", bw_what);
+        }
         if (n_prompt) {
             cJSON *p = cJSON_AddObjectToObject(o, "pp");
             cJSON_AddNumberToObject(p, "tokens", (double)n_prompt);
@@ -244,7 +301,11 @@ int cmd_bench(int argc, char **argv) {
             cJSON_AddNumberToObject(g, "tps_min", sg.min);
             cJSON_AddNumberToObject(g, "tps_max", sg.max);
             cJSON_AddNumberToObject(g, "gbs", gbs);
-            if (bw > 0) cJSON_AddNumberToObject(g, "bw_fraction", gbs / bw);
+            if (bw > 0) { /* median of each run's fraction, and their spread */
+                cJSON_AddNumberToObject(g, "bw_fraction", sf.median);
+                cJSON_AddNumberToObject(g, "bw_fraction_min", sf.min);
+                cJSON_AddNumberToObject(g, "bw_fraction_max", sf.max);
+            }
         }
         char *s = cJSON_Print(o);
         if (s) puts(s);
@@ -264,14 +325,18 @@ int cmd_bench(int argc, char **argv) {
             if (par > 1) snprintf(test + strlen(test), sizeof test - strlen(test), " x%ld", par);
             printf("| %s | %s | %s | %d | %s | %.2f | %.2f - %.2f | %.1f | ", name, in.weight_type,
                    ig_ctx_backend(c), threads, test, sg.median, sg.min, sg.max, gbs);
-            if (bw > 0) printf("%.0f%% |\n", 100 * gbs / bw);
+            if (bw > 0) printf("%.0f%% (%.0f - %.0f) |\n", 100 * sf.median, 100 * sf.min, 100 * sf.max);
             else printf("- |\n");
         }
-        printf("\nread bandwidth (%d threads): %.1f GB/s; weights read per token: %.1f MiB; "
-               "load %.2f s; peak RSS %.0f MiB\n",
-               threads, bw, bpt / (1024.0 * 1024.0), t_load, peak_mib);
+        printf("\n");
+        if (bw > 0)
+            printf("bandwidth (%s%s, beside each run): median %.1f GB/s, %.1f - %.1f\n", bw_what,
+                   gpu ? "" : threads > 1 ? ", all threads" : ", 1 thread", bw, sb.min, sb.max);
+        printf("weights read per token: %.1f MiB; load %.2f s; peak RSS %.0f MiB\n", bpt / (1024.0 * 1024.0), t_load,
+               peak_mib);
     }
     free(toks), free(pos), free(seq), free(pp), free(tg), free(btok), free(bpos), free(bseq), free(bwant);
+    free(bwv), free(frac);
     ig_sampler_free(greedy);
     ig_ctx_free(c);
     ig_model_free(m);

@@ -196,6 +196,8 @@ static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     ig_pool_run(cpu(b)->pool, attention_worker, (void *)a);
 }
 
+static double bandwidth(struct ig_backend *b, size_t bytes) { return ig_pool_read_bandwidth(cpu(b)->pool, bytes); }
+
 const struct ig_backend_ops ig_cpu_ref_ops = {
     .name = "cpu-ref",
     .create = create,
@@ -220,4 +222,5 @@ const struct ig_backend_ops ig_cpu_ref_ops = {
     .attention = attention,
     .add = add,
     .swiglu = swiglu,
+    .bandwidth = bandwidth,
 };

@@ -21,6 +21,9 @@ void *ig_cuda_host_alloc(size_t bytes); /* pinned, zeroed; NULL on failure */
 void ig_cuda_host_free(void *p);
 void ig_cuda_upload(void *dst, const void *host_src, size_t n);
 void ig_cuda_download(void *host_dst, const void *src, size_t n); /* waits for queued work */
+/* Bandwidth of a device-to-device copy of `bytes` in GB/s, counting bytes
+ * read + written (the yardstick for decode); 0 if the buffers do not fit. */
+double ig_cuda_copy_bandwidth(size_t bytes);
 
 /* Recorded steps (CUDA graphs), one per slot 1 .. IG_CUDA_GRAPH_SLOTS - 1.
  * ig_cuda_graph_begin: 1 replayed the slot's graph; 0 started recording the

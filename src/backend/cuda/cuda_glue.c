@@ -267,6 +267,8 @@ static bool topk(struct ig_backend *b, const float *logits, int32_t n_rows, int3
     return !cb(b)->no_topk && ig_cuda_topk(logits, n_rows, n, k, ids, vals, scratch);
 }
 
+static double bandwidth(struct ig_backend *b, size_t bytes) { return ig_cuda_copy_bandwidth(bytes); }
+
 static int graph_begin(struct ig_backend *be, int32_t key) {
     struct cuda_backend *b = cb(be);
     if (b->no_graphs) return -1;
@@ -317,6 +319,7 @@ static const struct ig_backend_ops k_cuda_ops = {
     .rope_kv_store = rope_kv_store,
     .topk_scratch = topk_scratch,
     .topk = topk,
+    .bandwidth = bandwidth,
 };
 
 const struct ig_backend_ops *ig_cuda_ops(void) { return &k_cuda_ops; }

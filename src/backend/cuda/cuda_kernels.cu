@@ -6,6 +6,7 @@
 // memory. Everything runs on one stream.
 #include "backend/cuda/cuda_api.h"
 
+#include <algorithm>
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <dlfcn.h>
@@ -196,6 +197,32 @@ extern "C" void ig_cuda_host_free(void *p) {
 extern "C" void ig_cuda_upload(void *dst, const void *src, size_t n) {
     nq_clobber(dst);
     if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, g_stream));
+}
+// Device memory bandwidth: a device-to-device copy of `bytes` (bytes read +
+// bytes written per second), median of 9 timed copies after 2 untimed.
+extern "C" double ig_cuda_copy_bandwidth(size_t bytes) {
+    void *a = NULL, *b = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    double t[9] = {0}, gbs = 0;
+    bool ok = cudaMalloc(&a, bytes) == cudaSuccess && cudaMalloc(&b, bytes) == cudaSuccess &&
+              cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess;
+    for (int i = -2; ok && i < 9; i++) {
+        float ms = 0;
+        ok = cudaEventRecord(e0, g_stream) == cudaSuccess &&
+             cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_stream) == cudaSuccess &&
+             cudaEventRecord(e1, g_stream) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess &&
+             cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess && ms > 0;
+        if (ok && i >= 0) t[i] = ms;
+    }
+    if (ok) {
+        std::sort(t, t + 9);
+        gbs = 2.0 * (double)bytes / (t[4] / 1e3) / 1e9;
+    }
+    cudaGetLastError(); // a failed allocation is an answer of 0, not a sticky error
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    cudaFree(a), cudaFree(b);
+    return gbs;
 }
 extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
     nq_resolve(src);
