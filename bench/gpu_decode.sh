@@ -14,14 +14,15 @@ W=${BENCH_DIR:-/tmp/ingot-gpu-bench}; mkdir -p "$W"
 IFS=';' read -r -a variants <<< "${VARIANTS:-INGOT_CUDA_GEMV=1;INGOT_CUDA_GEMV=2;INGOT_CUDA_PDL=0}"
 IFS=';' read -r -a pvariants <<< "${PAR_VARIANTS:-INGOT_CUDA_GEMV=2}"
 bw=$(python3 tests/gpu/copybw.py)
-echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); copy bandwidth $bw GB/s"
+echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); copy bandwidth $bw GB/s (PyTorch, 4 GiB)"
+echo "(% bw: ingot bench's own, each run over a 1 GiB device copy measured beside it)"
 echo
 head="| model | type |"; sep="|---|---|"
 for v in "${variants[@]}"; do head="$head $v t/s (% bw) |"; sep="$sep--:|"; done
 echo "$head"; echo "$sep"
 tg() { # env-settings file -> "t/s (pct)"
-  env $1 "$B/ingot" bench "$2" --backend cuda -p 0 -n 128 -r 3 --no-bw --json 2>/dev/null |
-    python3 -c "import json,sys; d=json.load(sys.stdin); t=d['tg']['tps_median']; print('%.1f (%.0f%%)' % (t, 100*t*d['bytes_per_token']/1e9/$bw))" 2>/dev/null || echo "fail"
+  env $1 "$B/ingot" bench "$2" --backend cuda -p 0 -n 128 -r 3 --json 2>/dev/null |
+    python3 -c "import json,sys; g=json.load(sys.stdin)['tg']; print('%.1f (%.0f%%)' % (g['tps_median'], 100*g['bw_fraction']))" 2>/dev/null || echo "fail"
 }
 for m in $models; do
   p=${m%%:*} t=${m##*:} f="$W/${m%%:*}-${m##*:}.gguf"
