@@ -40,8 +40,10 @@ VNNI static inline __m256 dot32_vnni(__m256i w, __m256i x) {
 /* Decode reads each weight row once, from DRAM. Prefetching a fixed
  * distance ahead of the loads keeps more misses in flight than the hardware
  * prefetcher alone: on a 2-core Zen VM, streaming a Q8_0 matrix went from
- * 0.91 to 1.09 of a plain read loop's rate (bench/cpu_stream.c). One
- * prefetch per cache line of the `bytes` that a loop step reads from p. */
+ * 0.91 to 1.09 of a read loop without prefetch, and runs at ~1.0 of the one
+ * ingot now measures bandwidth with (membw.c, the same distance; see
+ * bench/cpu_stream.c). One prefetch per cache line of the `bytes` that a
+ * loop step reads from p. */
 enum { PF_AHEAD = 4096 };
 #define PREFETCH_AHEAD(p, bytes)                                                     \
     for (size_t pf_ = 0; pf_ < (size_t)(bytes); pf_ += 64)                          \
