@@ -270,9 +270,11 @@ int32_t ig_ctx_n_threads(const struct ig_ctx *c);
  * measured now: on the CPU, its threads reading a fresh buffer of `bytes`
  * (best of 10 passes, like ig_measure_read_bandwidth); on a GPU, a
  * device-to-device copy of `bytes` counted as bytes read + written (median
- * of 9). Decode reads every weight once per step, so weight bytes per second
- * over this is how close decode is to the memory's limit. Waits for queued
- * work. 0 if it cannot measure (no memory for the buffers). */
+ * of 9). bytes 0: the backend's own size (a 256 MiB host buffer, past the
+ * caches; a 1 GiB copy, halved down to 64 MiB while the device lacks room).
+ * Decode reads every weight once per step, so weight bytes per second over
+ * this is how close decode is to the memory's limit. Waits for queued work.
+ * 0 if it cannot measure (no memory for the buffers). */
 double ig_ctx_measure_bandwidth(struct ig_ctx *c, size_t bytes);
 
 /* One forward step over n tokens that may belong to several independent

@@ -150,7 +150,7 @@ struct ig_backend_ops {
      * (0: could not measure): the yardstick of decode, which reads every
      * weight once per step. CPU: the pool's threads reading a buffer of
      * `bytes`; CUDA: a device-to-device copy of `bytes`, counting bytes read
-     * + written. */
+     * + written. bytes 0: the backend's own size (ig_ctx_measure_bandwidth). */
     double (*bandwidth)(struct ig_backend *b, size_t bytes);
 
     /* --- optional: replay a recorded step (CUDA graphs). A step whose shape

@@ -145,7 +145,7 @@ int32_t ig_ctx_n_ctx(const struct ig_ctx *c) { return c->n_ctx; }
 const char *ig_ctx_backend(const struct ig_ctx *c) { return c->be->ops->name; }
 int32_t ig_ctx_n_threads(const struct ig_ctx *c) { return c->be->ops->n_threads(c->be); }
 double ig_ctx_measure_bandwidth(struct ig_ctx *c, size_t bytes) {
-    return c->be->ops->bandwidth && bytes >= 64 ? c->be->ops->bandwidth(c->be, bytes) : 0;
+    return c->be->ops->bandwidth ? c->be->ops->bandwidth(c->be, bytes) : 0;
 }
 int32_t ig_ctx_n_used(const struct ig_ctx *c) { return c->n_used; }
 

@@ -89,15 +89,13 @@ static void reset_peak_rss(void) {
     if (f) fputs("5", f), fclose(f);
 }
 
-/* One bandwidth reading beside a timed run: a 256 MiB host buffer (past the
- * caches) or a 1 GiB device copy, smaller if the device is full. The host
- * buffer is not the model's memory: the peak RSS before it is kept in *peak
- * and the count restarted after it. */
-static double measure_bw(struct ig_ctx *c, bool gpu, double *peak) {
-    double bw = 0, p = peak_rss_mib();
+/* One bandwidth reading beside a timed run, at the backend's own size. A
+ * host buffer is not the model's memory: the peak RSS before it is kept in
+ * *peak and the count restarted after it. */
+static double measure_bw(struct ig_ctx *c, double *peak) {
+    double p = peak_rss_mib();
     if (p > *peak) *peak = p;
-    for (size_t bytes = gpu ? (size_t)1 << 30 : (size_t)256 << 20; bw <= 0 && bytes >= ((size_t)64 << 20); bytes /= 2)
-        bw = ig_ctx_measure_bandwidth(c, bytes);
+    double bw = ig_ctx_measure_bandwidth(c, 0);
     reset_peak_rss();
     return bw;
 }
@@ -195,7 +193,6 @@ int cmd_bench(int argc, char **argv) {
      * reads move between ~40 and ~75 GB/s): it is measured beside each timed
      * generation run, before and after, and each run is compared with the
      * higher of its two. */
-    bool gpu = !strncmp(ig_ctx_backend(c), "cuda", 4);
     double *bwv = calloc((size_t)reps + 1, sizeof *bwv), *frac = calloc((size_t)reps, sizeof *frac);
     if (!bwv || !frac) return die("out of memory");
     bool have_bw = do_bw && n_gen > 0;
@@ -226,7 +223,7 @@ int cmd_bench(int argc, char **argv) {
                 }
             }
             for (int32_t q = 0; q < nb; q++) seq[q] = 0;
-            if (rep == 0 && have_bw) bwv[0] = measure_bw(c, gpu, &peak_mib);
+            if (rep == 0 && have_bw) bwv[0] = measure_bw(c, &peak_mib);
             int64_t t = ig_time_us();
             for (long s2 = 0; s2 < par; s2++) btok[s2] = toks[(depth + 1 + s2) % nb];
             for (long i = depth + 1; i <= depth + n_gen; i++) {
@@ -236,7 +233,7 @@ int cmd_bench(int argc, char **argv) {
                 for (long s2 = 0; s2 < par; s2++) btok[s2] = ig_sample(c, (int32_t)s2, greedy);
             }
             if (rep >= 0) tg[rep] = (double)(n_gen * par) / ((double)(ig_time_us() - t) / 1e6);
-            if (rep >= 0 && have_bw) bwv[rep + 1] = measure_bw(c, gpu, &peak_mib);
+            if (rep >= 0 && have_bw) bwv[rep + 1] = measure_bw(c, &peak_mib);
         }
         if (rep < 0 && !json) fprintf(stderr, "ingot bench: warm-up done, %ld runs...\n", reps);
     }
@@ -255,6 +252,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (n_bw) sb = stats(bwv, n_bw), sf = stats(frac, n_bw);
     double bw = sb.median;
+    bool gpu = !strncmp(ig_ctx_backend(c), "cuda", 4); /* what was measured, for the report */
     const char *bw_what = gpu ? "device copy (read + write)" : "host read";
     struct stat_ sp = n_prompt ? stats(pp, (int)reps) : (struct stat_){0, 0, 0};
     struct stat_ sg = n_gen ? stats(tg, (int)reps) : (struct stat_){0, 0, 0};

@@ -196,7 +196,9 @@ static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     ig_pool_run(cpu(b)->pool, attention_worker, (void *)a);
 }
 
-static double bandwidth(struct ig_backend *b, size_t bytes) { return ig_pool_read_bandwidth(cpu(b)->pool, bytes); }
+static double bandwidth(struct ig_backend *b, size_t bytes) {
+    return ig_pool_read_bandwidth(cpu(b)->pool, bytes ? bytes : (size_t)256 << 20);
+}
 
 const struct ig_backend_ops ig_cpu_ref_ops = {
     .name = "cpu-ref",

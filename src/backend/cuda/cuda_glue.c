@@ -267,7 +267,13 @@ static bool topk(struct ig_backend *b, const float *logits, int32_t n_rows, int3
     return !cb(b)->no_topk && ig_cuda_topk(logits, n_rows, n, k, ids, vals, scratch);
 }
 
-static double bandwidth(struct ig_backend *b, size_t bytes) { return ig_cuda_copy_bandwidth(bytes); }
+/* bytes 0: 1 GiB, halved while the device has no room for two buffers */
+static double bandwidth(struct ig_backend *b, size_t bytes) {
+    if (bytes) return ig_cuda_copy_bandwidth(bytes);
+    double bw = 0;
+    for (bytes = (size_t)1 << 30; bw <= 0 && bytes >= ((size_t)64 << 20); bytes /= 2) bw = ig_cuda_copy_bandwidth(bytes);
+    return bw;
+}
 
 static int graph_begin(struct ig_backend *be, int32_t key) {
     struct cuda_backend *b = cb(be);
