@@ -52,7 +52,7 @@ bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *c
 /* out = silu(gate x) * (up x), Q8_0/Q4_0 gate and up (n_ff rows each) in one launch; false if not applicable. */
 bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, int n_ff, int n_in, const float *x, float *out,
                         int n_tok, void *scratch);
-/* One token through Q/K/V (Q8_0/Q4_0/Q4_K, same type, n_out[3]) plus bias[i]
+/* One token through Q/K/V (Q8_0/Q4_0/Q4_K/F16/BF16, same type, n_out[3]) plus bias[i]
  * (each may be NULL), then rope_store's work: q rotated, k rotated and v
  * copied into KV-cache cell *cell. Adjacent-pair rotation in the GEMV's own
  * launch; NeoX: the GEMV writes q, k, v and rope_store follows. false if not

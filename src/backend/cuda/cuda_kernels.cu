@@ -1128,9 +1128,13 @@ extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const flo
                                        int n_in, const float *x, float *q, float *k, float *v, float *kc, float *vc,
                                        const int32_t *pos, const int32_t *cell, int head_dim, int n_rot,
                                        const double *inv_freq, bool neox, void *scratch) {
-    // the GEMVs' groups of 4 rows hold whole rotation pairs
-    if (gemv_mode() != 2 || head_dim % 2 || n_rot % 2 || n_rot > head_dim || n_out[1] != n_out[2]) return false;
-    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) return false;
+    // the GEMVs' groups of 2 (F16/BF16) or 4 rows hold whole rotation pairs
+    const bool half = type == T_F16 || type == T_BF16;
+    const int mode = gemv_mode();
+    if ((half ? mode < 1 || !epi_on() : mode != 2) || head_dim % 2 || n_rot % 2 || n_rot > head_dim ||
+        n_out[1] != n_out[2])
+        return false;
+    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K && !(half && n_in % 8 == 0)) return false;
     if (n_out[0] % head_dim || n_out[1] % head_dim) return false;
     nq_clobber(q), nq_clobber(k), nq_clobber(v);
     gemv_set set;
@@ -1140,13 +1144,15 @@ extern "C" bool ig_cuda_qkv_rope_store(int type, const void *const *w, const flo
     for (int i = 0; i < 3; i++) set.w[i] = (const uint8_t *)w[i], set.n_out[i] = n_out[i], set.bias[i] = bias[i];
     if (neox) { // the pairs lie half a head apart: rotate after the GEMV
         for (int i = 0; i < 3; i++) set.out[i] = out[i];
-        if (!matmul_int8(type, set, n_in, x, 1, false, scratch)) return false;
+        if (!(half ? gemv_half(type, set, n_in, x, false) : matmul_int8(type, set, n_in, x, 1, false, scratch)))
+            return false;
         ig_cuda_rope_store(q, k, v, kc, vc, pos, cell, 1, n_out[0] / head_dim, n_out[1] / head_dim, head_dim, n_rot,
                            inv_freq, true);
         return true;
     }
     gemv_epi e = {};
     e.ra = qkv_rope{q, kc, vc, pos, cell, inv_freq, head_dim, n_rot, n_out[1]};
+    if (half) return gemv_half(type, set, n_in, x, false, EPI_ROPE, &e);
     return matmul_int8(type, set, n_in, x, 1, false, scratch, EPI_ROPE, &e);
 }
 
@@ -1188,7 +1194,7 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
     e.res = x, e.nw = nw, e.eps = eps;
     if (!half) return matmul_int8(type, set, n_in, y, 1, false, scratch, EPI_RESNORM, &e);
     // (the F16 GEMV reads y as floats, so either buffer will do)
-    return nq_claim_deferred(out, n_out, NULL, &e) && gemv_half(type, set, n_in, y, false, &e);
+    return nq_claim_deferred(out, n_out, NULL, &e) && gemv_half(type, set, n_in, y, false, EPI_RESNORM, &e);
 }
 
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,

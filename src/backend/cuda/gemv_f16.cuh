@@ -31,7 +31,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
     int mi;
     const int row0 = set_row0(set, blockIdx.x, W, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     pdl_launch();
-    if (EPI == EPI_PLAIN && row0 >= n_out) return; // (RESNORM: every thread reaches the epilogue's barrier)
+    if (EPI != EPI_RESNORM && row0 >= n_out) return; // (RESNORM: every thread reaches the epilogue's barrier)
     const uint4 *wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -70,29 +70,29 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
 
 // one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]);
 // false if not applicable. x may be a deferred norm's output still unscaled
-// (nq_tag pending): the kernel applies its 1 / rms. resnorm (one matrix,
-// e given): the residual add and the next norm deferred, in blocks of 32
-// rows (16 warps).
-static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu, const gemv_epi *e = NULL) {
-    if ((type != T_F16 && type != T_BF16) || n_in % 8) return false;
-    const nq_tag *in = nq_find(x, n_in);
-    if (in && in->pending) set.ss = in->ss, set.eps = in->eps;
-    const gemv_epi ge = e ? *e : gemv_epi{};
-    if (e) {
-        const int grid = set_blocks(set, 32);
-        if (type == T_F16) launch_pdl(k_gemv_h<T_F16, 2, false, GH_PF, EPI_RESNORM, 16>, grid, 16 * 32, 0, set, n_in, x, ge);
-        else launch_pdl(k_gemv_h<T_BF16, 2, false, GH_PF, EPI_RESNORM, 16>, grid, 16 * 32, 0, set, n_in, x, ge);
-        return true;
+// (nq_tag pending): the kernel applies its 1 / rms. epi (e given):
+// EPI_ROPE, set = Q/K/V rotated into the cache (qkv_write, 2 rows a warp:
+// whole rotation pairs); EPI_RESNORM, one matrix: the residual add and the
+// next norm deferred, in blocks of 32 rows (16 warps).
+template <int T> static void launch_half(gemv_set &set, int n_in, const float *x, bool glu, int epi, const gemv_epi &e) {
+    if (epi == EPI_RESNORM) {
+        launch_pdl(k_gemv_h<T, 2, false, GH_PF, EPI_RESNORM, 16>, set_blocks(set, 32), 16 * 32, 0, set, n_in, x, e);
+        return;
     }
     // a block per 8 or 16 rows (the kernel takes exactly one): measured faster
     // than fewer, looping blocks
     const int grid = set_blocks(set, GH_WARPS * (glu ? 1 : 2));
-    if (type == T_F16) {
-        if (glu) launch_pdl(k_gemv_h<T_F16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
-        else launch_pdl(k_gemv_h<T_F16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
-    } else {
-        if (glu) launch_pdl(k_gemv_h<T_BF16, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
-        else launch_pdl(k_gemv_h<T_BF16, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x, ge);
-    }
+    if (glu) launch_pdl(k_gemv_h<T, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x, e);
+    else if (epi == EPI_ROPE) launch_pdl(k_gemv_h<T, 2, false, GH_PF, EPI_ROPE>, grid, GH_WARPS * 32, 0, set, n_in, x, e);
+    else launch_pdl(k_gemv_h<T, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x, e);
+}
+static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu, int epi = EPI_PLAIN,
+                      const gemv_epi *e = NULL) {
+    if ((type != T_F16 && type != T_BF16) || n_in % 8) return false;
+    const nq_tag *in = nq_find(x, n_in);
+    if (in && in->pending) set.ss = in->ss, set.eps = in->eps;
+    const gemv_epi ge = e ? *e : gemv_epi{};
+    if (type == T_F16) launch_half<T_F16>(set, n_in, x, glu, epi, ge);
+    else launch_half<T_BF16>(set, n_in, x, glu, epi, ge);
     return true;
 }
