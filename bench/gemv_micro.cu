@@ -7,7 +7,7 @@
 // PDL launches (how decode runs them); checks each variant's output against
 // the shipped configuration.
 // build: nvcc -O3 -std=c++17 -arch=sm_90 -I src -I include bench/gemv_micro.cu -o gemv_micro -ldl
-// run:   ./gemv_micro [q4_0|q8_0|q4_k]
+// run:   ./gemv_micro [q4_0|q8_0|q4_k|f16]
 #include "../src/backend/cuda/cuda_kernels.cu"
 
 #include <vector>
@@ -53,6 +53,31 @@ template <int R, int KS, int PF, bool G, int EPI, int W> static void q4ke(gemv_s
 #define DQ1E(T, R, PF, KS, G, E, W) {#E " R" #R " PF" #PF " KS" #KS " W" #W, dq1e<T, R, PF, KS, G, EPI_##E, W>}
 #define Q4KE(R, KS, PF, G, E, W) {#E " R" #R " KS" #KS " PF" #PF " W" #W, q4ke<R, KS, PF, G, EPI_##E, W>}
 
+// F16: the input is the float activations (passed as xq)
+static void ship_h(gemv_set set, int n_in, const uint8_t *x) { gemv_half(T_F16, set, n_in, (const float *)x, false); }
+static void ship_h_glu(gemv_set set, int n_in, const uint8_t *x) { gemv_half(T_F16, set, n_in, (const float *)x, true); }
+template <int R, bool G, int EPI, int W, int KS> static void hv(gemv_set set, int n_in, const uint8_t *x) {
+    const int grid = set_blocks(set, W / KS * (G ? R / 2 : R));
+    launch_pdl(k_gemv_h<T_F16, R, G, GH_PF, EPI, W, KS>, grid, W * 32, 0, set, n_in, (const float *)x,
+               EPI == EPI_RESNORM ? g_me : gemv_epi{});
+}
+#define HV(R, G, E, W, KS) {#E " R" #R " W" #W " KS" #KS, hv<R, G, EPI_##E, W, KS>}
+static std::vector<variant> variants_h(bool glu, bool single) {
+    if (glu)
+        return {{"shipped", ship_h_glu}, HV(2, true, PLAIN, 8, 1), HV(8, true, PLAIN, 8, 2), HV(2, true, PLAIN, 8, 2), HV(2, true, PLAIN, 8, 4), HV(2, true, PLAIN, 8, 8),
+                HV(4, true, PLAIN, 8, 1), HV(4, true, PLAIN, 8, 2), HV(2, true, PLAIN, 16, 2), HV(2, true, PLAIN, 4, 1),
+                HV(2, true, PLAIN, 16, 1)};
+    std::vector<variant> v = {{"shipped", ship_h}, HV(2, false, PLAIN, 8, 1), HV(8, false, PLAIN, 8, 1),
+                              HV(8, false, PLAIN, 8, 2), HV(8, false, PLAIN, 4, 1), HV(2, false, PLAIN, 8, 2), HV(2, false, PLAIN, 8, 4),
+                              HV(1, false, PLAIN, 8, 1), HV(4, false, PLAIN, 8, 1), HV(4, false, PLAIN, 8, 2),
+                              HV(2, false, PLAIN, 16, 1), HV(2, false, PLAIN, 4, 1), HV(1, false, PLAIN, 8, 2)};
+    if (single)
+        v.insert(v.end(), {HV(2, false, RESNORM, 16, 1), HV(2, false, RESNORM, 32, 2), HV(4, false, RESNORM, 16, 2),
+                           HV(4, false, RESNORM, 32, 4), HV(1, false, RESNORM, 32, 1), HV(4, false, RESNORM, 8, 1),
+                           HV(8, false, RESNORM, 16, 4)});
+    return v;
+}
+
 template <int T> static std::vector<variant> variants(bool glu, bool single) {
     std::vector<variant> v;
     if (T == T_Q4_K) {
@@ -88,7 +113,7 @@ template <int T> static std::vector<variant> variants(bool glu, bool single) {
 
 int main(int argc, char **argv) {
     const char *ty = argc > 1 ? argv[1] : "q4_0";
-    const bool q8 = !strcmp(ty, "q8_0"), q4k = !strcmp(ty, "q4_k");
+    const bool q8 = !strcmp(ty, "q8_0"), q4k = !strcmp(ty, "q4_k"), f16 = !strcmp(ty, "f16");
     const int QB = q8 ? 32 : 16;
     char name[256], err[256];
     size_t fr, tot;
@@ -125,9 +150,12 @@ int main(int argc, char **argv) {
         if (q4k && s.n_in % 256) continue; // (Q4_K rows are whole super-blocks of 256)
         size_t bytes = 0, mb[3];
         const bool single = s.n_w == 1 && s.n_out[0] < 32768;
-        std::vector<variant> vs = q8 ? variants<T_Q8_0>(s.glu, single) : q4k ? variants<T_Q4_K>(s.glu, single) : variants<T_Q4_0>(s.glu, single);
+        std::vector<variant> vs = f16  ? variants_h(s.glu, single)
+                                  : q8 ? variants<T_Q8_0>(s.glu, single)
+                                  : q4k ? variants<T_Q4_K>(s.glu, single) : variants<T_Q4_0>(s.glu, single);
         for (int i = 0; i < s.n_w; i++)
-            bytes += mb[i] = q4k ? (size_t)s.n_out[i] * (s.n_in / 256) * 144 : (size_t)s.n_out[i] * (s.n_in / 32) * (QB + 2);
+            bytes += mb[i] = f16 ? (size_t)s.n_out[i] * s.n_in * 2
+                             : q4k ? (size_t)s.n_out[i] * (s.n_in / 256) * 144 : (size_t)s.n_out[i] * (s.n_in / 32) * (QB + 2);
         const int copies = (int)((400u << 20) / bytes + 1);
         std::vector<uint8_t> h(bytes);
         uint32_t seed = 12345;
@@ -139,7 +167,9 @@ int main(int argc, char **argv) {
                 uint16_t *hd = (uint16_t *)(h.data() + off + k * 144);
                 hd[0] = (uint16_t)(0x1800 + (k % 997)), hd[1] = (uint16_t)(0x1400 + (k % 991));
             }
-        for (int i = 0; i < s.n_w && !q4k; i++) {
+        for (size_t k = 0; f16 && k < bytes / 2; k++) // halves in +-[1/16, 1/8)
+            ((uint16_t *)h.data())[k] = (uint16_t)(0x2c00 | (((uint16_t *)h.data())[k] & 0x83ff));
+        for (int i = 0; i < s.n_w && !q4k && !f16; i++) {
             const size_t nq = (size_t)s.n_out[i] * (s.n_in / 32) * QB, ns = (size_t)s.n_out[i] * (s.n_in / 32);
             uint16_t *sc = (uint16_t *)(h.data() + off + nq);
             for (size_t k = 0; k < ns; k++) sc[k] = (uint16_t)(0x2000 + ((k * 2654435761u) >> 22));
@@ -179,7 +209,8 @@ int main(int argc, char **argv) {
         for (size_t vi = 0; vi < vs.size(); vi++) {
             runner run = vs[vi].run;
             CK(cudaMemset(out, 0, (size_t)n_out_tot * 4));
-            run(mkset(0), s.n_in, xq);
+            const uint8_t *in = f16 ? (const uint8_t *)x : xq;
+            run(mkset(0), s.n_in, in);
             CK(cudaStreamSynchronize(g_stream));
             CK(cudaMemcpy(vi ? got.data() : ref.data(), out, outs * 4, cudaMemcpyDeviceToHost));
             double md = 0, mx = 0;
@@ -196,17 +227,17 @@ int main(int argc, char **argv) {
                 if (mode == 1) {
                     cudaGraph_t g;
                     CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeGlobal));
-                    for (int i = 0; i < reps; i++) run(mkset(i % copies), s.n_in, xq);
+                    for (int i = 0; i < reps; i++) run(mkset(i % copies), s.n_in, in);
                     CK(cudaStreamEndCapture(g_stream, &g));
                     CK(cudaGraphInstantiate(&ge, g, 0));
                     CK(cudaGraphDestroy(g));
                     CK(cudaGraphLaunch(ge, g_stream));
                 } else
-                    for (int i = 0; i < 20; i++) run(mkset(i % copies), s.n_in, xq);
+                    for (int i = 0; i < 20; i++) run(mkset(i % copies), s.n_in, in);
                 CK(cudaEventRecord(e0, g_stream));
                 if (mode == 1) CK(cudaGraphLaunch(ge, g_stream));
                 else
-                    for (int i = 0; i < reps; i++) run(mkset(i % copies), s.n_in, xq);
+                    for (int i = 0; i < reps; i++) run(mkset(i % copies), s.n_in, in);
                 CK(cudaEventRecord(e1, g_stream));
                 CK(cudaEventSynchronize(e1));
                 CK(cudaEventElapsedTime(&ms[mode], e0, e1));

@@ -1341,7 +1341,7 @@ template <int LPC, int NV, bool Q>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     k_attn_dec(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *cell_pos,
                const int32_t *tok_list, const int32_t *list, float *part, unsigned *count, float *out, uint8_t *xq,
-               int n_head, int n_head_kv, int hd, int n_split) {
+               int n_head, int n_head_kv, int hd, int n_split, bool early) {
     TRACE(TR_ATT_DEC);
     constexpr int CPS = 32 / LPC, STEPS = ATT_CPW / CPS; // cells per warp step, steps
     __shared__ float red_m[ATT_WARPS], red_l[ATT_WARPS];
@@ -1361,13 +1361,31 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     unsigned done = 0;
     for (int split = blockIdx.y; split < ns; split += gridDim.y, done++) {
         int cell[STEPS];
+        bool past[STEPS]; // written by an earlier step
 #pragma unroll
         for (int s = 0; s < STEPS; s++) {
             const int i = split * ATT_CH + warp * ATT_CPW + s * CPS + sub;
             const int c = i < len ? list[off + i] : -1;
-            cell[s] = c >= 0 && cell_pos[c] <= p ? c : -1; // later positions: a prompt's causal edge
+            const int cp = c >= 0 ? cell_pos[c] : 0x7fffffff;
+            cell[s] = cp <= p ? c : -1; // later positions: a prompt's causal edge
+            past[s] = early && cp < p;
         }
+        float4 kv[STEPS][NV], vv[STEPS][NV];
+#define ATT_KV(s, cond)                                                                                    \
+    _Pragma("unroll") for (int v = 0; v < NV; v++) {                                                       \
+        const int f = li + LPC * v;                                                                        \
+        const bool ld = cell[s] >= 0 && f < n4;                                                            \
+        const size_t o = (size_t)cell[s] * kv_dim + (size_t)kvh * hd;                                      \
+        if (cond) {                                                                                        \
+            kv[s][v] = ld ? ((const float4 *)(kc + o))[f] : make_float4(0.f, 0.f, 0.f, 0.f);               \
+            vv[s][v] = ld ? ((const float4 *)(vc + o))[f] : make_float4(0.f, 0.f, 0.f, 0.f);               \
+        }                                                                                                  \
+    }
         if (split == (int)blockIdx.y) {
+            // early (one token per sequence): the cells of earlier positions
+            // were written by earlier steps, so load them before waiting
+#pragma unroll
+            for (int s = 0; s < STEPS; s++) ATT_KV(s, past[s]);
             pdl_wait(); // q and this step's K/V cells come from the kernels before
 #pragma unroll
             for (int v = 0; v < NV; v++) {
@@ -1375,17 +1393,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                 qv[v] = f < n4 ? ((const float4 *)(q + ((size_t)t * n_head + h) * hd))[f] : make_float4(0.f, 0.f, 0.f, 0.f);
             }
         }
-        float4 kv[STEPS][NV], vv[STEPS][NV];
 #pragma unroll
-        for (int s = 0; s < STEPS; s++)
-#pragma unroll
-            for (int v = 0; v < NV; v++) {
-                const int f = li + LPC * v;
-                const bool ld = cell[s] >= 0 && f < n4;
-                const size_t o = (size_t)cell[s] * kv_dim + (size_t)kvh * hd;
-                kv[s][v] = ld ? ((const float4 *)(kc + o))[f] : make_float4(0.f, 0.f, 0.f, 0.f);
-                vv[s][v] = ld ? ((const float4 *)(vc + o))[f] : make_float4(0.f, 0.f, 0.f, 0.f);
-            }
+        for (int s = 0; s < STEPS; s++) ATT_KV(s, !past[s] || split != (int)blockIdx.y);
+#undef ATT_KV
         float sc[STEPS], mx = -INFINITY;
 #pragma unroll
         for (int s = 0; s < STEPS; s++) {
@@ -1560,9 +1570,14 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     const bool qz = tag != NULL;
     uint8_t *xq = qz ? tag->buf : NULL;
     const int n4 = head_dim / 4;
+    // one token: every cell before its position holds an earlier step's K/V
+    // (INGOT_CUDA_ATT_EARLY=0: load them after the wait, as the others)
+    static int early_on = -1;
+    if (early_on < 0) early_on = !getenv("INGOT_CUDA_ATT_EARLY") || atoi(getenv("INGOT_CUDA_ATT_EARLY")) != 0;
+    const bool early = early_on && n_tok == 1;
 #define ATT_LAUNCH(LPC, NV)                                                                                      \
     launch_pdl(qz ? k_attn_dec<LPC, NV, true> : k_attn_dec<LPC, NV, false>, grid, ATT_WARPS * 32, 0, q, kc, vc, pos, \
-               cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split)
+               cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split, early)
     if (n4 <= 8) ATT_LAUNCH(8, 1);
     else if (n4 <= 16) ATT_LAUNCH(16, 1);
     else if (n4 <= 32) ATT_LAUNCH(32, 1);

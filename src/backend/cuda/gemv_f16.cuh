@@ -2,16 +2,17 @@
 // cuda_kernels.cu). Exact: weights widened to F32, F32 activations and
 // accumulation, like the scalar reference.
 //
-// A warp takes R = 2 rows; a lane reads 16 bytes (8 weights) of each row at
-// a time, PF = 2 such loads per row in flight, the first issued before
-// waiting for the previous kernel (pdl_wait) (more per lane, 4 rows per
-// warp, or fewer blocks that loop were all slower on an H100: registers
-// buy less than resident warps here), streaming past L1 (no_allocate) so
-// that the activations, read by every warp through __ldg, stay cached. Up to
-// GEMV_MAX_W matrices sharing the input (Q/K/V) run as one launch; GLU: the
-// rows are gate/up pairs and the warp writes silu(gate) * up. The epilogues
-// of gemv_int8.cuh apply: a deferred norm's 1 / rms on the input, the
-// residual add + deferred norm on the output (RESNORM).
+// A warp takes R rows, or a group of KS warps shares them (warp k of the
+// group reads the row's 16-byte pieces lane + 32 k, lane + 32 (k + KS), ...;
+// the block adds the parts); a lane reads 16 bytes (8 weights) of each row
+// at a time, PF = 2 such loads per row in flight, the first issued before
+// waiting for the previous kernel (pdl_wait), streaming past L1
+// (no_allocate) so that the activations, read by every warp through __ldg,
+// stay cached. Up to GEMV_MAX_W matrices sharing the input (Q/K/V) run as
+// one launch; GLU: the rows are gate/up pairs and the warp writes
+// silu(gate) * up. The epilogues of gemv_int8.cuh apply: a deferred norm's
+// 1 / rms on the input, RoPE + the KV store (ROPE), the residual add +
+// deferred norm on the output (RESNORM).
 enum { GH_WARPS = 8, GH_PF = 2 };
 
 template <int T> __device__ __forceinline__ float2 w2(uint32_t u) {
@@ -23,15 +24,17 @@ template <int T> __device__ __forceinline__ float dot8(uint4 w, float4 a, float4
     return p.x * a.x + p.y * a.y + q.x * a.z + q.y * a.w + r.x * b.x + r.y * b.y + s.x * b.z + s.y * b.w;
 }
 
-template <int T, int R, bool GLU, int PF = GH_PF, int EPI = EPI_PLAIN, int W = GH_WARPS>
+template <int T, int R, bool GLU, int PF = GH_PF, int EPI = EPI_PLAIN, int W = GH_WARPS, int KS = 1>
 __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const float *x, gemv_epi e) {
-    TRACE(TR_GEMV_H);
-    const int n8 = n_in / 8, lane = threadIdx.x % 32;
+    TRACE(EPI == EPI_ROPE ? TR_GEMV_H_QKV : EPI == EPI_RESNORM ? TR_GEMV_H_RES : GLU ? TR_GEMV_H_GLU : TR_GEMV_H);
+    __shared__ float part[KS > 1 ? W : 1][R];
+    const int n8 = n_in / 8, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
     const float4 *x4 = (const float4 *)x;
     int mi;
-    const int row0 = set_row0(set, blockIdx.x, W, threadIdx.x / 32, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
+    const int row0 = set_row0(set, blockIdx.x, W / KS, warp / KS, GLU ? R / 2 : R, GLU, &mi), n_out = set.n_out[mi];
     pdl_launch();
-    if (EPI != EPI_RESNORM && row0 >= n_out) return; // (RESNORM: every thread reaches the epilogue's barrier)
+    // (RESNORM and split rows: every thread reaches the block's barrier)
+    if (EPI != EPI_RESNORM && KS == 1 && row0 >= n_out) return;
     const uint4 *wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -40,32 +43,35 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
         wr[r] = (const uint4 *)set.w[m] + (size_t)row * n8;
     }
     // the first weight loads do not depend on the previous kernel: issue
-    // them before waiting for it; then each slot is reloaded once used
+    // them before waiting for it; then each slot is reloaded once used. A
+    // lane takes the row's 16-byte pieces b0, b0 + step, ... (warp k of a
+    // group of KS: b0 = lane + 32 k)
+    const int b0 = lane + 32 * (warp % KS);
     uint4 w[PF][R];
 #pragma unroll
     for (int p = 0; p < PF; p++)
 #pragma unroll
         for (int r = 0; r < R; r++)
-            if (lane + 32 * p < n8) w[p][r] = ld_stream(wr[r] + lane + 32 * p);
+            if (b0 + step * p < n8) w[p][r] = ld_stream(wr[r] + b0 + step * p);
     epi_pre<R, EPI> pre;
     const float rms = pre.wait(set, n_in, e, row0, n_out);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
-    for (int b0 = lane; b0 < n8; b0 += 32 * PF) {
+    for (int bb = b0; bb < n8; bb += step * PF) {
 #pragma unroll
         for (int p = 0; p < PF; p++) {
-            const int b = b0 + 32 * p;
+            const int b = bb + step * p;
             if (b >= n8) break;
             const float4 a = __ldg(x4 + 2 * b), c = __ldg(x4 + 2 * b + 1);
 #pragma unroll
             for (int r = 0; r < R; r++) acc[r] += dot8<T>(w[p][r], a, c);
-            if (b + 32 * PF < n8)
+            if (b + step * PF < n8)
 #pragma unroll
-                for (int r = 0; r < R; r++) w[p][r] = ld_stream(wr[r] + b + 32 * PF);
+                for (int r = 0; r < R; r++) w[p][r] = ld_stream(wr[r] + b + step * PF);
         }
     }
-    gemv1_finish<R, 1, GLU, EPI, W>(set, mi, row0, acc, rms, NULL, e, pre);
+    gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e, pre);
 }
 
 // one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]);
@@ -74,17 +80,39 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
 // EPI_ROPE, set = Q/K/V rotated into the cache (qkv_write, 2 rows a warp:
 // whole rotation pairs); EPI_RESNORM, one matrix: the residual add and the
 // next norm deferred, in blocks of 32 rows (16 warps).
+// Launch shapes, from bench/gemv_micro.cu (f16) on an H100 over the
+// Llama-3-8B, Llama-3.2-1B and Qwen2.5-0.5B matrices, in a graph of PDL
+// launches: 4 rows per warp everywhere (2 rows: 8B Q/K/V 26.8 -> 19.0 us,
+// 1B output 222 -> 190, 8B down with RESNORM 43.8 -> 41.1); rows of up to
+// 2048 split over 2 warps (1B O 6.1 -> 5.0 us, 0.5B Q/K/V 3.0 -> 2.1), and
+// gate/up pairs of 2048+ too (8B 76.8 -> 76.1); RESNORM (blocks of 32
+// rows) 16 warps, 2 per row (1B down 16.6 -> 13.9). INGOT_CUDA_HOLD=1: the
+// shapes before (2 rows per warp, a warp per row) for comparison.
+template <int T, int R, bool GLU, int EPI, int W, int KS>
+static void launch_h(gemv_set &set, int n_in, const float *x, const gemv_epi &e) {
+    const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
+    launch_pdl(k_gemv_h<T, R, GLU, GH_PF, EPI, W, KS>, grid, W * 32, 0, set, n_in, x, e);
+}
 template <int T> static void launch_half(gemv_set &set, int n_in, const float *x, bool glu, int epi, const gemv_epi &e) {
+    static int old = -1;
+    if (old < 0) old = getenv("INGOT_CUDA_HOLD") && atoi(getenv("INGOT_CUDA_HOLD")) != 0;
+    const bool split = glu ? n_in >= 2048 : n_in <= 2048;
     if (epi == EPI_RESNORM) {
-        launch_pdl(k_gemv_h<T, 2, false, GH_PF, EPI_RESNORM, 16>, set_blocks(set, 32), 16 * 32, 0, set, n_in, x, e);
-        return;
+        if (old) launch_h<T, 2, false, EPI_RESNORM, 16, 1>(set, n_in, x, e);
+        else launch_h<T, 4, false, EPI_RESNORM, 16, 2>(set, n_in, x, e);
+    } else if (glu) {
+        if (old) launch_h<T, 2, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
+        else if (split) launch_h<T, 4, true, EPI_PLAIN, GH_WARPS, 2>(set, n_in, x, e);
+        else launch_h<T, 4, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
+    } else if (epi == EPI_ROPE) {
+        if (old) launch_h<T, 2, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
+        else if (split) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 2>(set, n_in, x, e);
+        else launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
+    } else {
+        if (old) launch_h<T, 2, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
+        else if (split && set_rows(set) < 32768) launch_h<T, 4, false, EPI_PLAIN, GH_WARPS, 2>(set, n_in, x, e);
+        else launch_h<T, 4, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
     }
-    // a block per 8 or 16 rows (the kernel takes exactly one): measured faster
-    // than fewer, looping blocks
-    const int grid = set_blocks(set, GH_WARPS * (glu ? 1 : 2));
-    if (glu) launch_pdl(k_gemv_h<T, 2, true>, grid, GH_WARPS * 32, 0, set, n_in, x, e);
-    else if (epi == EPI_ROPE) launch_pdl(k_gemv_h<T, 2, false, GH_PF, EPI_ROPE>, grid, GH_WARPS * 32, 0, set, n_in, x, e);
-    else launch_pdl(k_gemv_h<T, 2, false>, grid, GH_WARPS * 32, 0, set, n_in, x, e);
 }
 static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu, int epi = EPI_PLAIN,
                       const gemv_epi *e = NULL) {

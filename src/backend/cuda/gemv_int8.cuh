@@ -405,7 +405,7 @@ __device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int ro
 // warps per block (bench/gemv_micro.cu, notes in bench/gpu-h100-latest.md).
 template <int T, int R, int PF, int KS, bool GLU, int EPI, int W>
 __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
-    TRACE(EPI == EPI_ROPE ? TR_GEMV1_QKV : GLU ? TR_GEMV1_GLU : TR_GEMV1);
+    TRACE(EPI == EPI_ROPE ? TR_GEMV1_QKV : EPI == EPI_RESNORM ? TR_GEMV1_RES : GLU ? TR_GEMV1_GLU : TR_GEMV1);
     constexpr int QB = dq_traits<T>::QB, QV = QB / 16;
     __shared__ float part[W][R];
     const int nb = n_in / 32, lane = threadIdx.x % 32, warp = threadIdx.x / 32, step = 32 * KS;
@@ -529,7 +529,7 @@ template <int HI> __device__ __forceinline__ int dot_nib(uint4 q0, uint4 q1, int
 
 template <int R, int KS, int PF, bool GLU, int EPI, int W>
 __global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
-    TRACE(EPI == EPI_ROPE ? TR_Q4K_QKV : GLU ? TR_Q4K_GLU : TR_Q4K);
+    TRACE(EPI == EPI_ROPE ? TR_Q4K_QKV : EPI == EPI_RESNORM ? TR_Q4K_RES : GLU ? TR_Q4K_GLU : TR_Q4K);
     __shared__ float part[W][R];
     const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int8_t *xc = (const int8_t *)xq;
