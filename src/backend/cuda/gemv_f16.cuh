@@ -83,7 +83,8 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
 // Launch shapes, from bench/gemv_micro.cu (f16) on an H100 over the
 // Llama-3-8B, Llama-3.2-1B and Qwen2.5-0.5B matrices, in a graph of PDL
 // launches: 4 rows per warp everywhere (2 rows: 8B Q/K/V 26.8 -> 19.0 us,
-// 1B output 222 -> 190, 8B down with RESNORM 43.8 -> 41.1); rows of up to
+// 8B down with RESNORM 43.8 -> 41.1), 8 for a vocabulary-sized output (1B
+// 222 -> 180 us, 0.5B 141 -> 96); rows of up to
 // 2048 split over 2 warps (1B O 6.1 -> 5.0 us, 0.5B Q/K/V 3.0 -> 2.1), and
 // gate/up pairs of 2048+ too (8B 76.8 -> 76.1); RESNORM (blocks of 32
 // rows) 16 warps, 2 per row (1B down 16.6 -> 13.9). INGOT_CUDA_HOLD=1: the
@@ -110,7 +111,8 @@ template <int T> static void launch_half(gemv_set &set, int n_in, const float *x
         else launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
     } else {
         if (old) launch_h<T, 2, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
-        else if (split && set_rows(set) < 32768) launch_h<T, 4, false, EPI_PLAIN, GH_WARPS, 2>(set, n_in, x, e);
+        else if (set_rows(set) >= 32768) launch_h<T, 8, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
+        else if (split) launch_h<T, 4, false, EPI_PLAIN, GH_WARPS, 2>(set, n_in, x, e);
         else launch_h<T, 4, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
     }
 }
