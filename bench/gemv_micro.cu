@@ -83,13 +83,14 @@ template <int T> static std::vector<variant> variants(bool glu, bool single) {
     if (T == T_Q4_K) {
         if (glu)
             v = {{"shipped", ship_glu<T>}, Q4K(2, 1, 2, true), Q4K(2, 1, 1, true), Q4K(4, 1, 1, true),
-                 Q4K(4, 1, 2, true), Q4K(2, 2, 2, true), Q4KE(4, 1, 1, true, QUANT, 16), Q4KE(4, 2, 1, true, QUANT, 32),
+                 Q4K(4, 1, 2, true), Q4K(2, 2, 2, true), Q4KE(2, 1, 1, true, QUANT, 32), Q4KE(4, 1, 1, true, QUANT, 16), Q4KE(4, 2, 1, true, QUANT, 32),
                  Q4KE(8, 1, 1, true, QUANT, 8), Q4KE(8, 2, 1, true, QUANT, 16)};
         else
             v = {{"shipped", ship<T>}, Q4K(2, 1, 2, false), Q4K(4, 1, 2, false), Q4K(4, 1, 1, false),
                  Q4K(2, 1, 1, false), Q4K(8, 1, 1, false), Q4K(4, 2, 2, false), Q4K(2, 2, 2, false)};
         if (single && !glu)
-            v.insert(v.end(), {Q4KE(4, 1, 2, false, RESNORM, 8), Q4KE(4, 2, 2, false, RESNORM, 16),
+            v.insert(v.end(), {Q4KE(4, 1, 2, false, RESNORM, 8), Q4KE(2, 1, 2, false, RESNORM, 16),
+                               Q4KE(2, 1, 1, false, RESNORM, 16), Q4KE(4, 2, 2, false, RESNORM, 16),
                                Q4KE(4, 4, 2, false, RESNORM, 32), Q4KE(8, 2, 1, false, RESNORM, 8),
                                Q4KE(8, 4, 1, false, RESNORM, 16)});
         return v;
