@@ -104,6 +104,9 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         CHECK(k == tok_list[2 * t + 1], "cell list of token %d holds %d cells, not %d", t, tok_list[2 * t + 1], k);
     }
     for (int i = 0; i < 64; i++) CHECK(slot[i] == -1, "ig_cell_lists left slot %d set", i);
+    int one_per_seq = 1; /* as ig_decode sets it */
+    for (int t = 0; t < n_tok; t++)
+        for (int u = 0; u < t; u++) one_per_seq &= seq[u] != seq[t];
     for (int i = 0; i < 2; i++) {
         void **m = st->mem[i];
         m[0] = put(e[i], tok, (size_t)n_tok * 4);
@@ -116,7 +119,8 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         m[7] = put(e[i], &n_used, 4);
         m[8] = put(e[i], tok_list, (size_t)n_tok * 8);
         m[9] = put(e[i], list, (size_t)n_list * 4);
-        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1, m[8], m[9]};
+        st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1, m[8], m[9],
+                                   one_per_seq};
     }
     free(list), free(tok_list);
 }

@@ -39,6 +39,9 @@ struct ig_step {
      * instead of scanning every cell for its sequence. */
     const int32_t *tok_list; /* (2 * n_tok) */
     const int32_t *list;     /* (up to n_ctx) */
+    /* 1: no two tokens of the step share a sequence (decode), so every cell
+     * a token sees, its own cell aside, was written by an earlier step */
+    int32_t one_per_seq;
 };
 
 struct ig_attn_args {

@@ -286,10 +286,13 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     memcpy(h + o_cpos, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
     int32_t n_list = ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb);
     ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));
-    int32_t runs = 1;
+    int32_t runs = 1, n_seqs = 0;
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
+    for (int32_t t = 0; t < b->n; t++) /* (seq_slot: all -1 between uses) */
+        if (c->seq_slot[b->seq[t]] < 0) c->seq_slot[b->seq[t]] = 0, n_seqs++;
+    for (int32_t t = 0; t < b->n; t++) c->seq_slot[b->seq[t]] = -1;
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + o_cseq, d + o_cpos, d + o_used, b->n,
-                        n_out, c->n_ctx, runs, d + 5 * nb, d + o_list};
+                        n_out, c->n_ctx, runs, d + 5 * nb, d + o_list, n_seqs == b->n};
     /* decode steps (each token the next of its own sequence, every row of
      * logits wanted) of the same size all launch the same work: backends that
      * can record a step replay it instead; key = the number of sequences */

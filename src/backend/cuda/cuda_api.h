@@ -73,10 +73,14 @@ void ig_cuda_rope_store(float *q, const float *k, const float *v, float *kc, flo
                         const int32_t *cell, int n_tok, int n_head, int n_head_kv, int head_dim, int n_rot,
                         const double *inv_freq, bool neox);
 size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim);
+/* Attention of n_tok tokens over their sequences' cells (step lists); prompts
+ * of 16+ tokens on tensor cores. one_per_seq: no two tokens share a sequence,
+ * so the cells before each token's position may be read before the kernels
+ * of this step finish. */
 void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq, const int32_t *pos,
                        const int32_t *cell_seq, const int32_t *cell_pos, const int32_t *n_used,
                        const int32_t *tok_list, const int32_t *list, float *out, float *scratch, int n_tok, int n_ctx,
-                       int n_head, int n_head_kv, int head_dim, int n_runs);
+                       int n_head, int n_head_kv, int head_dim, int n_runs, bool one_per_seq);
 void ig_cuda_add(float *x, const float *y, size_t n);
 /* Drop the FP16 copies of weights kept for batched matmuls (call before
  * freeing weights: they are keyed by address). */

@@ -254,7 +254,7 @@ static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
     ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, s->tok_list,
                       s->list, a->out, a->scratch,
-                      s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim, s->n_runs);
+                      s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim, s->n_runs, s->one_per_seq);
 }
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
 static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }

@@ -1543,7 +1543,7 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
                                   const int32_t *n_used, const int32_t *tok_list, const int32_t *list, float *out,
                                   float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim,
-                                  int n_runs) {
+                                  int n_runs, bool one_per_seq) {
     nq_clobber(out);
     // prompts (16+ tokens, 8+ per run of one sequence) on tensor cores;
     // INGOT_CUDA_FLASH=0 keeps them on the exact FP32 kernel below
@@ -1573,11 +1573,12 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     const bool qz = tag != NULL;
     uint8_t *xq = qz ? tag->buf : NULL;
     const int n4 = head_dim / 4;
-    // one token: every cell before its position holds an earlier step's K/V
-    // (INGOT_CUDA_ATT_EARLY=0: load them after the wait, as the others)
+    // one token per sequence: every cell before a token's position holds an
+    // earlier step's K/V (INGOT_CUDA_ATT_EARLY=0: load them after the wait,
+    // as the others)
     static int early_on = -1;
     if (early_on < 0) early_on = !getenv("INGOT_CUDA_ATT_EARLY") || atoi(getenv("INGOT_CUDA_ATT_EARLY")) != 0;
-    const bool early = early_on && n_tok == 1;
+    const bool early = early_on && (n_tok == 1 || one_per_seq);
 #define ATT_LAUNCH(LPC, NV)                                                                                      \
     launch_pdl(qz ? k_attn_dec<LPC, NV, true> : k_attn_dec<LPC, NV, false>, grid, ATT_WARPS * 32, 0, q, kc, vc, pos, \
                cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split, early)
