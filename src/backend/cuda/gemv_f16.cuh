@@ -77,18 +77,18 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
 // one token through the F16/BF16 matrices of `set` (glu: gate w[0], up w[1]);
 // false if not applicable. x may be a deferred norm's output still unscaled
 // (nq_tag pending): the kernel applies its 1 / rms. epi (e given):
-// EPI_ROPE, set = Q/K/V rotated into the cache (qkv_write, 2 rows a warp:
-// whole rotation pairs); EPI_RESNORM, one matrix: the residual add and the
-// next norm deferred, in blocks of 32 rows (16 warps).
+// EPI_ROPE, set = Q/K/V rotated into the cache (qkv_write: a group's 2 or
+// 4 rows hold whole rotation pairs); EPI_RESNORM, one matrix: the residual
+// add and the next norm deferred, in blocks of 32 rows (16 warps).
 // Launch shapes, from bench/gemv_micro.cu (f16) on an H100 over the
 // Llama-3-8B, Llama-3.2-1B and Qwen2.5-0.5B matrices, in a graph of PDL
-// launches: 4 rows per warp everywhere (2 rows: 8B Q/K/V 26.8 -> 19.0 us,
-// 8B down with RESNORM 43.8 -> 41.1), 8 for a vocabulary-sized output (1B
-// 222 -> 180 us, 0.5B 141 -> 96); rows of up to
-// 2048 split over 2 warps (1B O 6.1 -> 5.0 us, 0.5B Q/K/V 3.0 -> 2.1), and
-// gate/up pairs of 2048+ too (8B 76.8 -> 76.1); RESNORM (blocks of 32
-// rows) 16 warps, 2 per row (1B down 16.6 -> 13.9). INGOT_CUDA_HOLD=1: the
-// shapes before (2 rows per warp, a warp per row) for comparison.
+// launches: 4 rows per warp (against 2: 8B Q/K/V 26.8 -> 19.4 us, 8B down
+// with RESNORM 43.8 -> 41.1), 8 for a vocabulary-sized output (1B 222 ->
+// 180 us, 0.5B 141 -> 96); rows of up to 2048 split over 2 warps (1B O 6.1
+// -> 5.0 us, 0.5B Q/K/V 3.0 -> 2.1), and gate/up pairs of 2048+ too (8B
+// 76.8 -> 76.0); RESNORM (blocks of 32 rows) 16 warps, 2 per row (1B down
+// 16.6 -> 13.8). INGOT_CUDA_HOLD=1: the shapes before (2 rows per warp, a
+// warp per row) for comparison.
 template <int T, int R, bool GLU, int EPI, int W, int KS>
 static void launch_h(gemv_set &set, int n_in, const float *x, const gemv_epi &e) {
     const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
