@@ -1,5 +1,5 @@
-// gemv_micro.cu - decode GEMV experiments on the GPU: the one-token int8
-// kernels of src/backend/cuda (compiled in from cuda_kernels.cu) against
+// gemv_micro.cu - decode GEMV experiments on the GPU: the one-token int8 and
+// F16 kernels of src/backend/cuda (compiled in from cuda_kernels.cu) against
 // other instantiations of the same templates (rows per warp, loads in
 // flight, warps per row), timed alone on the matrix shapes of real models,
 // with weights rotated over enough copies that L2 (50 MB) cannot hold them.
