@@ -93,7 +93,8 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
     /* the cell lists, as ig_decode builds them */
     int32_t slot[64], cnt[257], *list = malloc((size_t)n_ctx * 4), *tok_list = malloc((size_t)n_tok * 8);
     for (int i = 0; i < 64; i++) slot[i] = -1;
-    int32_t n_list = ig_cell_lists(cell_seq, n_used, seq, n_tok, slot, cnt, list, tok_list);
+    int32_t n_seq = 0;
+    int32_t n_list = ig_cell_lists(cell_seq, n_used, seq, n_tok, slot, cnt, list, tok_list, &n_seq);
     for (int t = 0; t < n_tok; t++) { /* each token's list: exactly its sequence's cells, ascending */
         int k = 0;
         for (int c = 0; c < n_used; c++) {
@@ -104,9 +105,6 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         CHECK(k == tok_list[2 * t + 1], "cell list of token %d holds %d cells, not %d", t, tok_list[2 * t + 1], k);
     }
     for (int i = 0; i < 64; i++) CHECK(slot[i] == -1, "ig_cell_lists left slot %d set", i);
-    int one_per_seq = 1; /* as ig_decode sets it */
-    for (int t = 0; t < n_tok; t++)
-        for (int u = 0; u < t; u++) one_per_seq &= seq[u] != seq[t];
     for (int i = 0; i < 2; i++) {
         void **m = st->mem[i];
         m[0] = put(e[i], tok, (size_t)n_tok * 4);
@@ -120,7 +118,7 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         m[8] = put(e[i], tok_list, (size_t)n_tok * 8);
         m[9] = put(e[i], list, (size_t)n_list * 4);
         st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1, m[8], m[9],
-                                   one_per_seq};
+                                   n_seq == n_tok};
     }
     free(list), free(tok_list);
 }

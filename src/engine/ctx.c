@@ -166,7 +166,7 @@ int32_t ig_seq_pos_max(const struct ig_ctx *c, int32_t seq) {
 }
 
 int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
-                      int32_t *cnt, int32_t *list, int32_t *tok_list) {
+                      int32_t *cnt, int32_t *list, int32_t *tok_list, int32_t *n_seq) {
     int32_t n_slot = 0;
     for (int32_t t = 0; t < n_tok; t++)
         if (slot[seq[t]] < 0) cnt[n_slot] = 0, slot[seq[t]] = n_slot++;
@@ -187,6 +187,7 @@ int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *s
     for (int32_t i = 0; i < n_cells; i++)
         if (cell_seq[i] >= 0 && slot[cell_seq[i]] >= 0) list[cnt[slot[cell_seq[i]]]++] = i;
     for (int32_t t = 0; t < n_tok; t++) slot[seq[t]] = -1;
+    *n_seq = n_slot;
     return off;
 }
 
@@ -284,19 +285,20 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     h[o_used] = used;
     memcpy(h + o_cseq, c->cell_seq, (size_t)c->n_ctx * sizeof(int32_t));
     memcpy(h + o_cpos, c->cell_pos, (size_t)c->n_ctx * sizeof(int32_t));
-    int32_t n_list = ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb);
+    int32_t n_seqs = 0;
+    int32_t n_list =
+        ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb, &n_seqs);
     ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));
-    int32_t runs = 1, n_seqs = 0;
+    int32_t runs = 1;
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
-    for (int32_t t = 0; t < b->n; t++) /* (seq_slot: all -1 between uses) */
-        if (c->seq_slot[b->seq[t]] < 0) c->seq_slot[b->seq[t]] = 0, n_seqs++;
-    for (int32_t t = 0; t < b->n; t++) c->seq_slot[b->seq[t]] = -1;
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + o_cseq, d + o_cpos, d + o_used, b->n,
                         n_out, c->n_ctx, runs, d + 5 * nb, d + o_list, n_seqs == b->n};
     /* decode steps (each token the next of its own sequence, every row of
      * logits wanted) of the same size all launch the same work: backends that
-     * can record a step replay it instead; key = the number of sequences */
-    int32_t key = n_out == b->n && runs == b->n && b->n <= 64 ? b->n : 0;
+     * can record a step replay it instead; key = the number of sequences.
+     * (Not runs == n: [A, B, A] has that, and its launches differ: attention
+     * may read earlier cells early only with one token per sequence.) */
+    int32_t key = n_out == b->n && s.one_per_seq && b->n <= 64 ? b->n : 0;
     int g = key && ops->graph_begin ? ops->graph_begin(be, key) : -1;
     if (g != 1) ig_forward(c, &s);
     if (g == 0) ops->graph_end(be, key);

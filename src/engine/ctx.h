@@ -54,10 +54,10 @@ struct ig_ctx {
 /* The step's cell lists (see struct ig_step): for each distinct sequence of
  * the n_tok tokens (ids < the length of slot), the cells < n_cells it holds
  * in cell_seq, ascending, into list; each token's offset and count into
- * tok_list. slot must be all -1 (it is again on return); cnt holds n_tok + 1.
- * Returns the length of list. */
+ * tok_list; the number of distinct sequences into *n_seq. slot must be all -1
+ * (it is again on return); cnt holds n_tok + 1. Returns the length of list. */
 int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
-                      int32_t *cnt, int32_t *list, int32_t *tok_list);
+                      int32_t *cnt, int32_t *list, int32_t *tok_list, int32_t *n_seq);
 
 /* The forward step over a batch already placed in cells (engine/forward.c);
  * leaves n_out rows of logits in c->d_logits. */

@@ -1578,7 +1578,7 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     // as the others)
     static int early_on = -1;
     if (early_on < 0) early_on = !getenv("INGOT_CUDA_ATT_EARLY") || atoi(getenv("INGOT_CUDA_ATT_EARLY")) != 0;
-    const bool early = early_on && (n_tok == 1 || one_per_seq);
+    const bool early = early_on && one_per_seq;
 #define ATT_LAUNCH(LPC, NV)                                                                                      \
     launch_pdl(qz ? k_attn_dec<LPC, NV, true> : k_attn_dec<LPC, NV, false>, grid, ATT_WARPS * 32, 0, q, kc, vc, pos, \
                cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split, early)
