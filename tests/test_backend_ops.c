@@ -657,8 +657,8 @@ int main(int argc, char **argv) {
     test_embed(e, hp);
     test_elementwise(e, hp);
     test_topk(&tst);
-    /* token counts around the kernels' switch points (1, 8 per pass, 16+ GEMM) */
-    const int toks[] = {1, 2, 3, 7, 8, 9, 16, 17, 33, 64};
+    /* token counts around the kernels' switch points (1, 8 per pass, 16+ GEMM, tiles of 8 up to 64) */
+    const int toks[] = {1, 2, 3, 7, 8, 9, 16, 17, 32, 33, 64};
     for (int wi = 0; wi < 8; wi++)
         for (size_t j = 0; j < sizeof toks / sizeof toks[0]; j++) test_matmul(e, wi, toks[j]);
     const int qkv[3] = {0, 1, 2}, gu[2] = {4, 5};

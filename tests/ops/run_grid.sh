@@ -2,7 +2,8 @@
 # The op-level grid: random-weight models of every weight type and a few
 # shapes (odd block counts, GQA and MHA, head sizes 32/64/96/128/256, qwen2's
 # biases and NeoX RoPE, a vocabulary that is no multiple of a tile and one
-# large enough for the GPU's vocabulary-sized GEMV shapes), each run
+# large enough for the GPU's vocabulary-sized GEMV shapes, a down projection
+# long enough for the batched GEMM to split its rows' blocks), each run
 # through test_backend_ops for one backend against the scalar reference.
 # usage: run_grid.sh INGOT_GEN TEST_BACKEND_OPS WORKDIR BACKEND [TYPES...]
 # exit 0 all passed, 1 a failure, 77 the backend is not usable here.
@@ -21,7 +22,8 @@ for type in $types; do
                        "qwen2 --n-embd 256 --n-head 2 --n-head-kv 2 --n-ff 96 --n-vocab 263"
                        "llama --n-embd 256 --n-head 8 --n-head-kv 2 --n-ff 704 --n-vocab 300"
                        "llama --n-embd 192 --n-head 2 --n-head-kv 1 --n-ff 256 --n-vocab 300"
-                       "llama --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 256 --n-vocab 33000");;
+                       "llama --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 256 --n-vocab 33000"
+                       "llama --n-embd 320 --n-head 5 --n-head-kv 1 --n-ff 1088 --n-vocab 301");;
   esac
   for i in "${!shapes[@]}"; do
     f=$W/$type-$i.gguf

@@ -1093,7 +1093,7 @@ extern "C" bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_ou
     }
     size_t smem = ((size_t)n_in + (size_t)(n_in / 32) * 16) * sizeof(float);
     if (!mode || n_w < 1 || n_w > GEMV_MAX_W || n_in % 32) return false;
-    if (n_tok >= cublas_min_tok() && !(mode == 2 && mmq_applies(type, n_tok))) return false;
+    if (n_tok >= cublas_min_tok() && !(mode == 2 && mmq_applies(type, n_in, n_tok))) return false;
     if (type != T_Q8_0 && type != T_Q4_0 && !(type == T_Q4_K && n_tok == 1 && mode == 2)) return false;
     gemv_set set;
     memset(&set, 0, sizeof set);
@@ -1171,7 +1171,7 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
     set.out[0] = out;
     set.n_out[0] = n_ff;
     if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) return gemv_half(type, set, n_in, x, true);
-    if (gemv_mode() != 2 || (n_tok >= cublas_min_tok() && !mmq_applies(type, n_tok))) return false;
+    if (gemv_mode() != 2 || (n_tok >= cublas_min_tok() && !mmq_applies(type, n_in, n_tok))) return false;
     return matmul_int8(type, set, n_in, x, n_tok, true, scratch);
 }
 
@@ -1212,7 +1212,7 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
         if (gemv_half(type, set, n_in, x, false)) return;
     }
     nq_resolve(x);
-    const bool mmq_first = gemv_mode() == 2 && mmq_applies(type, n_tok); // (tensor cores on the weights as stored)
+    const bool mmq_first = gemv_mode() == 2 && mmq_applies(type, n_in, n_tok); // (tensor cores on the weights as stored)
     if (type != T_F32 && !mmq_first && matmul_cublas(type, w, rb, n_in, n_out, group, x, out, n_tok)) return;
     switch (type) {
     case T_F32: launch_matmul<T_F32>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;

@@ -37,20 +37,33 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             for (int i = 0; i < 2; i++) cudaFree(g_nq[i].buf), g_nq[i].buf = NULL;
         }
     }
-    // (k_mmq's activations: tokens padded to 8, 16, 32 or 64)
+    // (k_mmq's activations: tokens padded to a multiple of 8, at most 8, 16, 32 or 64)
     const int n_pad = n_tok <= 8 ? 8 : n_tok <= 16 ? 16 : n_tok <= 32 ? 32 : n_tok <= 64 ? 64 : n_tok;
     return (size_t)n_pad * one + 16;
 }
+
+// Up to 3 float buffers that k_quant8 zeroes too (after waiting for the
+// kernels before): the outputs of a multiply whose blocks add into them.
+struct zero_list {
+    float *p[3];
+    size_t n[3];
+    int cnt;
+};
 
 // 8 threads per 32-value block, coalesced reads. n_rows (>= n_tok) rows
 // are written, those past n_tok as zeros; MMQ: in k_mmq's layout (mmq.cuh:
 // for 32-block k of token t, the codes at (k n_rows + t) 32 in the order
 // the mma lanes read them, then float2 (scale, code sum) at
-// nb n_rows 32 + (k n_rows + t) 8), else a token after another.
-template <bool MMQ> __global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows) {
+// nb n_rows 32 + (k n_rows + t) 8), else a token after another; and the
+// buffers of z zeroed.
+template <bool MMQ>
+__global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows, zero_list z) {
     TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
+    for (int m = 0; m < z.cnt; m++)
+        for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < z.n[m]; i += (size_t)gridDim.x * blockDim.x)
+            z.p[m][i] = 0.f;
     const int nb = n_in / 32, n4 = n_rows * nb * 8;
     const int i0 = blockIdx.x * blockDim.x; // whole warps take part in the shuffles
     if (i0 >= n4) return;
@@ -69,9 +82,11 @@ template <bool MMQ> __global__ void k_quant8(const float *x, uint8_t *xq, int n_
     *(uint32_t *)(xq + cell * 32 + 8 * (p % 4) + 4 * (p / 4)) = q.codes;
     if (p == 0) ((float2 *)(xq + (size_t)nb * n_rows * 32))[cell] = make_float2(q.amax / 127.f, (float)q.sum);
 }
-static void quant8_launch(bool mmq, const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows) {
+static void quant8_launch(bool mmq, const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows,
+                          const zero_list *z = NULL) {
     const int threads = n_rows * (n_in / 32) * 8;
-    launch_pdl(mmq ? k_quant8<true> : k_quant8<false>, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_rows);
+    launch_pdl(mmq ? k_quant8<true> : k_quant8<false>, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_rows,
+               z ? *z : zero_list{});
 }
 
 template <int T> struct dq_traits {
@@ -166,7 +181,7 @@ __device__ __forceinline__ void dq_rows(const gemv_set &set, int mi, int row0, i
 }
 
 // GEMV over the quantized activations xq of 2+ tokens, NT per pass (Q4_K;
-// Q8_0/Q4_0 up to 16 tokens run k_mmq unless INGOT_CUDA_MMQ=0). A lane
+// Q8_0/Q4_0 up to 32 tokens run k_mmq unless INGOT_CUDA_MMQ=0). A lane
 // takes whole 32-weight blocks of R rows; the activations are read through
 // L1 (every warp of a block reads the same bytes), so there is no staging
 // step and the weight loads start at once.
@@ -628,7 +643,7 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
                         int epi = EPI_PLAIN, const gemv_epi *e = NULL) {
     if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
     if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
-    if (mmq_applies(type, n_tok) && epi == EPI_PLAIN) { // a few tokens: tensor cores
+    if (mmq_applies(type, n_in, n_tok) && epi == EPI_PLAIN) { // a few tokens: tensor cores
         nq_resolve(x);
         type == T_Q8_0 ? mmq<T_Q8_0>(set, n_in, x, n_tok, glu, scratch) : mmq<T_Q4_0>(set, n_in, x, n_tok, glu, scratch);
         return true;
