@@ -37,9 +37,10 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             for (int i = 0; i < 2; i++) cudaFree(g_nq[i].buf), g_nq[i].buf = NULL;
         }
     }
-    // (k_mmq's activations: tokens padded to a multiple of 8, at most 8, 16, 32 or 64)
+    // (k_mmq's activations: tokens padded to a multiple of 8, at most 8, 16,
+    // 32 or 64; in FP16, 64 bytes a 32-block)
     const int n_pad = n_tok <= 8 ? 8 : n_tok <= 16 ? 16 : n_tok <= 32 ? 32 : n_tok <= 64 ? 64 : n_tok;
-    return (size_t)n_pad * one + 16;
+    return (size_t)n_pad * (n_tok <= 64 ? IG_MAX(one, (size_t)nb * 64) : one) + 16;
 }
 
 // Up to 3 float buffers that k_quant8 zeroes too (after waiting for the

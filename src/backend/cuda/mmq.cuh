@@ -1,44 +1,56 @@
-// mmq.cuh - batched decode's 2 to 32 tokens (up to 64) through Q8_0/Q4_0
-// weights on int8 tensor cores (included by gemv_int8.cuh). Through cuBLAS
-// that multiply reads the FP16 copy of the weights (3.6x the bytes of Q4_0)
-// at ~1.6 TB/s; here the weights are read as stored, once for all tokens,
-// and multiplied with mma.sync m16n8k32 (int8 x int8 -> int32) one 32-weight
-// block at a time, each block's int32 result scaled by its weight scale and
-// the token's activation scale, as the one-token int8 GEMV does (the same
-// rounding of activations to int8).
+// mmq.cuh - batched decode's 2 to 64 tokens through Q8_0/Q4_0 weights on
+// tensor cores (included by gemv_int8.cuh). Through cuBLAS that multiply
+// reads the FP16 copy of the weights (3.6x the bytes of Q4_0) at ~1.6 TB/s;
+// here the weights are read as stored, once for all tokens.
 //
-// A block of MMQ_W warps owns 16 * MMQ_W rows (GLU: 8 * MMQ_W gate/up
-// pairs) and every token (n_tp, a multiple of 8). Its threads copy chunks of
-// MMQ_KC blocks of those rows (quants and scales) and the activations of the
-// same blocks into a ring of MMQ_NS shared-memory stages with cp.async, 16
-// bytes a copy, whole rows at a time; the warps read their fragments from
-// there (a first version read them straight from global memory, 4 bytes
-// from each of 16 rows at a time, every warp reloading the activations: it
-// lost to cuBLAS past 16 tokens). The weight copies of the first stages are
-// issued before waiting for the previous kernel (pdl_wait). Matrices with
-// few row tiles split their blocks over gridDim.z blocks, which add their
-// sums into the output; the quantize launch before zeroes it
-// (quant8_launch's zero list).
+// A block of MMQ_W x MMQ_KW warps owns 16 * MMQ_W rows (GLU: 8 * MMQ_W
+// gate/up pairs) and every token (n_tp, a multiple of 8). Its threads copy
+// chunks of MMQ_KC blocks of those rows (quants and scales) and the
+// activations of the same blocks into a ring of MMQ_NS shared-memory stages
+// with cp.async, 16 bytes a copy; the MMQ_KW warps of a row tile take
+// alternate blocks of a chunk and add up at the end. The weight copies of
+// the first stages are issued before waiting for the previous kernel
+// (pdl_wait). Matrices with few row tiles split their blocks over gridDim.z
+// blocks, which add their sums into the output; the launch that prepares
+// the activations zeroes it first (zero_list).
 //
-// Fragments (lane = 4 g + t): A rows g and g + 8 of the warp's 16 (GLU: gate
-// and up row of output g), bytes 4t..4t+3 (a0, a1) and 16+4t.. (a2, a3) of a
-// block; B token g of a tile of 8, codes 4t.. and 16+4t.. (k_quant8<true>
-// stores them in that order: lane t's 8 bytes at 8t); C rows g, g + 8 x
-// tokens 2t, 2t + 1.
+// Two ways to multiply a 32-weight block, by the number of tokens:
+// - int8 (up to 16 tokens): activations quantized to int8 as for the
+//   one-token GEMV (same rounding), one mma.sync m16n8k32 s8/u8 x s8 -> s32
+//   per block and 8 tokens, each int32 result scaled by the weight and
+//   activation scales in FP32. A lane of a row tile (lane = 4 g + t) holds
+//   rows g and g + 8, bytes 4t..4t+3 and 16+4t.. of a block; token g of a
+//   tile of 8, codes 4t.. and 16+4t.. (k_quant8<true> stores them so:
+//   lane t's 8 bytes at 8t); results rows g, g + 8 x tokens 2t, 2t + 1.
+// - FP16 (H, 17 tokens on): activations in FP16 (k_x16_mmq), the weights
+//   turned into FP16 pairs times their scale in registers (w_pair), two
+//   mma.sync m16n8k16 f16 x f16 -> f32 per block and 8 tokens, the sums
+//   kept in the mma's FP32 accumulators: no per-block scaling, which made
+//   the int8 way instruction-bound at 32 tokens (ncu: 44 instructions per
+//   mma, the FMA pipe busiest, half the issue slots idle). Lane (g, t):
+//   weights 2t, 2t + 1, 8 + 2t, 9 + 2t (then the same + 16) of rows g and
+//   g + 8, token g's values in the same order; results as above.
 #define MMQ_W 4
+#define MMQ_KW 2
 #define MMQ_KC 8
 #define MMQ_NS 3
+// An int of magnitude below 2^22 as a float, exactly, without the
+// conversion instruction (a quarter-rate pipe): its bits added to those of
+// 1.5 * 2^23 (I2F_BITS) make the float 1.5 * 2^23 + x; I2F_MAGIC comes off.
+#define I2F_BITS 0x4B400000
+#define I2F_MAGIC 12582912.f
 
+// c = a b (the accumulator input is zero: no registers to clear first)
 template <bool U8> __device__ __forceinline__ void mma_i8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                                           uint32_t b0, uint32_t b1) {
     if (U8)
-        asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                     : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+        asm("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};"
+            : "=r"(c[0]), "=r"(c[1]), "=r"(c[2]), "=r"(c[3])
+            : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
     else
-        asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                     : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+        asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};"
+            : "=r"(c[0]), "=r"(c[1]), "=r"(c[2]), "=r"(c[3])
+            : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
 }
 
 __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
@@ -57,19 +69,40 @@ template <int N> __device__ __forceinline__ void cp_async_wait(void) {
 // One stage's layout: quants of the block's rows (RS bytes a row: MMQ_KC
 // blocks and 16 bytes of padding, so that the 8 rows a warp reads at once
 // fall in different banks), their scales, the activation codes of n_tp
-// tokens per block (k_quant8<true>'s order) and their (scale, sum) pairs.
-template <int T, int NJ> struct mmq_stage {
+// tokens per block (k_quant8<true>'s order) and their (scale, sum) pairs;
+// H: the activations in FP16 instead (64 bytes a token and block,
+// k_x16_mmq's order), no scales.
+template <int T, int NJ, bool H> struct mmq_stage {
     static constexpr int QB = T == T_Q8_0 ? 32 : 16, ROWS = 16 * MMQ_W, NTP = 8 * NJ;
-    static constexpr int RS = MMQ_KC * QB + 16;
-    static constexpr int WQ = 0, WD = WQ + ROWS * RS, XC = WD + ROWS * MMQ_KC * 2, XD = XC + MMQ_KC * NTP * 32;
-    static constexpr int BYTES = XD + MMQ_KC * NTP * 8;
+    static constexpr int RS = MMQ_KC * QB + 16, XB = H ? 64 : 32;
+    static constexpr int WQ = 0, WD = WQ + ROWS * RS, XC = WD + ROWS * MMQ_KC * 2, XD = XC + MMQ_KC * NTP * XB;
+    static constexpr int BYTES = XD + (H ? 0 : MMQ_KC * NTP * 8);
 };
 
-template <int T, int NJ, bool GLU, bool SPLIT>
-__global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
+// c += a b in FP16 with FP32 sums (m16n8k16)
+__device__ __forceinline__ void mma_h(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                      uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+// Two weights as an FP16 pair times their block's scale d2: bytes h2, h2 + 1
+// of u (h2 = 0 or 2) are the codes, OFS = 1032 (Q4_0 nibbles, stored + 8)
+// or 1152 (Q8_0 bytes with the sign bit flipped). Each byte goes into the
+// low bits of 0x6400 (FP16 1024), so the pair is 1024 + code exactly;
+// subtracting OFS is exact too, and the product rounds once.
+template <int OFS> __device__ __forceinline__ uint32_t w_pair(uint32_t u, uint32_t sel, __half2 d2) {
+    const uint32_t p = __byte_perm(u, 0x64646464u, sel);
+    const __half2 v = __hsub2(*(const __half2 *)&p, __half2half2(__ushort_as_half((unsigned short)(OFS == 1032 ? 0x6408 : 0x6480))));
+    const __half2 r = __hmul2(v, d2);
+    return *(const uint32_t *)&r;
+}
+
+template <int T, int NJ, int KW, bool GLU, bool SPLIT, bool H>
+__global__ void __launch_bounds__(MMQ_W * KW * 32) k_mmq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
     TRACE(TR_MMQ);
-    using S = mmq_stage<T, NJ>;
-    constexpr int QB = S::QB, ROWS = S::ROWS, NTP = S::NTP, TH = MMQ_W * 32;
+    using S = mmq_stage<T, NJ, H>;
+    constexpr int QB = S::QB, ROWS = S::ROWS, NTP = S::NTP, TH = MMQ_W * KW * 32;
     extern __shared__ __align__(16) uint8_t sm[];
     __shared__ const uint8_t *rq[ROWS];
     __shared__ const uint8_t *rd[ROWS];
@@ -89,34 +122,49 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
     // this block's chunks of MMQ_KC blocks: a share of them when split
     const int n_ch = (nb + MMQ_KC - 1) / MMQ_KC, per = (n_ch + gridDim.z - 1) / gridDim.z;
     const int c0 = blockIdx.z * per, c1 = min(n_ch, c0 + per);
+    // A chunk's copies: where this thread's come from, less the chunk's
+    // offset (whole chunks; the last one, if partial, clamps its blocks)
+    constexpr int CPR = MMQ_KC * QB / 16, NW = ROWS * CPR / TH, CPT = NTP * S::XB / 16;
+    static_assert(ROWS * CPR % TH == 0 && ROWS * MMQ_KC / 2 == TH, "copies per thread");
+    const uint8_t *wsrc[NW];
+#pragma unroll
+    for (int n = 0; n < NW; n++) wsrc[n] = rq[(tid + n * TH) / CPR] + (tid + n * TH) % CPR * 16;
+    const uint8_t *dsrc = rd[tid / (MMQ_KC / 2)] + tid % (MMQ_KC / 2) * 4;
     auto load_w = [&](int st, int c) {
         uint8_t *b = sm + st * S::BYTES;
         const int k0 = c * MMQ_KC;
-        constexpr int CPR = MMQ_KC * QB / 16; // 16-byte copies per row
+        if (k0 + MMQ_KC <= nb) {
+#pragma unroll
+            for (int n = 0; n < NW; n++) {
+                const int i = tid + n * TH;
+                cp_async16(b + S::WQ + i / CPR * S::RS + i % CPR * 16, wsrc[n] + (size_t)k0 * QB);
+            }
+            cp_async4(b + S::WD + tid * 4, dsrc + (size_t)k0 * 2); // scales, 2 blocks (4 bytes) a copy
+            return;
+        }
 #pragma unroll
         for (int i = tid; i < ROWS * CPR; i += TH) {
             const int row = i / CPR, p = i % CPR, k = min(k0 + p / (QB / 16), nb - 1);
             cp_async16(b + S::WQ + row * S::RS + p * 16, rq[row] + (size_t)k * QB + (p % (QB / 16)) * 16);
         }
-#pragma unroll
-        for (int i = tid; i < ROWS * MMQ_KC / 2; i += TH) { // scales, 2 blocks (4 bytes) a copy
-            const int row = i / (MMQ_KC / 2), p = i % (MMQ_KC / 2), k = min(k0 + 2 * p, nb - 2);
-            cp_async4(b + S::WD + row * MMQ_KC * 2 + p * 4, rd[row] + (size_t)k * 2);
-        }
+        const int row = tid / (MMQ_KC / 2), p = tid % (MMQ_KC / 2), k = min(k0 + 2 * p, nb - 2);
+        cp_async4(b + S::WD + tid * 4, rd[row] + (size_t)k * 2);
     };
     auto load_x = [&](int st, int c) {
         uint8_t *b = sm + st * S::BYTES;
         const int k0 = c * MMQ_KC;
+        const bool full = k0 + MMQ_KC <= nb;
 #pragma unroll
-        for (int i = tid; i < MMQ_KC * NTP * 2; i += TH) {
-            const int kb = i / (NTP * 2), p = i % (NTP * 2), k = min(k0 + kb, nb - 1);
-            cp_async16(b + S::XC + i * 16, xq + (size_t)k * NTP * 32 + p * 16);
+        for (int i = tid; i < MMQ_KC * CPT; i += TH) {
+            const int k = full ? k0 : min(k0 + i / CPT, nb - 1) - i / CPT;
+            cp_async16(b + S::XC + i * 16, xq + (size_t)k * NTP * S::XB + i * 16);
         }
+        if (!H)
 #pragma unroll
-        for (int i = tid; i < MMQ_KC * NTP / 2; i += TH) {
-            const int kb = i / (NTP / 2), p = i % (NTP / 2), k = min(k0 + kb, nb - 1);
-            cp_async16(b + S::XD + i * 16, xq + (size_t)nb * NTP * 32 + (size_t)k * NTP * 8 + p * 16);
-        }
+            for (int i = tid; i < MMQ_KC * NTP / 2; i += TH) {
+                const int k = full ? k0 : min(k0 + i / (NTP / 2), nb - 1) - i / (NTP / 2);
+                cp_async16(b + S::XD + i * 16, xq + (size_t)nb * NTP * 32 + (size_t)k * NTP * 8 + i * 16);
+            }
     };
     // the weights of the first stages do not depend on the previous kernel
 #pragma unroll
@@ -132,7 +180,9 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
     float acc[NJ][4];
 #pragma unroll
     for (int j = 0; j < NJ; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    const int ra = 16 * warp + g, rb = ra + 8; // the lane's A rows within the tile
+    // warp rw % MMQ_W's 16 rows, blocks kw, kw + KW, ... of each chunk
+    const int rw = warp % MMQ_W, kw = warp / MMQ_W;
+    const int ra = 16 * rw + g, rb = ra + 8; // the lane's A rows within the tile
     for (int c = c0; c < c1; c++) {
         cp_async_wait<MMQ_NS - 2>();
         __syncthreads(); // chunk c is in; every warp is done with chunk c - 1's stage
@@ -145,8 +195,42 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
         const uint8_t *b = sm + ((c - c0) % MMQ_NS) * S::BYTES;
         const int kn = min(MMQ_KC, nb - c * MMQ_KC);
 #pragma unroll
-        for (int kk = 0; kk < MMQ_KC; kk++) {
+        for (int kk = kw; kk < MMQ_KC; kk += KW) {
             if (kk >= kn) break;
+            if constexpr (H) {
+                // the lane's A words: bytes 2t, 2t + 1 of each 8 (half t % 2 of word t / 2, 2 + t / 2, ...)
+                const uint8_t *qa = b + S::WQ + ra * S::RS + kk * QB + 4 * (t / 2), *qb = qa + 8 * S::RS;
+                const uint16_t *wd = (const uint16_t *)(b + S::WD);
+                const __half2 da = __half2half2(__ushort_as_half(wd[ra * MMQ_KC + kk]));
+                const __half2 db = __half2half2(__ushort_as_half(wd[rb * MMQ_KC + kk]));
+                const uint32_t sel = t % 2 ? 0x4342u : 0x4140u;
+                uint32_t fa[2][4]; // A fragments of weights 0-15 and 16-31
+                if (T == T_Q4_0) { // low nibbles: weights 0-15, high: 16-31
+                    const uint32_t m = 0x0F0F0F0Fu;
+                    const uint32_t ua = *(const uint32_t *)qa, ua8 = *(const uint32_t *)(qa + 8);
+                    const uint32_t ub = *(const uint32_t *)qb, ub8 = *(const uint32_t *)(qb + 8);
+                    fa[0][0] = w_pair<1032>(ua & m, sel, da), fa[0][1] = w_pair<1032>(ub & m, sel, db);
+                    fa[0][2] = w_pair<1032>(ua8 & m, sel, da), fa[0][3] = w_pair<1032>(ub8 & m, sel, db);
+                    fa[1][0] = w_pair<1032>((ua >> 4) & m, sel, da), fa[1][1] = w_pair<1032>((ub >> 4) & m, sel, db);
+                    fa[1][2] = w_pair<1032>((ua8 >> 4) & m, sel, da), fa[1][3] = w_pair<1032>((ub8 >> 4) & m, sel, db);
+                } else {
+                    const uint32_t f = 0x80808080u;
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        fa[h][0] = w_pair<1152>(*(const uint32_t *)(qa + 16 * h) ^ f, sel, da);
+                        fa[h][1] = w_pair<1152>(*(const uint32_t *)(qb + 16 * h) ^ f, sel, db);
+                        fa[h][2] = w_pair<1152>(*(const uint32_t *)(qa + 16 * h + 8) ^ f, sel, da);
+                        fa[h][3] = w_pair<1152>(*(const uint32_t *)(qb + 16 * h + 8) ^ f, sel, db);
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < NJ; j++) {
+                    const uint4 x = *(const uint4 *)(b + S::XC + ((kk * NTP + 8 * j + g) * 64 + 16 * t));
+                    mma_h(acc[j], fa[0][0], fa[0][1], fa[0][2], fa[0][3], x.x, x.y);
+                    mma_h(acc[j], fa[1][0], fa[1][1], fa[1][2], fa[1][3], x.z, x.w);
+                }
+                continue;
+            }
             uint32_t a0, a1, a2, a3;
             const uint8_t *qa = b + S::WQ + ra * S::RS + kk * QB + 4 * t, *qb = qa + 8 * S::RS;
             if (T == T_Q4_0) { // nibbles as stored (0..15): the -8 comes off with the code sums
@@ -163,17 +247,33 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
             for (int j = 0; j < NJ; j++) {
                 const uint2 x = *(const uint2 *)(b + S::XC + ((kk * NTP + 8 * j + g) * 32 + 8 * t));
                 const float4 s = *(const float4 *)(b + S::XD + ((kk * NTP + 8 * j) / 2 + t) * 16);
-                int cc[4] = {0, 0, 0, 0};
+                int cc[4];
                 mma_i8<T == T_Q4_0>(cc, a0, a1, a2, a3, x.x, x.y);
-                const float o0 = T == T_Q4_0 ? 8.f * s.y : 0.f, o1 = T == T_Q4_0 ? 8.f * s.w : 0.f;
-                acc[j][0] += da * s.x * ((float)cc[0] - o0);
-                acc[j][1] += da * s.z * ((float)cc[1] - o1);
-                acc[j][2] += db * s.x * ((float)cc[2] - o0);
-                acc[j][3] += db * s.z * ((float)cc[3] - o1);
+                // c - o as a float (I2F_BITS); o: Q4_0's offset of 8 times the
+                // code sums
+                const float o0 = I2F_MAGIC + (T == T_Q4_0 ? 8.f * s.y : 0.f);
+                const float o1 = I2F_MAGIC + (T == T_Q4_0 ? 8.f * s.w : 0.f);
+                acc[j][0] += da * s.x * (__int_as_float(I2F_BITS + cc[0]) - o0);
+                acc[j][1] += da * s.z * (__int_as_float(I2F_BITS + cc[1]) - o1);
+                acc[j][2] += db * s.x * (__int_as_float(I2F_BITS + cc[2]) - o0);
+                acc[j][3] += db * s.z * (__int_as_float(I2F_BITS + cc[3]) - o1);
             }
         }
     }
     cp_async_wait<0>();
+    if (KW > 1) { // the row warp's KW warps add up, in the ring's space
+        float *red = (float *)sm;
+        __syncthreads();
+        if (kw)
+#pragma unroll
+            for (int q = 0; q < NJ * 4; q++) red[(((kw - 1) * MMQ_W + rw) * NJ * 4 + q) * 32 + lane] = acc[q / 4][q % 4];
+        __syncthreads();
+        if (kw) return;
+#pragma unroll
+        for (int k = 0; k < KW - 1; k++)
+#pragma unroll
+            for (int q = 0; q < NJ * 4; q++) acc[q / 4][q % 4] += red[((k * MMQ_W + rw) * NJ * 4 + q) * 32 + lane];
+    }
     float *out = set.out[mi];
     const float *bias = blockIdx.z == 0 ? set.bias[mi] : NULL;
 #pragma unroll
@@ -184,7 +284,7 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
             if (tok >= n_tok) continue;
             float *o = out + (size_t)tok * n_out;
             if (GLU) {
-                const int row = r0 + 8 * warp + g;
+                const int row = r0 + 8 * rw + g;
                 const float gt = acc[j][h], up = acc[j][2 + h];
                 if (row < n_out) o[row] = gt / (1.f + expf(-gt)) * up;
             } else {
@@ -202,56 +302,98 @@ __global__ void __launch_bounds__(MMQ_W * 32) k_mmq(gemv_set set, int n_in, cons
         }
 }
 
-template <int T, int NJ, bool GLU, bool SPLIT>
+template <int T, int NJ, int KW, bool GLU, bool SPLIT, bool H>
 static void launch_mmq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, int split) {
-    constexpr size_t smem = (size_t)MMQ_NS * mmq_stage<T, NJ>::BYTES;
+    constexpr size_t smem = (size_t)MMQ_NS * mmq_stage<T, NJ, H>::BYTES;
     static bool attr = false;
     if (!attr) {
-        CK(cudaFuncSetAttribute(k_mmq<T, NJ, GLU, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        CK(cudaFuncSetAttribute(k_mmq<T, NJ, KW, GLU, SPLIT, H>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         attr = true;
     }
     const dim3 grid(set_blocks(set, GLU ? 8 * MMQ_W : 16 * MMQ_W), 1, split);
-    launch_pdl(k_mmq<T, NJ, GLU, SPLIT>, grid, MMQ_W * 32, smem, set, n_in, xq, n_tok);
+    launch_pdl(k_mmq<T, NJ, KW, GLU, SPLIT, H>, grid, MMQ_W * KW * 32, smem, set, n_in, xq, n_tok);
 }
 
-// How many blocks share a matrix's row tiles: enough blocks for the GPU
-// (about one per multiprocessor), at least 2 chunks each; 1 for GLU (its
-// SwiGLU needs the whole sums).
-static int mmq_split(const gemv_set &set, int n_in, bool glu) {
+// The activations of n_tok tokens in FP16 for k_mmq<H> (n_tp tokens, those
+// past n_tok zero): for 32-block k of token t, 32 values at (k n_tp + t) 64
+// bytes in the order the mma lanes read them (lane t's 8 values at 16t:
+// elements 2t, 2t + 1, 8 + 2t, 9 + 2t, 16 + 2t, ... of the block), a
+// thread per lane's 8; and the buffers of z zeroed.
+__global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int n_tp, zero_list z) {
+    TRACE(TR_QUANT8);
+    pdl_launch();
+    pdl_wait();
+    for (int m = 0; m < z.cnt; m++)
+        for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < z.n[m]; i += (size_t)gridDim.x * blockDim.x)
+            z.p[m][i] = 0.f;
+    const int nb = n_in / 32, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nb * n_tp * 4) return;
+    const int k = i / (n_tp * 4), tok = i / 4 % n_tp, t = i % 4;
+    __half2 h[4];
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        const float2 v = tok < n_tok ? *(const float2 *)(x + (size_t)tok * n_in + 32 * k + 8 * q + 2 * t) : make_float2(0.f, 0.f);
+        h[q] = __floats2half2_rn(v.x, v.y);
+    }
+    *(uint4 *)(xh + ((size_t)k * n_tp + tok) * 64 + 16 * t) = *(const uint4 *)h;
+}
+
+static int mmq_sms(void) {
     static int sms = 0;
     if (!sms) {
         int dev = 0;
         if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
             sms = 100;
     }
+    return sms;
+}
+
+// How many blocks share a matrix's row tiles: enough blocks for the GPU
+// (about one per multiprocessor), at least 2 chunks each; 1 for GLU (its
+// SwiGLU needs the whole sums).
+static int mmq_split(const gemv_set &set, int n_in, bool glu) {
+    const int sms = mmq_sms();
     if (glu) return 1;
     const int tiles = (set_rows(set) + 16 * MMQ_W - 1) / (16 * MMQ_W), n_ch = (n_in / 32 + MMQ_KC - 1) / MMQ_KC;
     if (tiles >= sms * 3 / 4) return 1;
     return IG_MAX(1, IG_MIN((sms + tiles - 1) / tiles, n_ch / 2));
 }
 
-template <int T, int NJ>
+template <int T, int NJ, bool H>
 static void mmq_nj(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, int split) {
-    if (glu) launch_mmq<T, NJ, true, false>(set, n_in, xq, n_tok, 1);
-    else if (split > 1) launch_mmq<T, NJ, false, true>(set, n_in, xq, n_tok, split);
-    else launch_mmq<T, NJ, false, false>(set, n_in, xq, n_tok, 1);
+    if (glu) launch_mmq<T, NJ, MMQ_KW, true, false, H>(set, n_in, xq, n_tok, 1);
+    else if (split > 1) launch_mmq<T, NJ, MMQ_KW, false, true, H>(set, n_in, xq, n_tok, split);
+    else launch_mmq<T, NJ, MMQ_KW, false, false, H>(set, n_in, xq, n_tok, 1);
 }
 
 // whether the kernel takes n_tok tokens of a Q8_0/Q4_0 matrix of n_in
 // inputs (pairs of blocks share a 4-byte scale copy: n_in a multiple of 64).
 // INGOT_CUDA_MMQ=N: up to N tokens (at most 64), 0: never. Measured on an
-// H100 (Llama-3.2-1B Q4_0, aggregate t/s of N sequences, cuBLAS on the FP16
-// copy from 16 tokens and the dp4a GEMV below / this kernel): 8: 5547 /
-// 7915, 16: 10,120 / 12,972, 24: 13,016 / 14,603, 32: 16,341 / 18,444, 40:
-// 19,292 / 18,081, 64: 26,434 / 23,456. So 32 by default.
+// H100, Llama-3.2-1B Q4_0, aggregate t/s of N sequences (bench/gpu_decode.sh,
+// one run): before (the dp4a GEMV below 16 tokens, cuBLAS on the FP16 copy
+// from 16) / int8 activations / FP16 activations: 8: 5344 / 9220 / 7488,
+// 16: 9236 / 14,435 / 13,316, 32: 16,459 / 19,868 / 21,629, 48: 22,128 /
+// 22,883 / 25,829, 64: 26,647 / 25,867 / 26,716.
 static bool mmq_applies(int type, int n_in, int n_tok) {
     static int max_tok = -1;
-    if (max_tok < 0) max_tok = getenv("INGOT_CUDA_MMQ") ? IG_MIN(64, atoi(getenv("INGOT_CUDA_MMQ"))) : 32;
+    if (max_tok < 0) max_tok = getenv("INGOT_CUDA_MMQ") ? IG_MIN(64, atoi(getenv("INGOT_CUDA_MMQ"))) : 64;
     return (type == T_Q8_0 || type == T_Q4_0) && n_tok >= 2 && n_tok <= max_tok && n_in % 64 == 0;
 }
 
-// quantize x (n_tok tokens) into scratch, zeroing the outputs first when
-// blocks split the rows' sums, and multiply
+template <int T, bool H>
+static void mmq_tiles(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, int split, int njt) {
+    switch (njt) {
+    case 1: mmq_nj<T, 1, H>(set, n_in, xq, n_tok, glu, split); break;
+    case 2: mmq_nj<T, 2, H>(set, n_in, xq, n_tok, glu, split); break;
+    case 3: mmq_nj<T, 3, H>(set, n_in, xq, n_tok, glu, split); break;
+    case 4: mmq_nj<T, 4, H>(set, n_in, xq, n_tok, glu, split); break;
+    case 6: mmq_nj<T, 6, H>(set, n_in, xq, n_tok, glu, split); break;
+    default: mmq_nj<T, 8, H>(set, n_in, xq, n_tok, glu, split); break;
+    }
+}
+
+// quantize x (n_tok tokens) into scratch (int8, or FP16 for more tokens),
+// zeroing the outputs first when blocks split the rows' sums, and multiply
 template <int T> static void mmq(gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
     const int nj = (n_tok + 7) / 8, split = mmq_split(set, n_in, glu);
     // token tiles: 8 a tile, in steps of 1 to 4 tiles, then 6 and 8
@@ -260,13 +402,15 @@ template <int T> static void mmq(gemv_set &set, int n_in, const float *x, int n_
     zero_list z = {};
     if (split > 1)
         for (int i = 0; i < set.n; i++) z.p[i] = set.out[i], z.n[i] = (size_t)n_tok * set.n_out[i], z.cnt = i + 1;
-    quant8_launch(true, x, xq, n_in, n_tok, n_tp, &z);
-    switch (njt) {
-    case 1: mmq_nj<T, 1>(set, n_in, xq, n_tok, glu, split); break;
-    case 2: mmq_nj<T, 2>(set, n_in, xq, n_tok, glu, split); break;
-    case 3: mmq_nj<T, 3>(set, n_in, xq, n_tok, glu, split); break;
-    case 4: mmq_nj<T, 4>(set, n_in, xq, n_tok, glu, split); break;
-    case 6: mmq_nj<T, 6>(set, n_in, xq, n_tok, glu, split); break;
-    default: mmq_nj<T, 8>(set, n_in, xq, n_tok, glu, split); break;
+    // FP16 activations from 17 tokens (INGOT_CUDA_MMQ_F16=N: from N, 0: never)
+    static int f16_min = -1;
+    if (f16_min < 0) f16_min = getenv("INGOT_CUDA_MMQ_F16") ? atoi(getenv("INGOT_CUDA_MMQ_F16")) : 17;
+    if (f16_min > 0 && n_tok >= f16_min) {
+        const int threads = n_in / 32 * n_tp * 4;
+        launch_pdl(k_x16_mmq, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_tp, z);
+        mmq_tiles<T, true>(set, n_in, xq, n_tok, glu, split, njt);
+    } else {
+        quant8_launch(true, x, xq, n_in, n_tok, n_tp, &z);
+        mmq_tiles<T, false>(set, n_in, xq, n_tok, glu, split, njt);
     }
 }
