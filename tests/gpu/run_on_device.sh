@@ -105,8 +105,9 @@ else echo "FAIL op grid (default kernels)"; grep -E "FAIL|failed" "$W/ops.log" |
 if INGOT_CUDA_GEMV=1 INGOT_CUDA_CUBLAS=0 INGOT_CUDA_FLASH=0 OPS_TOL_QUANT=1e-4 OPS_TOL_FLOAT=1e-4 OPS_TOL_ATTN=1e-4 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-exact" cuda > "$W/ops-exact.log" 2>&1
 then echo "ok   op grid (exact float kernels, 1e-4 for every type): $(tail -1 "$W/ops-exact.log")"
 else echo "FAIL op grid (exact kernels)"; grep -E "FAIL|failed" "$W/ops-exact.log" | head -20; fails=$((fails+1)); fi
-# the int8 tensor-core GEMM (k_mmq) over every token count of the grid up to 64
-if INGOT_CUDA_MMQ=64 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-mmq" cuda q8_0 q4_0 > "$W/ops-mmq.log" 2>&1
+# the tensor-core GEMM (k_mmq) with int8 activations over every token count
+# of the grid up to 64 (the default grid runs FP16 activations from 17)
+if INGOT_CUDA_MMQ=64 INGOT_CUDA_MMQ_F16=0 bash tests/ops/run_grid.sh "$B/ingot-gen" "$B/tests/test_backend_ops" "$W/ops-mmq" cuda q8_0 q4_0 > "$W/ops-mmq.log" 2>&1
 then echo "ok   op grid (int8 tensor-core GEMM up to 64 tokens): $(tail -1 "$W/ops-mmq.log")"
 else echo "FAIL op grid (MMQ up to 64 tokens)"; grep -E "FAIL|failed" "$W/ops-mmq.log" | head -20; fails=$((fails+1)); fi
 # the one-token kernels without their epilogues (separate norm and quantize launches)
