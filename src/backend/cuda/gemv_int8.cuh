@@ -50,6 +50,12 @@ struct zero_list {
     size_t n[3];
     int cnt;
 };
+// every thread of the grid zeroes its share of z's buffers
+__device__ __forceinline__ void zero_list_clear(const zero_list &z) {
+    for (int m = 0; m < z.cnt; m++)
+        for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < z.n[m]; i += (size_t)gridDim.x * blockDim.x)
+            z.p[m][i] = 0.f;
+}
 
 // 8 threads per 32-value block, coalesced reads. n_rows (>= n_tok) rows
 // are written, those past n_tok as zeros; MMQ: in k_mmq's layout (mmq.cuh:
@@ -62,9 +68,7 @@ __global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n
     TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
-    for (int m = 0; m < z.cnt; m++)
-        for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < z.n[m]; i += (size_t)gridDim.x * blockDim.x)
-            z.p[m][i] = 0.f;
+    zero_list_clear(z);
     const int nb = n_in / 32, n4 = n_rows * nb * 8;
     const int i0 = blockIdx.x * blockDim.x; // whole warps take part in the shuffles
     if (i0 >= n4) return;

@@ -323,9 +323,7 @@ __global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int 
     TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
-    for (int m = 0; m < z.cnt; m++)
-        for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < z.n[m]; i += (size_t)gridDim.x * blockDim.x)
-            z.p[m][i] = 0.f;
+    zero_list_clear(z);
     const int nb = n_in / 32, i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nb * n_tp * 4) return;
     const int k = i / (n_tp * 4), tok = i / 4 % n_tp, t = i % 4;
