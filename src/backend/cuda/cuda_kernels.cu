@@ -117,6 +117,16 @@ __device__ __forceinline__ void pdl_launch(void) {
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
 }
+// the current device's multiprocessors (grids sized to fill the GPU)
+static int device_sms(void) {
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CK(cudaGetDevice(&dev));
+        CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    return sms;
+}
 template <typename... P, typename... A>
 static void launch_pdl(void (*k)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
     cudaLaunchAttribute at[1];
@@ -1560,12 +1570,7 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     // a partial slot per split of the longest possible list; blocks take
     // every gridDim.y-th split, the grid sized to fill the GPU about twice
     // (the same for every step of this shape: recorded steps replay it)
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0;
-        CK(cudaGetDevice(&dev));
-        CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    }
+    const int sms = device_sms();
     const int n_split = (n_ctx + ATT_CH - 1) / ATT_CH, n_q = n_head * head_dim;
     const dim3 grid(n_tok * n_head, IG_MIN(n_split, IG_MAX(1, 2 * 8 * sms / (n_tok * n_head))));
     // one token: the O projection reads an int8 copy made on the way

@@ -186,7 +186,7 @@ __device__ __forceinline__ void dq_rows(const gemv_set &set, int mi, int row0, i
 }
 
 // GEMV over the quantized activations xq of 2+ tokens, NT per pass (Q4_K;
-// Q8_0/Q4_0 up to 32 tokens run k_mmq unless INGOT_CUDA_MMQ=0). A lane
+// Q8_0/Q4_0 up to 64 tokens run k_mmq unless INGOT_CUDA_MMQ=0). A lane
 // takes whole 32-weight blocks of R rows; the activations are read through
 // L1 (every warp of a block reads the same bytes), so there is no staging
 // step and the weight loads start at once.

@@ -34,11 +34,6 @@
 #define MMQ_KW 2
 #define MMQ_KC 8
 #define MMQ_NS 3
-// An int of magnitude below 2^22 as a float, exactly, without the
-// conversion instruction (a quarter-rate pipe): its bits added to those of
-// 1.5 * 2^23 (I2F_BITS) make the float 1.5 * 2^23 + x; I2F_MAGIC comes off.
-#define I2F_BITS 0x4B400000
-#define I2F_MAGIC 12582912.f
 
 // c = a b (the accumulator input is zero: no registers to clear first)
 template <bool U8> __device__ __forceinline__ void mma_i8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
@@ -98,11 +93,82 @@ template <int OFS> __device__ __forceinline__ uint32_t w_pair(uint32_t u, uint32
     return *(const uint32_t *)&r;
 }
 
-template <int T, int NJ, int KW, bool GLU, bool SPLIT, bool H>
-__global__ void __launch_bounds__(MMQ_W * KW * 32) k_mmq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
+// Block kk of a stage b times every token, added into acc: the lane's rows
+// ra and ra + 8 of the tile (lane = 4 g + t; see the top of the file).
+// int8 activations: each block's int32 result scaled by the weight and
+// activation scales (Q4_0's nibbles as stored, 0..15: the -8 comes off with
+// the code sums).
+template <int T, int NJ>
+__device__ __forceinline__ void mmq_block_i8(const uint8_t *b, int kk, int ra, int g, int t, float (&acc)[NJ][4]) {
+    using S = mmq_stage<T, NJ, false>;
+    const uint8_t *qa = b + S::WQ + ra * S::RS + kk * S::QB + 4 * t, *qb = qa + 8 * S::RS;
+    uint32_t a0, a1, a2, a3;
+    if (T == T_Q4_0) {
+        const uint32_t ua = *(const uint32_t *)qa, ub = *(const uint32_t *)qb;
+        a0 = ua & 0x0F0F0F0Fu, a2 = (ua >> 4) & 0x0F0F0F0Fu;
+        a1 = ub & 0x0F0F0F0Fu, a3 = (ub >> 4) & 0x0F0F0F0Fu;
+    } else {
+        a0 = *(const uint32_t *)qa, a2 = *(const uint32_t *)(qa + 16);
+        a1 = *(const uint32_t *)qb, a3 = *(const uint32_t *)(qb + 16);
+    }
+    const uint16_t *wd = (const uint16_t *)(b + S::WD);
+    const float da = h_to_f(wd[ra * MMQ_KC + kk]), db = h_to_f(wd[(ra + 8) * MMQ_KC + kk]);
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+        const uint2 x = *(const uint2 *)(b + S::XC + ((kk * S::NTP + 8 * j + g) * 32 + 8 * t));
+        const float4 s = *(const float4 *)(b + S::XD + ((kk * S::NTP + 8 * j) / 2 + t) * 16); // tokens 2t, 2t + 1
+        int c[4];
+        mma_i8<T == T_Q4_0>(c, a0, a1, a2, a3, x.x, x.y);
+        const float o0 = T == T_Q4_0 ? 8.f * s.y : 0.f, o1 = T == T_Q4_0 ? 8.f * s.w : 0.f;
+        acc[j][0] += da * s.x * ((float)c[0] - o0);
+        acc[j][1] += da * s.z * ((float)c[1] - o1);
+        acc[j][2] += db * s.x * ((float)c[2] - o0);
+        acc[j][3] += db * s.z * ((float)c[3] - o1);
+    }
+}
+// FP16 activations: the weights turned into FP16 times their scale, two
+// m16n8k16 per block; the lane's A words hold bytes 2t, 2t + 1 of each 8
+// (half t % 2 of words t / 2, 2 + t / 2, ...).
+template <int T, int NJ>
+__device__ __forceinline__ void mmq_block_h(const uint8_t *b, int kk, int ra, int g, int t, float (&acc)[NJ][4]) {
+    using S = mmq_stage<T, NJ, true>;
+    const uint8_t *qa = b + S::WQ + ra * S::RS + kk * S::QB + 4 * (t / 2), *qb = qa + 8 * S::RS;
+    const uint16_t *wd = (const uint16_t *)(b + S::WD);
+    const __half2 da = __half2half2(__ushort_as_half(wd[ra * MMQ_KC + kk]));
+    const __half2 db = __half2half2(__ushort_as_half(wd[(ra + 8) * MMQ_KC + kk]));
+    const uint32_t sel = t % 2 ? 0x4342u : 0x4140u;
+    uint32_t fa[2][4]; // A fragments of weights 0-15 and 16-31
+    if (T == T_Q4_0) { // low nibbles: weights 0-15, high: 16-31
+        const uint32_t m = 0x0F0F0F0Fu;
+        const uint32_t ua = *(const uint32_t *)qa, ua8 = *(const uint32_t *)(qa + 8);
+        const uint32_t ub = *(const uint32_t *)qb, ub8 = *(const uint32_t *)(qb + 8);
+        fa[0][0] = w_pair<1032>(ua & m, sel, da), fa[0][1] = w_pair<1032>(ub & m, sel, db);
+        fa[0][2] = w_pair<1032>(ua8 & m, sel, da), fa[0][3] = w_pair<1032>(ub8 & m, sel, db);
+        fa[1][0] = w_pair<1032>((ua >> 4) & m, sel, da), fa[1][1] = w_pair<1032>((ub >> 4) & m, sel, db);
+        fa[1][2] = w_pair<1032>((ua8 >> 4) & m, sel, da), fa[1][3] = w_pair<1032>((ub8 >> 4) & m, sel, db);
+    } else {
+        const uint32_t f = 0x80808080u;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            fa[h][0] = w_pair<1152>(*(const uint32_t *)(qa + 16 * h) ^ f, sel, da);
+            fa[h][1] = w_pair<1152>(*(const uint32_t *)(qb + 16 * h) ^ f, sel, db);
+            fa[h][2] = w_pair<1152>(*(const uint32_t *)(qa + 16 * h + 8) ^ f, sel, da);
+            fa[h][3] = w_pair<1152>(*(const uint32_t *)(qb + 16 * h + 8) ^ f, sel, db);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+        const uint4 x = *(const uint4 *)(b + S::XC + ((kk * S::NTP + 8 * j + g) * 64 + 16 * t));
+        mma_h(acc[j], fa[0][0], fa[0][1], fa[0][2], fa[0][3], x.x, x.y);
+        mma_h(acc[j], fa[1][0], fa[1][1], fa[1][2], fa[1][3], x.z, x.w);
+    }
+}
+
+template <int T, int NJ, bool GLU, bool SPLIT, bool H>
+__global__ void __launch_bounds__(MMQ_W * MMQ_KW * 32) k_mmq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
     TRACE(TR_MMQ);
     using S = mmq_stage<T, NJ, H>;
-    constexpr int QB = S::QB, ROWS = S::ROWS, NTP = S::NTP, TH = MMQ_W * KW * 32;
+    constexpr int QB = S::QB, ROWS = S::ROWS, NTP = S::NTP, TH = MMQ_W * MMQ_KW * 32;
     extern __shared__ __align__(16) uint8_t sm[];
     __shared__ const uint8_t *rq[ROWS];
     __shared__ const uint8_t *rd[ROWS];
@@ -180,9 +246,9 @@ __global__ void __launch_bounds__(MMQ_W * KW * 32) k_mmq(gemv_set set, int n_in,
     float acc[NJ][4];
 #pragma unroll
     for (int j = 0; j < NJ; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    // warp rw % MMQ_W's 16 rows, blocks kw, kw + KW, ... of each chunk
+    // warp rw % MMQ_W's 16 rows, blocks kw, kw + MMQ_KW, ... of each chunk
     const int rw = warp % MMQ_W, kw = warp / MMQ_W;
-    const int ra = 16 * rw + g, rb = ra + 8; // the lane's A rows within the tile
+    const int ra = 16 * rw + g; // the lane's first A row within the tile (and ra + 8)
     for (int c = c0; c < c1; c++) {
         cp_async_wait<MMQ_NS - 2>();
         __syncthreads(); // chunk c is in; every warp is done with chunk c - 1's stage
@@ -195,73 +261,14 @@ __global__ void __launch_bounds__(MMQ_W * KW * 32) k_mmq(gemv_set set, int n_in,
         const uint8_t *b = sm + ((c - c0) % MMQ_NS) * S::BYTES;
         const int kn = min(MMQ_KC, nb - c * MMQ_KC);
 #pragma unroll
-        for (int kk = kw; kk < MMQ_KC; kk += KW) {
+        for (int kk = kw; kk < MMQ_KC; kk += MMQ_KW) {
             if (kk >= kn) break;
-            if constexpr (H) {
-                // the lane's A words: bytes 2t, 2t + 1 of each 8 (half t % 2 of word t / 2, 2 + t / 2, ...)
-                const uint8_t *qa = b + S::WQ + ra * S::RS + kk * QB + 4 * (t / 2), *qb = qa + 8 * S::RS;
-                const uint16_t *wd = (const uint16_t *)(b + S::WD);
-                const __half2 da = __half2half2(__ushort_as_half(wd[ra * MMQ_KC + kk]));
-                const __half2 db = __half2half2(__ushort_as_half(wd[rb * MMQ_KC + kk]));
-                const uint32_t sel = t % 2 ? 0x4342u : 0x4140u;
-                uint32_t fa[2][4]; // A fragments of weights 0-15 and 16-31
-                if (T == T_Q4_0) { // low nibbles: weights 0-15, high: 16-31
-                    const uint32_t m = 0x0F0F0F0Fu;
-                    const uint32_t ua = *(const uint32_t *)qa, ua8 = *(const uint32_t *)(qa + 8);
-                    const uint32_t ub = *(const uint32_t *)qb, ub8 = *(const uint32_t *)(qb + 8);
-                    fa[0][0] = w_pair<1032>(ua & m, sel, da), fa[0][1] = w_pair<1032>(ub & m, sel, db);
-                    fa[0][2] = w_pair<1032>(ua8 & m, sel, da), fa[0][3] = w_pair<1032>(ub8 & m, sel, db);
-                    fa[1][0] = w_pair<1032>((ua >> 4) & m, sel, da), fa[1][1] = w_pair<1032>((ub >> 4) & m, sel, db);
-                    fa[1][2] = w_pair<1032>((ua8 >> 4) & m, sel, da), fa[1][3] = w_pair<1032>((ub8 >> 4) & m, sel, db);
-                } else {
-                    const uint32_t f = 0x80808080u;
-#pragma unroll
-                    for (int h = 0; h < 2; h++) {
-                        fa[h][0] = w_pair<1152>(*(const uint32_t *)(qa + 16 * h) ^ f, sel, da);
-                        fa[h][1] = w_pair<1152>(*(const uint32_t *)(qb + 16 * h) ^ f, sel, db);
-                        fa[h][2] = w_pair<1152>(*(const uint32_t *)(qa + 16 * h + 8) ^ f, sel, da);
-                        fa[h][3] = w_pair<1152>(*(const uint32_t *)(qb + 16 * h + 8) ^ f, sel, db);
-                    }
-                }
-#pragma unroll
-                for (int j = 0; j < NJ; j++) {
-                    const uint4 x = *(const uint4 *)(b + S::XC + ((kk * NTP + 8 * j + g) * 64 + 16 * t));
-                    mma_h(acc[j], fa[0][0], fa[0][1], fa[0][2], fa[0][3], x.x, x.y);
-                    mma_h(acc[j], fa[1][0], fa[1][1], fa[1][2], fa[1][3], x.z, x.w);
-                }
-                continue;
-            }
-            uint32_t a0, a1, a2, a3;
-            const uint8_t *qa = b + S::WQ + ra * S::RS + kk * QB + 4 * t, *qb = qa + 8 * S::RS;
-            if (T == T_Q4_0) { // nibbles as stored (0..15): the -8 comes off with the code sums
-                const uint32_t ua = *(const uint32_t *)qa, ub = *(const uint32_t *)qb;
-                a0 = ua & 0x0F0F0F0Fu, a2 = (ua >> 4) & 0x0F0F0F0Fu;
-                a1 = ub & 0x0F0F0F0Fu, a3 = (ub >> 4) & 0x0F0F0F0Fu;
-            } else {
-                a0 = *(const uint32_t *)qa, a2 = *(const uint32_t *)(qa + 16);
-                a1 = *(const uint32_t *)qb, a3 = *(const uint32_t *)(qb + 16);
-            }
-            const uint16_t *wd = (const uint16_t *)(b + S::WD);
-            const float da = h_to_f(wd[ra * MMQ_KC + kk]), db = h_to_f(wd[rb * MMQ_KC + kk]);
-#pragma unroll
-            for (int j = 0; j < NJ; j++) {
-                const uint2 x = *(const uint2 *)(b + S::XC + ((kk * NTP + 8 * j + g) * 32 + 8 * t));
-                const float4 s = *(const float4 *)(b + S::XD + ((kk * NTP + 8 * j) / 2 + t) * 16);
-                int cc[4];
-                mma_i8<T == T_Q4_0>(cc, a0, a1, a2, a3, x.x, x.y);
-                // c - o as a float (I2F_BITS); o: Q4_0's offset of 8 times the
-                // code sums
-                const float o0 = I2F_MAGIC + (T == T_Q4_0 ? 8.f * s.y : 0.f);
-                const float o1 = I2F_MAGIC + (T == T_Q4_0 ? 8.f * s.w : 0.f);
-                acc[j][0] += da * s.x * (__int_as_float(I2F_BITS + cc[0]) - o0);
-                acc[j][1] += da * s.z * (__int_as_float(I2F_BITS + cc[1]) - o1);
-                acc[j][2] += db * s.x * (__int_as_float(I2F_BITS + cc[2]) - o0);
-                acc[j][3] += db * s.z * (__int_as_float(I2F_BITS + cc[3]) - o1);
-            }
+            if constexpr (H) mmq_block_h<T, NJ>(b, kk, ra, g, t, acc);
+            else mmq_block_i8<T, NJ>(b, kk, ra, g, t, acc);
         }
     }
     cp_async_wait<0>();
-    if (KW > 1) { // the row warp's KW warps add up, in the ring's space
+    { // the row tile's MMQ_KW warps add up, in the ring's space
         float *red = (float *)sm;
         __syncthreads();
         if (kw)
@@ -270,7 +277,7 @@ __global__ void __launch_bounds__(MMQ_W * KW * 32) k_mmq(gemv_set set, int n_in,
         __syncthreads();
         if (kw) return;
 #pragma unroll
-        for (int k = 0; k < KW - 1; k++)
+        for (int k = 0; k < MMQ_KW - 1; k++)
 #pragma unroll
             for (int q = 0; q < NJ * 4; q++) acc[q / 4][q % 4] += red[((k * MMQ_W + rw) * NJ * 4 + q) * 32 + lane];
     }
@@ -302,16 +309,16 @@ __global__ void __launch_bounds__(MMQ_W * KW * 32) k_mmq(gemv_set set, int n_in,
         }
 }
 
-template <int T, int NJ, int KW, bool GLU, bool SPLIT, bool H>
+template <int T, int NJ, bool GLU, bool SPLIT, bool H>
 static void launch_mmq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, int split) {
     constexpr size_t smem = (size_t)MMQ_NS * mmq_stage<T, NJ, H>::BYTES;
     static bool attr = false;
     if (!attr) {
-        CK(cudaFuncSetAttribute(k_mmq<T, NJ, KW, GLU, SPLIT, H>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        CK(cudaFuncSetAttribute(k_mmq<T, NJ, GLU, SPLIT, H>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         attr = true;
     }
     const dim3 grid(set_blocks(set, GLU ? 8 * MMQ_W : 16 * MMQ_W), 1, split);
-    launch_pdl(k_mmq<T, NJ, KW, GLU, SPLIT, H>, grid, MMQ_W * KW * 32, smem, set, n_in, xq, n_tok);
+    launch_pdl(k_mmq<T, NJ, GLU, SPLIT, H>, grid, MMQ_W * MMQ_KW * 32, smem, set, n_in, xq, n_tok);
 }
 
 // The activations of n_tok tokens in FP16 for k_mmq<H> (n_tp tokens, those
@@ -336,21 +343,11 @@ __global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int 
     *(uint4 *)(xh + ((size_t)k * n_tp + tok) * 64 + 16 * t) = *(const uint4 *)h;
 }
 
-static int mmq_sms(void) {
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-            sms = 100;
-    }
-    return sms;
-}
-
 // How many blocks share a matrix's row tiles: enough blocks for the GPU
 // (about one per multiprocessor), at least 2 chunks each; 1 for GLU (its
 // SwiGLU needs the whole sums).
 static int mmq_split(const gemv_set &set, int n_in, bool glu) {
-    const int sms = mmq_sms();
+    const int sms = device_sms();
     if (glu) return 1;
     const int tiles = (set_rows(set) + 16 * MMQ_W - 1) / (16 * MMQ_W), n_ch = (n_in / 32 + MMQ_KC - 1) / MMQ_KC;
     if (tiles >= sms * 3 / 4) return 1;
@@ -359,9 +356,9 @@ static int mmq_split(const gemv_set &set, int n_in, bool glu) {
 
 template <int T, int NJ, bool H>
 static void mmq_nj(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool glu, int split) {
-    if (glu) launch_mmq<T, NJ, MMQ_KW, true, false, H>(set, n_in, xq, n_tok, 1);
-    else if (split > 1) launch_mmq<T, NJ, MMQ_KW, false, true, H>(set, n_in, xq, n_tok, split);
-    else launch_mmq<T, NJ, MMQ_KW, false, false, H>(set, n_in, xq, n_tok, 1);
+    if (glu) launch_mmq<T, NJ, true, false, H>(set, n_in, xq, n_tok, 1);
+    else if (split > 1) launch_mmq<T, NJ, false, true, H>(set, n_in, xq, n_tok, split);
+    else launch_mmq<T, NJ, false, false, H>(set, n_in, xq, n_tok, 1);
 }
 
 // whether the kernel takes n_tok tokens of a Q8_0/Q4_0 matrix of n_in
