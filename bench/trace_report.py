@@ -30,6 +30,7 @@ def launches(recs):
         L["arrive"] = min(L["t0"])
         L["end"] = ends[-1]
         L["end90"] = ends[int(0.9 * (len(ends) - 1))]
+        L["late"] = sum(1 for t0 in L["t0"] if t0 > L["start"]) / len(ends)
     for a, b in zip(out, out[1:]):
         a["gap"] = b["start"] - a["end"]
     if out:
@@ -75,6 +76,7 @@ def main():
             "us90": m(lambda L: L["end90"] - L["start"]),
             "gap_us": m(lambda L: L["gap"]),
             "lead_us": m(lambda L: L["start"] - L["arrive"]),
+            "late": m(lambda L: L["late"]) * 1e3,
         })
     layer_us = sum(r["us"] + r["gap_us"] for r in rows)
     other = [L for i, L in enumerate(ls) if i < s or i >= s + n * p]
@@ -89,11 +91,12 @@ def main():
     print("step %.1f us, %d launches, %d layers of %d launches (%.1f us per layer), %.1f us outside the layers"
           % (res["step_us"], len(ls), n, p, layer_us, res["outside_layers_us"]))
     print()
-    print("| # | kernel | blocks | time us | 90% of blocks done us | gap to next us | ready - first arrival us | share |")
-    print("|--:|---|--:|--:|--:|--:|--:|--:|")
+    print("| # | kernel | blocks | time us | 90% of blocks done us | gap to next us | ready - first arrival us "
+          "| blocks arriving after the first ready | share |")
+    print("|--:|---|--:|--:|--:|--:|--:|--:|--:|")
     for r in rows:
-        print("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %.0f%% |" % (
-            r["pos"], r["tag"], r["blocks"], r["us"], r["us90"], r["gap_us"], r["lead_us"],
+        print("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% |" % (
+            r["pos"], r["tag"], r["blocks"], r["us"], r["us90"], r["gap_us"], r["lead_us"], 100 * r["late"],
             100 * (r["us"] + r["gap_us"]) * n / max(1e-9, res["step_us"])))
     print()
     print("outside the layers: " + ", ".join("%s %.1f us" % (o["tag"], o["us"]) for o in res["outside"]))

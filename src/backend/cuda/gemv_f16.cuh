@@ -5,8 +5,9 @@
 // A warp takes R rows, or a group of KS warps shares them (warp k of the
 // group reads the row's 16-byte pieces lane + 32 k, lane + 32 (k + KS), ...;
 // the block adds the parts); a lane reads 16 bytes (8 weights) of each row
-// at a time, PF = 2 such loads per row in flight, the first issued before
-// waiting for the previous kernel (pdl_wait), streaming past L1
+// at a time, PF such loads per row in flight (2; 4 for Q/K/V and the
+// residual kernels, whose blocks are resident long before the kernel before
+// them ends: pf_wide), the first issued before waiting for it (pdl_wait), streaming past L1
 // (no_allocate) so that the activations, read by every warp through __ldg,
 // stay cached. Up to GEMV_MAX_W matrices sharing the input (Q/K/V) run as
 // one launch; GLU: the rows are gate/up pairs and the warp writes
@@ -89,10 +90,10 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
 // 76.8 -> 76.0); RESNORM (blocks of 32 rows) 16 warps, 2 per row (1B down
 // 16.6 -> 13.8). INGOT_CUDA_HOLD=1: the shapes before (2 rows per warp, a
 // warp per row) for comparison.
-template <int T, int R, bool GLU, int EPI, int W, int KS>
+template <int T, int R, bool GLU, int EPI, int W, int KS, int PF = GH_PF>
 static void launch_h(gemv_set &set, int n_in, const float *x, const gemv_epi &e) {
     const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
-    launch_pdl(k_gemv_h<T, R, GLU, GH_PF, EPI, W, KS>, grid, W * 32, 0, set, n_in, x, e);
+    launch_pdl(k_gemv_h<T, R, GLU, PF, EPI, W, KS>, grid, W * 32, 0, set, n_in, x, e);
 }
 template <int T> static void launch_half(gemv_set &set, int n_in, const float *x, bool glu, int epi, const gemv_epi &e) {
     static int old = -1;
@@ -100,6 +101,7 @@ template <int T> static void launch_half(gemv_set &set, int n_in, const float *x
     const bool split = glu ? n_in >= 2048 : n_in <= 2048;
     if (epi == EPI_RESNORM) {
         if (old) launch_h<T, 2, false, EPI_RESNORM, 16, 1>(set, n_in, x, e);
+        else if (pf_wide<T>(n_in)) launch_h<T, 4, false, EPI_RESNORM, 16, 2, 4>(set, n_in, x, e);
         else launch_h<T, 4, false, EPI_RESNORM, 16, 2>(set, n_in, x, e);
     } else if (glu) {
         if (old) launch_h<T, 2, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
@@ -107,7 +109,9 @@ template <int T> static void launch_half(gemv_set &set, int n_in, const float *x
         else launch_h<T, 4, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
     } else if (epi == EPI_ROPE) {
         if (old) launch_h<T, 2, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
+        else if (split && pf_wide<T>(n_in)) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 2, 4>(set, n_in, x, e);
         else if (split) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 2>(set, n_in, x, e);
+        else if (pf_wide<T>(n_in)) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 1, 4>(set, n_in, x, e);
         else launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
     } else {
         if (old) launch_h<T, 2, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);

@@ -486,11 +486,31 @@ static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const gemv_ep
 // models' down projections); a vocabulary-sized output 8 rows per warp, one
 // warp per row; gate/up pairs a warp per row up to 1 KB. More tokens: the
 // kernel above, 8 per pass, 2 rows per warp.
+// Loads in flight per row and lane (PF) of the one-token Q/K/V and
+// residual (O, down) kernels, whose blocks are resident long before the
+// kernel before them ends (trace: 5-17 us) and issue the first PF before
+// waiting: 4 for F16/BF16 and for Q4_0 rows of up to 2048 values (the small
+// models: 1-2 KB rows, so the whole row of a lane), else 2. H100, A/B in
+// one run: 1B F16 878 -> 914 t/s, TinyLlama F16 926 -> 950, 8B F16 180 ->
+// 185, 1B Q4_0 1990 -> 2075, 0.5B Q4_0 2020 -> 2130; but 8B Q4_0 514 -> 494
+// and 8B Q4_K 470 -> 458 (the Q/K/V registers and loads delay the down
+// projection still running). INGOT_CUDA_PF=0: 2 always; 1: 4 always (Q4_K
+// Q/K/V: 2 quarter super-blocks instead of 1).
+static int pf_mode(void) {
+    static int m = -2;
+    if (m == -2) m = getenv("INGOT_CUDA_PF") ? atoi(getenv("INGOT_CUDA_PF")) : -1;
+    return m;
+}
+// 4 loads in flight (see pf_mode) for weights of type T, rows of n_in
+template <int T> static bool pf_wide(int n_in) {
+    return pf_mode() > 0 || (pf_mode() < 0 && (T == T_F16 || T == T_BF16 || (T == T_Q4_0 && n_in <= 2048)));
+}
 // rows of one or more matrices, epilogue EPI (PLAIN or ROPE): a warp per row
 // up to 2 KB of quants, else 4 warps per row for few rows, 2 for many
 template <int T, int EPI> static void gemv_dq_rows(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
     const int row_bytes = n_in / 32 * dq_traits<T>::QB;
-    if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI>(set, n_in, xq, e);
+    if (row_bytes <= 2048 && EPI == EPI_ROPE && pf_wide<T>(n_in)) launch_dq1<T, 4, 4, 1, false, EPI>(set, n_in, xq, e);
+    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI>(set, n_in, xq, e);
     else if (set_rows(set) <= 2048) launch_dq1<T, 4, 2, 4, false, EPI>(set, n_in, xq, e);
     else launch_dq1<T, 4, 2, 2, false, EPI>(set, n_in, xq, e);
 }
@@ -505,6 +525,7 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
     // gate/up pairs 16 warps of one warp per 4 rows, one chunk in flight;
     // other rows a warp each, or two and 16 warps for long rows
     if (epi == EPI_QUANT) launch_dq1<T, 4, 1, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
+    else if (epi == EPI_RESNORM && row_bytes <= 2048 && pf_wide<T>(n_in)) launch_dq1<T, 4, 4, 1, false, EPI_RESNORM>(set, n_in, xq, e);
     else if (epi == EPI_RESNORM && row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI_RESNORM>(set, n_in, xq, e);
     else if (epi == EPI_RESNORM) launch_dq1<T, 4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
     else if (glu && row_bytes <= 1024) launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, e);
@@ -627,6 +648,7 @@ static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int e
     const int n_out = set_rows(set);
     if (epi == EPI_RESNORM) launch_q4k<4, 1, 2, false, EPI_RESNORM>(set, n_in, xq, e);
     else if (glu) launch_q4k<2, 1, 1, true>(set, n_in, xq, e);
+    else if (epi == EPI_ROPE && pf_mode() > 0) launch_q4k<4, 1, 2, false, EPI_ROPE>(set, n_in, xq, e);
     else if (epi == EPI_ROPE) launch_q4k<4, 1, 1, false, EPI_ROPE>(set, n_in, xq, e);
     else if (n_out >= 32768) launch_q4k<4, 1, 1, false>(set, n_in, xq, e);
     else if (n_out <= 2048 && n_in > 2048) launch_q4k<4, 2, 2, false>(set, n_in, xq, e);
