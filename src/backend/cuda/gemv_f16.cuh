@@ -6,10 +6,10 @@
 // group reads the row's 16-byte pieces lane + 32 k, lane + 32 (k + KS), ...;
 // the block adds the parts); a lane reads 16 bytes (8 weights) of each row
 // at a time, PF such loads per row in flight (2; 4 for Q/K/V and the
-// residual kernels, whose blocks are resident long before the kernel before
-// them ends: pf_wide), the first issued before waiting for it (pdl_wait), streaming past L1
-// (no_allocate) so that the activations, read by every warp through __ldg,
-// stay cached. Up to GEMV_MAX_W matrices sharing the input (Q/K/V) run as
+// residual kernels, whose blocks are resident long before the kernel
+// before them ends: pf_wide), the first issued before waiting for it
+// (pdl_wait), streaming past L1 (no_allocate) so that the activations, read
+// by every warp through __ldg, stay cached. Up to GEMV_MAX_W matrices sharing the input (Q/K/V) run as
 // one launch; GLU: the rows are gate/up pairs and the warp writes
 // silu(gate) * up. The epilogues of gemv_int8.cuh apply: a deferred norm's
 // 1 / rms on the input, RoPE + the KV store (ROPE), the residual add +
