@@ -9,11 +9,11 @@
 // residual kernels, whose blocks are resident long before the kernel
 // before them ends: pf_wide), the first issued before waiting for it
 // (pdl_wait), streaming past L1 (no_allocate) so that the activations, read
-// by every warp through __ldg, stay cached. Up to GEMV_MAX_W matrices sharing the input (Q/K/V) run as
-// one launch; GLU: the rows are gate/up pairs and the warp writes
-// silu(gate) * up. The epilogues of gemv_int8.cuh apply: a deferred norm's
-// 1 / rms on the input, RoPE + the KV store (ROPE), the residual add +
-// deferred norm on the output (RESNORM).
+// by every warp through __ldg, stay cached. Up to GEMV_MAX_W matrices
+// sharing the input (Q/K/V) run as one launch; GLU: the rows are gate/up
+// pairs and the warp writes silu(gate) * up. The epilogues of gemv_int8.cuh
+// apply: a deferred norm's 1 / rms on the input, RoPE + the KV store
+// (ROPE), the residual add + deferred norm on the output (RESNORM).
 enum { GH_WARPS = 8, GH_PF = 2 };
 
 template <int T> __device__ __forceinline__ float2 w2(uint32_t u) {
@@ -95,24 +95,27 @@ static void launch_h(gemv_set &set, int n_in, const float *x, const gemv_epi &e)
     const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
     launch_pdl(k_gemv_h<T, R, GLU, PF, EPI, W, KS>, grid, W * 32, 0, set, n_in, x, e);
 }
+// launch_h with 4 loads in flight when pf_wide (Q/K/V, residual), else GH_PF
+template <int T, int R, int EPI, int W, int KS>
+static void launch_h_pf(gemv_set &set, int n_in, const float *x, const gemv_epi &e) {
+    if (pf_wide<T>(n_in)) launch_h<T, R, false, EPI, W, KS, 4>(set, n_in, x, e);
+    else launch_h<T, R, false, EPI, W, KS>(set, n_in, x, e);
+}
 template <int T> static void launch_half(gemv_set &set, int n_in, const float *x, bool glu, int epi, const gemv_epi &e) {
     static int old = -1;
     if (old < 0) old = getenv("INGOT_CUDA_HOLD") && atoi(getenv("INGOT_CUDA_HOLD")) != 0;
     const bool split = glu ? n_in >= 2048 : n_in <= 2048;
     if (epi == EPI_RESNORM) {
         if (old) launch_h<T, 2, false, EPI_RESNORM, 16, 1>(set, n_in, x, e);
-        else if (pf_wide<T>(n_in)) launch_h<T, 4, false, EPI_RESNORM, 16, 2, 4>(set, n_in, x, e);
-        else launch_h<T, 4, false, EPI_RESNORM, 16, 2>(set, n_in, x, e);
+        else launch_h_pf<T, 4, EPI_RESNORM, 16, 2>(set, n_in, x, e);
     } else if (glu) {
         if (old) launch_h<T, 2, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
         else if (split) launch_h<T, 4, true, EPI_PLAIN, GH_WARPS, 2>(set, n_in, x, e);
         else launch_h<T, 4, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
     } else if (epi == EPI_ROPE) {
         if (old) launch_h<T, 2, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
-        else if (split && pf_wide<T>(n_in)) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 2, 4>(set, n_in, x, e);
-        else if (split) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 2>(set, n_in, x, e);
-        else if (pf_wide<T>(n_in)) launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 1, 4>(set, n_in, x, e);
-        else launch_h<T, 4, false, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
+        else if (split) launch_h_pf<T, 4, EPI_ROPE, GH_WARPS, 2>(set, n_in, x, e);
+        else launch_h_pf<T, 4, EPI_ROPE, GH_WARPS, 1>(set, n_in, x, e);
     } else {
         if (old) launch_h<T, 2, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
         else if (set_rows(set) >= 32768) launch_h<T, 8, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);

@@ -505,12 +505,18 @@ static int pf_mode(void) {
 template <int T> static bool pf_wide(int n_in) {
     return pf_mode() > 0 || (pf_mode() < 0 && (T == T_F16 || T == T_BF16 || (T == T_Q4_0 && n_in <= 2048)));
 }
+// 4 rows a warp of up to 2 KB, a warp each: 4 chunks in flight for the
+// Q/K/V and residual kernels when pf_wide, else 2
+template <int T, int EPI> static void launch_dq1_short(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
+    if constexpr (EPI == EPI_ROPE || EPI == EPI_RESNORM)
+        if (pf_wide<T>(n_in)) return launch_dq1<T, 4, 4, 1, false, EPI>(set, n_in, xq, e);
+    launch_dq1<T, 4, 2, 1, false, EPI>(set, n_in, xq, e);
+}
 // rows of one or more matrices, epilogue EPI (PLAIN or ROPE): a warp per row
 // up to 2 KB of quants, else 4 warps per row for few rows, 2 for many
 template <int T, int EPI> static void gemv_dq_rows(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
     const int row_bytes = n_in / 32 * dq_traits<T>::QB;
-    if (row_bytes <= 2048 && EPI == EPI_ROPE && pf_wide<T>(n_in)) launch_dq1<T, 4, 4, 1, false, EPI>(set, n_in, xq, e);
-    else if (row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI>(set, n_in, xq, e);
+    if (row_bytes <= 2048) launch_dq1_short<T, EPI>(set, n_in, xq, e);
     else if (set_rows(set) <= 2048) launch_dq1<T, 4, 2, 4, false, EPI>(set, n_in, xq, e);
     else launch_dq1<T, 4, 2, 2, false, EPI>(set, n_in, xq, e);
 }
@@ -525,8 +531,7 @@ static void gemv_dq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, bool 
     // gate/up pairs 16 warps of one warp per 4 rows, one chunk in flight;
     // other rows a warp each, or two and 16 warps for long rows
     if (epi == EPI_QUANT) launch_dq1<T, 4, 1, 1, true, EPI_QUANT, 16>(set, n_in, xq, e);
-    else if (epi == EPI_RESNORM && row_bytes <= 2048 && pf_wide<T>(n_in)) launch_dq1<T, 4, 4, 1, false, EPI_RESNORM>(set, n_in, xq, e);
-    else if (epi == EPI_RESNORM && row_bytes <= 2048) launch_dq1<T, 4, 2, 1, false, EPI_RESNORM>(set, n_in, xq, e);
+    else if (epi == EPI_RESNORM && row_bytes <= 2048) launch_dq1_short<T, EPI_RESNORM>(set, n_in, xq, e);
     else if (epi == EPI_RESNORM) launch_dq1<T, 4, 2, 2, false, EPI_RESNORM, 16>(set, n_in, xq, e);
     else if (glu && row_bytes <= 1024) launch_dq1<T, 4, 2, 1, true>(set, n_in, xq, e);
     else if (glu) launch_dq1<T, 4, 2, 2, true>(set, n_in, xq, e);

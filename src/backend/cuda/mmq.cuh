@@ -347,9 +347,9 @@ __global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int 
 // (about one per multiprocessor), at least 2 chunks each; 1 for GLU (its
 // SwiGLU needs the whole sums).
 static int mmq_split(const gemv_set &set, int n_in, bool glu) {
-    const int sms = device_sms();
     if (glu) return 1;
-    const int tiles = (set_rows(set) + 16 * MMQ_W - 1) / (16 * MMQ_W), n_ch = (n_in / 32 + MMQ_KC - 1) / MMQ_KC;
+    const int sms = device_sms(), tiles = (set_rows(set) + 16 * MMQ_W - 1) / (16 * MMQ_W);
+    const int n_ch = (n_in / 32 + MMQ_KC - 1) / MMQ_KC;
     if (tiles >= sms * 3 / 4) return 1;
     return IG_MAX(1, IG_MIN((sms + tiles - 1) / tiles, n_ch / 2));
 }
