@@ -43,7 +43,9 @@ static bool g_pdl; // programmatic dependent launch (Hopper and newer)
 // reads the other. A tag says which output (pointer, width) a buffer holds;
 // any launcher that may write that output clears it (nq_clobber).
 // Deferred RMSNorm (ss != NULL): the buffer holds y = x * w quantized, not
-// y / rms(x); ss holds the sums of squares of x per 32 values, and the GEMVs
+// y / rms(x); ss holds the sums of squares of x per 32 values (ss_n of
+// them; an F16 residual kernel of blocks of 16 or 8 rows: per 16 or 8
+// values, and no int8 copy, q8 false), and the GEMVs
 // that read it scale their results by 1 / rms (a matmul is linear), so no
 // kernel waits for the whole row's sum. While `pending`, the float output
 // itself still holds the unscaled y: nq_resolve scales it before anything
@@ -55,9 +57,11 @@ struct nq_tag {
     uint8_t *buf;
     const float *src;
     int n;
-    const float *ss; // deferred norm: n / 32 sums of squares
+    const float *ss; // deferred norm: ss_n sums of squares
+    int ss_n;
     float eps;
     bool pending;    // src holds y unscaled
+    bool q8;         // buf holds the int8 copy
 };
 static nq_tag g_nq[2];
 static size_t g_nq_cap;     // bytes of each buffer's int8 part (the sums of squares follow)
@@ -89,7 +93,8 @@ static nq_tag *nq_claim(const float *out, int n, const uint8_t *reading) {
     g_nq_turn = i ^ 1;
     for (int j = 0; j < 2; j++)
         if (g_nq[j].src == out) g_nq[j].src = NULL;
-    g_nq[i].src = out, g_nq[i].n = n, g_nq[i].ss = NULL, g_nq[i].pending = false;
+    g_nq[i].src = out, g_nq[i].n = n, g_nq[i].ss = NULL, g_nq[i].ss_n = n / 32, g_nq[i].pending = false;
+    g_nq[i].q8 = true;
     return &g_nq[i];
 }
 static float *nq_ss(const nq_tag *t) { return (float *)(t->buf + g_nq_cap); }
@@ -572,14 +577,14 @@ extern "C" void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, 
 }
 
 // The end of a deferred norm (see nq_tag): y *= 1 / rms from the sums of
-// squares of x per 32 values (one block).
-__global__ void __launch_bounds__(1024) k_rms_apply(float *y, const float *ss, int n, float eps) {
+// squares of x (ss_n of them; one block).
+__global__ void __launch_bounds__(1024) k_rms_apply(float *y, const float *ss, int ss_n, int n, float eps) {
     TRACE(TR_RMSNORM);
     __shared__ float sh[32];
     pdl_launch();
     pdl_wait();
     float s = 0.f;
-    for (int i = threadIdx.x; i < n / 32; i += blockDim.x) s += ss[i];
+    for (int i = threadIdx.x; i < ss_n; i += blockDim.x) s += ss[i];
     const float scale = rsqrtf(block_sum(s, sh) / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[i] *= scale;
 }
@@ -587,7 +592,7 @@ static void nq_resolve(const void *p) {
     for (int i = 0; i < 2; i++) {
         nq_tag &t = g_nq[i];
         if (!t.src || t.src != p || !t.pending) continue;
-        launch_pdl(k_rms_apply, 1, 1024, 0, (float *)t.src, (const float *)t.ss, t.n, t.eps);
+        launch_pdl(k_rms_apply, 1, 1024, 0, (float *)t.src, (const float *)t.ss, t.ss_n, t.n, t.eps);
         t.pending = false; // the int8 copy times 1 / rms still equals it
     }
 }
@@ -784,7 +789,8 @@ struct gemv_set {
     int first[GEMV_MAX_W + 1];
     int n;
     const float *bias[GEMV_MAX_W]; // added to the outputs (NULL: none; the int8 kernels only)
-    const float *ss;               // the input is a deferred norm's (nq_tag): its sums of squares (int8 kernels, one token)
+    const float *ss;               // the input is a deferred norm's (nq_tag): its sums of squares (one token)
+    int ss_n;
     float eps;
 };
 // Number the blocks of rows_per_block rows of each matrix one after another
@@ -1207,6 +1213,7 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
     e.res = x, e.nw = nw, e.eps = eps;
     if (!half) return matmul_int8(type, set, n_in, y, 1, false, scratch, EPI_RESNORM, &e);
     // (the F16 GEMV reads y as floats, so either buffer will do)
+    e.ob = resnorm_rows_h(n_out);
     return nq_claim_deferred(out, n_out, NULL, &e) && gemv_half(type, set, n_in, y, false, EPI_RESNORM, &e);
 }
 

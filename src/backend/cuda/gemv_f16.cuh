@@ -101,12 +101,18 @@ static void launch_h_pf(gemv_set &set, int n_in, const float *x, const gemv_epi 
     if (pf_wide<T>(n_in)) launch_h<T, R, false, EPI, W, KS, 4>(set, n_in, x, e);
     else launch_h<T, R, false, EPI, W, KS>(set, n_in, x, e);
 }
-template <int T> static void launch_half(gemv_set &set, int n_in, const float *x, bool glu, int epi, const gemv_epi &e) {
+static bool hold_shapes(void) {
     static int old = -1;
     if (old < 0) old = getenv("INGOT_CUDA_HOLD") && atoi(getenv("INGOT_CUDA_HOLD")) != 0;
+    return old;
+}
+template <int T> static void launch_half(gemv_set &set, int n_in, const float *x, bool glu, int epi, const gemv_epi &e) {
+    const bool old = hold_shapes();
     const bool split = glu ? n_in >= 2048 : n_in <= 2048;
     if (epi == EPI_RESNORM) {
         if (old) launch_h<T, 2, false, EPI_RESNORM, 16, 1>(set, n_in, x, e);
+        else if (e.ob == 8) launch_h_pf<T, 4, EPI_RESNORM, 16, 8>(set, n_in, x, e);
+        else if (e.ob == 16) launch_h_pf<T, 4, EPI_RESNORM, 16, 4>(set, n_in, x, e);
         else launch_h_pf<T, 4, EPI_RESNORM, 16, 2>(set, n_in, x, e);
     } else if (glu) {
         if (old) launch_h<T, 2, true, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
@@ -123,11 +129,27 @@ template <int T> static void launch_half(gemv_set &set, int n_in, const float *x
         else launch_h<T, 4, false, EPI_PLAIN, GH_WARPS, 1>(set, n_in, x, e);
     }
 }
+// Rows per block of the residual kernel (EPI_RESNORM) for n_out outputs: 32,
+// which also makes the int8 copy (whole 32-value chunks per block), unless
+// 16 give a block to most multiprocessors where 32 do not: then the sums of
+// squares per 16 rows only (the F16 GEMVs after it read floats; an int8
+// one quantizes for itself). H100, tg128: 1B F16 (2048 outputs, 64 or 128
+// blocks; its down projection 17.2 -> 11.8 us) 903 -> 920 t/s, TinyLlama
+// 927 -> 943; Qwen2.5-0.5B (896) kept 32: 8 rows, 112 blocks, 1402 -> 1374.
+// INGOT_CUDA_RESROWS=32/16/8 forces a size.
+static int resnorm_rows_h(int n_out) {
+    static int force = -1;
+    if (force < 0) force = getenv("INGOT_CUDA_RESROWS") ? atoi(getenv("INGOT_CUDA_RESROWS")) : 0;
+    if (hold_shapes()) return 32;
+    if (force == 32 || force == 16 || force == 8) return force;
+    const int want = device_sms() * 7 / 8;
+    return n_out / 32 < want && n_out / 16 >= want ? 16 : 32;
+}
 static bool gemv_half(int type, gemv_set &set, int n_in, const float *x, bool glu, int epi = EPI_PLAIN,
                       const gemv_epi *e = NULL) {
     if ((type != T_F16 && type != T_BF16) || n_in % 8) return false;
     const nq_tag *in = nq_find(x, n_in);
-    if (in && in->pending) set.ss = in->ss, set.eps = in->eps;
+    if (in && in->pending) set.ss = in->ss, set.ss_n = in->ss_n, set.eps = in->eps;
     const gemv_epi ge = e ? *e : gemv_epi{};
     if (type == T_F16) launch_half<T_F16>(set, n_in, x, glu, epi, ge);
     else launch_half<T_BF16>(set, n_in, x, glu, epi, ge);

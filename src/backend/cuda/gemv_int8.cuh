@@ -29,8 +29,9 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             g_nq[i] = nq_tag{};
         }
         g_nq_cap = 0;
-        bool ok = cudaMalloc((void **)&g_nq[0].buf, one + (size_t)nb * 4) == cudaSuccess &&
-                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 4) == cudaSuccess;
+        // (sums of squares per 32 values, or per 8 at the least)
+        bool ok = cudaMalloc((void **)&g_nq[0].buf, one + (size_t)nb * 16) == cudaSuccess &&
+                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 16) == cudaSuccess;
         if (ok) g_nq_cap = one;
         else {
             cudaGetLastError();
@@ -301,8 +302,9 @@ struct gemv_epi {
     uint8_t *xq;     // QUANT, RESNORM: the int8 copy (quant8_store's layout; n_out % 32 == 0)
     float *res;      // RESNORM: the residual stream
     const float *nw; // RESNORM: the norm's weights
-    float *ss;       // RESNORM: sums of squares of res per 32 rows
+    float *ss;       // RESNORM: sums of squares of res per 32 rows (per ob)
     float eps;       // RESNORM: the norm's epsilon (for the tag, not the kernel)
+    int ob;          // F16 RESNORM: rows per block, 32 (with the int8 copy), 16 or 8 (without)
 };
 
 // claim the buffer for a deferred norm's output out (n values, see nq_tag):
@@ -313,6 +315,7 @@ static bool nq_claim_deferred(const float *out, int n, const uint8_t *reading, g
     if (!t) return false;
     e->xq = t->buf, e->ss = nq_ss(t);
     t->ss = e->ss, t->eps = e->eps, t->pending = true;
+    if (e->ob && e->ob < 32) t->ss_n = n / e->ob, t->q8 = false;
     return true;
 }
 
@@ -320,7 +323,7 @@ static bool nq_claim_deferred(const float *out, int n, const uint8_t *reading, g
 __device__ __forceinline__ float set_rms(const gemv_set &set, int n_in) {
     if (!set.ss) return 1.f;
     float s = 0.f;
-    for (int i = threadIdx.x % 32; i < n_in / 32; i += 32) s += __ldg(set.ss + i);
+    for (int i = threadIdx.x % 32; i < set.ss_n; i += 32) s += __ldg(set.ss + i);
     return rsqrtf(warp_sum(s) / n_in + set.eps);
 }
 
@@ -352,7 +355,7 @@ __device__ __forceinline__ void chunk_quant(float y, float v, uint8_t *xq, int n
 template <int R, bool GLU, int EPI, int OB>
 __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const float *acc, bool hold, const gemv_epi &e,
                                           const float *res, const float *nw) {
-    static_assert(OB % 32 == 0, "a block of whole chunks");
+    static_assert(OB % 32 == 0 || (EPI == EPI_RESNORM && 32 % OB == 0), "a block of whole chunks");
     __shared__ float sv[OB], sy[OB];
     constexpr int NO = GLU ? R / 2 : R;
     const int n_out = set.n_out[0], ob0 = blockIdx.x * OB, lane = threadIdx.x % 32, w = threadIdx.x / 32;
@@ -373,7 +376,10 @@ __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const f
             sv[row - ob0] = v, sy[row - ob0] = y;
         }
     __syncthreads();
-    if (w < OB / 32 && ob0 + 32 * w < n_out)
+    if constexpr (OB < 32) { // (F16 residual, see gemv_epi.ob) the sums of squares only
+        const float v = lane < OB ? sv[lane] : 0.f, s2 = warp_sum(v * v);
+        if (w == 0 && lane == 0 && ob0 < n_out) e.ss[blockIdx.x] = s2;
+    } else if (w < OB / 32 && ob0 + 32 * w < n_out)
         chunk_quant(sy[32 * w + lane], sv[32 * w + lane], e.xq, n_out / 32, ob0 / 32 + w, EPI == EPI_RESNORM ? e.ss : NULL);
 }
 
@@ -682,8 +688,9 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     }
     gemv_epi ge = e ? *e : gemv_epi{};
     const nq_tag *in = n_tok == 1 ? nq_find(x, n_in) : NULL;
+    if (in && !in->q8) in = NULL; // (quantized here, once resolved)
     uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
-    if (in && in->ss) set.ss = in->ss, set.eps = in->eps;
+    if (in && in->ss) set.ss = in->ss, set.ss_n = in->ss_n, set.eps = in->eps;
     if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && type != T_Q4_K && epi_on()))) {
         if (epi == EPI_RESNORM) {
             if (!nq_claim_deferred(set.out[0], set.n_out[0], xq, &ge)) return false;
