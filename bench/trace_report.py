@@ -3,9 +3,11 @@
 
 The trace comes from a build configured with -DINGOT_CUDA_TRACE=ON, run with
 INGOT_CUDA_TRACE=FILE (see src/backend/cuda/trace.cuh): one line per block,
-"tag block start ready end" in ns. Launches are told apart by the order in
-which their blocks got past the previous kernel (ready), the repeating
-per-layer pattern is found, and each position of it is averaged over layers.
+"tag block start ready end [loop-done]" in ns (loop-done: when the
+block's last warp left its main loop, GEMVs only). Launches are told apart
+by the order in which their blocks got past the previous kernel (ready),
+the repeating per-layer pattern is found, and each position of it is
+averaged over layers.
 
 usage: bench/trace_report.py TRACE_FILE [--json]
 """
@@ -16,13 +18,14 @@ import sys
 def launches(recs):
     recs.sort(key=lambda r: r[3])
     out = []
-    for tag, _blk, t0, t1, t2 in recs:
+    for tag, _blk, t0, t1, t2, t3 in recs:
         if not out or out[-1]["tag"] != tag:
-            out.append({"tag": tag, "t0": [], "t1": [], "t2": []})
+            out.append({"tag": tag, "t0": [], "t1": [], "t2": [], "t3": []})
         L = out[-1]
         L["t0"].append(t0)
         L["t1"].append(t1)
         L["t2"].append(t2)
+        L["t3"].append(t3)
     for L in out:
         ends = sorted(L["t2"])
         L["blocks"] = len(ends)
@@ -31,6 +34,12 @@ def launches(recs):
         L["end"] = ends[-1]
         L["end90"] = ends[int(0.9 * (len(ends) - 1))]
         L["late"] = sum(1 for t0 in L["t0"] if t0 > L["start"]) / len(ends)
+        # medians over blocks: from the kernel's start (first ready) to the
+        # block's loop done, and from there to the block's end
+        mid = sorted(t3 - L["start"] for t3 in L["t3"])
+        tail = sorted(t2 - t3 for t2, t3 in zip(L["t2"], L["t3"]))
+        L["loop"] = mid[len(mid) // 2]
+        L["tail"] = tail[len(tail) // 2]
     for a, b in zip(out, out[1:]):
         a["gap"] = b["start"] - a["end"]
     if out:
@@ -58,8 +67,8 @@ def main():
     with open(sys.argv[1]) as f:
         for line in f:
             p = line.split()
-            if len(p) == 5:
-                recs.append((p[0], int(p[1]), int(p[2]), int(p[3]), int(p[4])))
+            if len(p) in (5, 6):
+                recs.append((p[0], int(p[1]), int(p[2]), int(p[3]), int(p[4]), int(p[5] if len(p) == 6 else p[3])))
     if not recs:
         sys.exit("no records in " + sys.argv[1])
     ls = launches(recs)
@@ -77,13 +86,16 @@ def main():
             "gap_us": m(lambda L: L["gap"]),
             "lead_us": m(lambda L: L["start"] - L["arrive"]),
             "late": m(lambda L: L["late"]) * 1e3,
+            "loop_us": m(lambda L: L["loop"]),
+            "tail_us": m(lambda L: L["tail"]),
         })
     layer_us = sum(r["us"] + r["gap_us"] for r in rows)
     other = [L for i, L in enumerate(ls) if i < s or i >= s + n * p]
     res = {
         "step_us": total / 1e3, "launches": len(ls), "layers": n, "per_layer": rows,
         "layer_us": layer_us, "outside_layers_us": sum((L["end"] - L["start"] + L["gap"]) for L in other) / 1e3,
-        "outside": [{"tag": L["tag"], "blocks": L["blocks"], "us": (L["end"] - L["start"]) / 1e3} for L in other],
+        "outside": [{"tag": L["tag"], "blocks": L["blocks"], "us": (L["end"] - L["start"]) / 1e3,
+                     "gap_us": L["gap"] / 1e3} for L in other],
     }
     if "--json" in sys.argv:
         print(json.dumps(res, indent=1))
@@ -92,14 +104,16 @@ def main():
           % (res["step_us"], len(ls), n, p, layer_us, res["outside_layers_us"]))
     print()
     print("| # | kernel | blocks | time us | 90% of blocks done us | gap to next us | ready - first arrival us "
-          "| blocks arriving after the first ready | share |")
-    print("|--:|---|--:|--:|--:|--:|--:|--:|--:|")
+          "| blocks arriving after the first ready | start to loop done us | loop done to end us | share |")
+    print("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in rows:
-        print("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% |" % (
+        print("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.2f | %.2f | %.0f%% |" % (
             r["pos"], r["tag"], r["blocks"], r["us"], r["us90"], r["gap_us"], r["lead_us"], 100 * r["late"],
+            r["loop_us"], r["tail_us"],
             100 * (r["us"] + r["gap_us"]) * n / max(1e-9, res["step_us"])))
     print()
-    print("outside the layers: " + ", ".join("%s %.1f us" % (o["tag"], o["us"]) for o in res["outside"]))
+    print("outside the layers (kernel, then gap to the next): " +
+          ", ".join("%s %.1f + %.1f us" % (o["tag"], o["us"], o["gap_us"]) for o in res["outside"]))
 
 
 if __name__ == "__main__":

@@ -388,9 +388,42 @@ __device__ __forceinline__ void epi_quant(const gemv_set &set, int row0, const f
 // (they do not depend on earlier kernels) and of the residual right after,
 // so that the epilogue does not wait on them; returns the input's deferred
 // 1 / rms (set_rms). Call after the first weight loads are issued.
+// Bytes of shared memory for a one-token GEMV to stage its input in (bytes
+// of it; gemv_set.xs): Q/K/V and the residual kernels, up to 32 KB. Their
+// blocks run one pass over the rows right after the wait, so each step's
+// trip to L2 for the input was on their critical path; a GLU block's input
+// is mostly in L1 already (blocks of later waves). INGOT_CUDA_XS=0: never.
+static size_t x_smem(size_t bytes, bool glu) {
+    static int on = -1;
+    if (on < 0) on = !getenv("INGOT_CUDA_XS") || atoi(getenv("INGOT_CUDA_XS")) != 0;
+    return on && !glu && bytes <= 32768 ? bytes : 0;
+}
+
+// Copy n16 16-byte pieces from global src to shared dst with every thread of
+// the block, 4 loads in flight per thread (the caller syncs the block).
+__device__ __forceinline__ void stage_block(uint4 *dst, const uint4 *src, int n16) {
+    const int nt = blockDim.x;
+    for (int i0 = threadIdx.x; i0 < n16; i0 += 4 * nt) {
+        uint4 t[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (i0 + j * nt < n16) t[j] = __ldg(src + i0 + j * nt);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (i0 + j * nt < n16) dst[i0 + j * nt] = t[j];
+    }
+}
+
+// after(): what else is loaded once the wait is over, issued before the
+// sums of squares are read, so that the two reads overlap.
+struct no_after {
+    __device__ __forceinline__ void operator()() const {}
+};
 template <int R, int EPI> struct epi_pre {
     float res[EPI == EPI_RESNORM ? R : 1], nw[EPI == EPI_RESNORM ? R : 1];
-    __device__ __forceinline__ float wait(const gemv_set &set, int n_in, const gemv_epi &e, int row0, int n_out) {
+    template <typename A = no_after>
+    __device__ __forceinline__ float wait(const gemv_set &set, int n_in, const gemv_epi &e, int row0, int n_out,
+                                          const A &after = A()) {
         if constexpr (EPI == EPI_RESNORM)
 #pragma unroll
             for (int o = 0; o < R; o++) nw[o] = __ldg(e.nw + min(row0 + o, n_out - 1));
@@ -398,6 +431,7 @@ template <int R, int EPI> struct epi_pre {
         if constexpr (EPI == EPI_RESNORM)
 #pragma unroll
             for (int o = 0; o < R; o++) res[o] = e.res[min(row0 + o, n_out - 1)];
+        after();
         return set_rms(set, n_in);
     }
 };
@@ -452,11 +486,18 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
 #pragma unroll
     for (int p = 0; p < PF; p++)
         if (b0 + step * p < nb) DQ1_LOAD(p, b0 + step * p);
+    // set.xs: the activations staged in shared memory once the wait is over
+    // (see x_smem)
+    extern __shared__ uint4 xqs[];
+    const uint8_t *xa = set.xs ? (const uint8_t *)xqs : xq;
     epi_pre<R, EPI> pre;
-    const float rms = pre.wait(set, n_in, e, row0, set.n_out[mi]);
-    const int8_t *xc = (const int8_t *)xq;
-    const float *xd = (const float *)(xq + (size_t)nb * 32);
-    const int *xs = (const int *)(xq + (size_t)nb * 36);
+    const float rms = pre.wait(set, n_in, e, row0, set.n_out[mi], [&] {
+        if (set.xs) stage_block(xqs, (const uint4 *)xq, (int)(xq_token_bytes(nb) / 16));
+    });
+    if (set.xs) __syncthreads();
+    const int8_t *xc = (const int8_t *)xa;
+    const float *xd = (const float *)(xa + (size_t)nb * 32);
+    const int *xs = (const int *)(xa + (size_t)nb * 36);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
@@ -465,15 +506,17 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
         for (int p = 0; p < PF; p++) {
             const int b = bb + step * p;
             if (b >= nb) break;
-            const int4 x0 = __ldg((const int4 *)(xc + (size_t)b * 32)), x1 = __ldg((const int4 *)(xc + (size_t)b * 32) + 1);
-            const float dx = __ldg(xd + b);
-            const int sx = __ldg(xs + b);
+            const int4 *xb = (const int4 *)(xc + (size_t)b * 32);
+            const int4 x0 = set.xs ? xb[0] : __ldg(xb), x1 = set.xs ? xb[1] : __ldg(xb + 1);
+            const float dx = set.xs ? xd[b] : __ldg(xd + b);
+            const int sx = set.xs ? xs[b] : __ldg(xs + b);
 #pragma unroll
             for (int r = 0; r < R; r++) acc[r] += h_to_f(wd[p][r]) * dx * (float)dot_dq<T, QV>(wq[p][r], x0, x1, sx);
             if (b + step * PF < nb) DQ1_LOAD(p, b + step * PF);
         }
     }
 #undef DQ1_LOAD
+    TRACE_MID();
     gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e, pre);
 }
 
@@ -482,7 +525,9 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
 template <int T, int R, int PF, int KS, bool GLU, int EPI = EPI_PLAIN, int W = DQ_WARPS>
 static void launch_dq1(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
     const int grid = set_blocks(set, W / KS * (GLU ? R / 2 : R));
-    launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI, W>, grid, W * 32, 0, set, n_in, xq, e);
+    const size_t smem = x_smem(xq_token_bytes(n_in / 32), GLU);
+    set.xs = smem > 0;
+    launch_pdl(k_gemv_dq1<T, R, PF, KS, GLU, EPI, W>, grid, W * 32, smem, set, n_in, xq, e);
 }
 
 // One token: the shape picks rows per warp (R) and warps per row (KS), 2
@@ -639,6 +684,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, con
         }
     }
 #undef Q4K_LOAD
+    TRACE_MID();
     gemv1_finish<R, KS, GLU, EPI, W>(set, mi, row0, acc, rms, part, e, pre);
 }
 

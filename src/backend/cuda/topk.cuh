@@ -67,6 +67,7 @@ __device__ void tk_merge_lists(tk_key_t *s, int n_l, int lg_k) {
 // a block per (slice, row): the slice's 2^lg_k largest keys, sorted: chunks
 // of 2^lg_k sorted, then merged keeping the largest (k = 1: a reduction)
 __global__ void __launch_bounds__(TK_THREADS) k_topk_slice(const float *logits, int n, int lg_k, tk_key_t *out) {
+    TRACE(TR_TOPK);
     __shared__ tk_key_t s[TK_SLICE];
     const int row = blockIdx.y, base = blockIdx.x * TK_SLICE, len = min(TK_SLICE, n - base), k = 1 << lg_k;
     const float *l = logits + (size_t)row * n;
@@ -131,6 +132,7 @@ __global__ void __launch_bounds__(TK_THREADS) k_topk_slice(const float *logits, 
 // lists: (rows, n_sl, k) sorted keys from pass 1; ids, vals: (rows, k)
 __global__ void __launch_bounds__(TK_THREADS) k_topk_merge(const tk_key_t *lists, int n_sl, int lg_k, int32_t *ids,
                                                            float *vals) {
+    TRACE(TR_TOPK_MERGE);
     extern __shared__ tk_key_t sl[];
     const int row = blockIdx.x, k = 1 << lg_k;
     const tk_key_t *in = lists + (size_t)row * n_sl * k;

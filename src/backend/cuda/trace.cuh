@@ -3,11 +3,12 @@
 //
 // Only in builds configured with -DINGOT_CUDA_TRACE=ON, and only when
 // INGOT_CUDA_TRACE=FILE is set: every block of a tagged kernel records when
-// it started, when it got past pdl_wait (the previous kernel finished) and
-// when its last thread ended, read from the GPU's global timer. The records
+// it started, when it got past pdl_wait (the previous kernel finished), when
+// its last warp was done with its main loop (TRACE_MID; the GEMVs, else the
+// ready time) and when its last thread ended, read from the GPU's global timer. The records
 // restart at each replay of a recorded step, so FILE (written when the
 // backend lets its steps go, e.g. at exit) holds the last replayed step,
-// one line per block: tag, block, start, ready, end (ns).
+// one line per block: tag, block, start, ready, end, loop done (ns).
 // bench/trace_report.py turns it into a per-kernel breakdown.
 // Other builds: TRACE(tag) is empty and nothing is recorded.
 
@@ -15,22 +16,22 @@
 enum {
     TR_EMBED, TR_NORM, TR_RMSNORM, TR_QUANT8, TR_GEMV_DQ, TR_GEMV1, TR_GEMV1_GLU, TR_GEMV1_QKV, TR_GEMV1_RES,
     TR_Q4K, TR_Q4K_GLU, TR_Q4K_QKV, TR_Q4K_RES, TR_GEMV_H, TR_GEMV_H_QKV, TR_GEMV_H_GLU, TR_GEMV_H_RES, TR_GEMV_Q,
-    TR_MATMUL, TR_MMQ, TR_ROPE, TR_ATT_DEC, TR_ATT_FLASH, TR_ADD, TR_BIAS, TR_SWIGLU, TR_N
+    TR_MATMUL, TR_MMQ, TR_ROPE, TR_ATT_DEC, TR_ATT_FLASH, TR_ADD, TR_BIAS, TR_SWIGLU, TR_TOPK, TR_TOPK_MERGE, TR_N
 };
 
 #ifdef INGOT_CUDA_TRACE
 static const char *const trace_names[TR_N] = {
     "embed", "norm", "rmsnorm", "quant8", "gemv_dq", "gemv1", "gemv1_glu", "gemv1_qkv", "gemv1_res",
     "q4k", "q4k_glu", "q4k_qkv", "q4k_res", "gemv_h", "gemv_h_qkv", "gemv_h_glu", "gemv_h_res", "gemv_q",
-    "matmul", "mmq", "rope", "attn_dec", "attn_flash", "add", "bias", "swiglu",
+    "matmul", "mmq", "rope", "attn_dec", "attn_flash", "add", "bias", "swiglu", "topk", "topk_merge",
 };
 struct trace_rec {
-    unsigned long long t0, t1, t2;
+    unsigned long long t0, t1, t2, t3;
     int tag, blk;
 };
 __device__ trace_rec *g_trace;
 __device__ unsigned g_trace_n, g_trace_cap;
-__shared__ unsigned long long s_trace_t1;
+__shared__ unsigned long long s_trace_t1, s_trace_t3;
 __shared__ unsigned s_trace_done;
 
 __device__ __forceinline__ unsigned long long trace_now(void) {
@@ -45,7 +46,7 @@ struct trace_scope {
     unsigned long long t0;
     __device__ trace_scope(int tg) : tag(tg) {
         t0 = trace_now();
-        if (threadIdx.x == 0) s_trace_t1 = ~0ull, s_trace_done = 0;
+        if (threadIdx.x == 0) s_trace_t1 = ~0ull, s_trace_t3 = 0, s_trace_done = 0;
         __syncthreads();
     }
     __device__ ~trace_scope() {
@@ -53,8 +54,8 @@ struct trace_scope {
         if (atomicAdd(&s_trace_done, 1u) != n - 1 || !g_trace) return;
         const unsigned i = atomicAdd(&g_trace_n, 1u);
         if (i >= g_trace_cap) return;
-        const unsigned long long t1 = s_trace_t1;
-        g_trace[i] = trace_rec{t0, t1 == ~0ull ? t0 : t1, trace_now(), tag,
+        const unsigned long long t1 = s_trace_t1 == ~0ull ? t0 : s_trace_t1;
+        g_trace[i] = trace_rec{t0, t1, trace_now(), s_trace_t3 ? s_trace_t3 : t1, tag,
                                (int)(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z))};
     }
 };
@@ -62,6 +63,10 @@ struct trace_scope {
 #define TRACE_READY()                                                                              \
     do {                                                                                           \
         if (threadIdx.x % 32 == 0) atomicMin(&s_trace_t1, trace_now());                           \
+    } while (0)
+#define TRACE_MID()                                                                                \
+    do {                                                                                           \
+        if (threadIdx.x % 32 == 0) atomicMax(&s_trace_t3, trace_now());                           \
     } while (0)
 
 static trace_rec *g_trace_host_buf; // device buffer (NULL: not tracing)
@@ -101,7 +106,8 @@ static void trace_dump(cudaStream_t s) {
     if (r && f) {
         CK(cudaMemcpy(r, g_trace_host_buf, n * sizeof *r, cudaMemcpyDeviceToHost));
         for (unsigned i = 0; i < n; i++)
-            fprintf(f, "%s %d %llu %llu %llu\n", trace_names[r[i].tag], r[i].blk, r[i].t0, r[i].t1, r[i].t2);
+            fprintf(f, "%s %d %llu %llu %llu %llu\n", trace_names[r[i].tag], r[i].blk, r[i].t0, r[i].t1, r[i].t2,
+                    r[i].t3);
     }
     if (f) fclose(f);
     free(r);
@@ -111,6 +117,7 @@ static void trace_dump(cudaStream_t s) {
 #else
 #define TRACE(tag) ((void)0)
 #define TRACE_READY() ((void)0)
+#define TRACE_MID() ((void)0)
 static void trace_init(void) {}
 static void trace_restart(cudaStream_t) {}
 static void trace_dump(cudaStream_t) {}
