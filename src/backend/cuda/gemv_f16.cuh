@@ -60,7 +60,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
     extern __shared__ float4 xsh[];
     const bool xs_on = set.xs;
     epi_pre<R, EPI> pre;
-    const float rms = pre.wait(set, n_in, e, row0, n_out, [&] {
+    const float rms = pre.wait(set, n_in, e, mi, row0, n_out, [&] {
         if (xs_on) stage_block((uint4 *)xsh, (const uint4 *)x, n_in / 4);
     });
     if (xs_on) __syncthreads();

@@ -270,22 +270,43 @@ struct qkv_rope {
     const double *inv_freq;
     int head_dim, n_rot, kv_dim;
 };
-template <int R> __device__ __forceinline__ void qkv_write(const gemv_set &set, int mi, int row0, const float *acc, const qkv_rope &a) {
-    const size_t dst = (size_t)*a.cell * a.kv_dim;
+// The rotation of each pair (cos, sin) and the cell's
+// offset come from qkv_pre, made before the wait: the position and the cell
+// are inputs of the whole step.
+template <int R> struct qkv_angles {
+    float cs[R / 2], sn[R / 2];
+    size_t dst;
+};
+template <int R>
+__device__ __forceinline__ void qkv_pre(const qkv_rope &a, int mi, int row0, qkv_angles<R> *g) {
+    const int p = __ldg(a.pos);
+    g->dst = (size_t)__ldg(a.cell) * a.kv_dim;
+#pragma unroll
+    for (int o = 0; o < R / 2; o++) {
+        const int d = (row0 + 2 * o) % a.head_dim;
+        g->cs[o] = 1.f, g->sn[o] = 0.f;
+        if (mi < 2 && d < a.n_rot) { // (else not rotated)
+            double sn, cs;
+            sincos((double)p * __ldg(a.inv_freq + d / 2), &sn, &cs);
+            g->cs[o] = (float)cs, g->sn[o] = (float)sn;
+        }
+    }
+}
+template <int R>
+__device__ __forceinline__ void qkv_write(const gemv_set &set, int mi, int row0, const float *acc, const qkv_rope &a,
+                                          const qkv_angles<R> &g) {
 #pragma unroll
     for (int o = 0; o < R; o += 2) {
         const int row = row0 + o;
         if (row >= set.n_out[mi]) break;
         float x0 = acc[o], x1 = acc[o + 1];
         if (set.bias[mi]) x0 += set.bias[mi][row], x1 += set.bias[mi][row + 1];
-        const int d = row % a.head_dim;
-        if (mi < 2 && d < a.n_rot) {
-            double sn, cs;
-            sincos((double)*a.pos * a.inv_freq[d / 2], &sn, &cs);
-            const float r0 = x0 * (float)cs - x1 * (float)sn, r1 = x0 * (float)sn + x1 * (float)cs;
+        if (mi < 2 && row % a.head_dim < a.n_rot) {
+            const float cs = g.cs[o / 2], sn = g.sn[o / 2];
+            const float r0 = x0 * cs - x1 * sn, r1 = x0 * sn + x1 * cs;
             x0 = r0, x1 = r1;
         }
-        float *out = mi == 0 ? a.q + row : (mi == 1 ? a.kc : a.vc) + dst + row;
+        float *out = mi == 0 ? a.q + row : (mi == 1 ? a.kc : a.vc) + g.dst + row;
         out[0] = x0, out[1] = x1;
     }
 }
@@ -421,9 +442,11 @@ struct no_after {
 };
 template <int R, int EPI> struct epi_pre {
     float res[EPI == EPI_RESNORM ? R : 1], nw[EPI == EPI_RESNORM ? R : 1];
+    qkv_angles<EPI == EPI_ROPE ? R : 2> rope; // ROPE
     template <typename A = no_after>
-    __device__ __forceinline__ float wait(const gemv_set &set, int n_in, const gemv_epi &e, int row0, int n_out,
+    __device__ __forceinline__ float wait(const gemv_set &set, int n_in, const gemv_epi &e, int mi, int row0, int n_out,
                                           const A &after = A()) {
+        if constexpr (EPI == EPI_ROPE) qkv_pre(e.ra, mi, row0, &rope);
         if constexpr (EPI == EPI_RESNORM)
 #pragma unroll
             for (int o = 0; o < R; o++) nw[o] = __ldg(e.nw + min(row0 + o, n_out - 1));
@@ -449,7 +472,7 @@ __device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int ro
         return;
     }
     if (!hold || row0 >= set.n_out[mi]) return;
-    if (EPI == EPI_ROPE) qkv_write<R>(set, mi, row0, acc, e.ra);
+    if constexpr (EPI == EPI_ROPE) qkv_write<R>(set, mi, row0, acc, e.ra, pre.rope);
     else set_write<R, GLU>(set, mi, row0, acc);
 }
 
@@ -491,7 +514,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_dq1(gemv_set set, int n_in, con
     extern __shared__ uint4 xqs[];
     const uint8_t *xa = set.xs ? (const uint8_t *)xqs : xq;
     epi_pre<R, EPI> pre;
-    const float rms = pre.wait(set, n_in, e, row0, set.n_out[mi], [&] {
+    const float rms = pre.wait(set, n_in, e, mi, row0, set.n_out[mi], [&] {
         if (set.xs) stage_block(xqs, (const uint4 *)xq, (int)(xq_token_bytes(nb) / 16));
     });
     if (set.xs) __syncthreads();
@@ -656,7 +679,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q4k(gemv_set set, int n_in, con
     for (int p = 0; p < PF; p++)
         if (u0 + step * p < nu) Q4K_LOAD(p, u0 + step * p);
     epi_pre<R, EPI> pre;
-    const float rms = pre.wait(set, n_in, e, row0, n_out);
+    const float rms = pre.wait(set, n_in, e, mi, row0, n_out);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
