@@ -792,7 +792,7 @@ struct gemv_set {
     const float *ss;               // the input is a deferred norm's (nq_tag): its sums of squares (one token)
     int ss_n;
     float eps;
-    bool xs;                       // the F16 GEMV stages x in shared memory (x_smem)
+    bool xs;                       // the one-token GEMV stages its input in shared memory (x_smem)
 };
 // Number the blocks of rows_per_block rows of each matrix one after another
 // (set.first); returns their total, the grid.
