@@ -44,8 +44,8 @@ static bool g_pdl; // programmatic dependent launch (Hopper and newer)
 // any launcher that may write that output clears it (nq_clobber).
 // Deferred RMSNorm (ss != NULL): the buffer holds y = x * w quantized, not
 // y / rms(x); ss holds the sums of squares of x per 32 values (ss_n of
-// them; an F16 residual kernel of blocks of 16 or 8 rows: per 16 or 8
-// values, and no int8 copy, q8 false), and the GEMVs
+// them; an F16 residual kernel of blocks of 16 rows: per 16 values, and no
+// int8 copy, q8 false), and the GEMVs
 // that read it scale their results by 1 / rms (a matmul is linear), so no
 // kernel waits for the whole row's sum. While `pending`, the float output
 // itself still holds the unscaled y: nq_resolve scales it before anything

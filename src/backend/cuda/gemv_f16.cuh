@@ -58,12 +58,11 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
     // xsh (dynamic shared memory, set.xs): the whole input, copied once the
     // wait is over, so that the loop reads it with no trip to L2 per step
     extern __shared__ float4 xsh[];
-    const bool xs_on = set.xs;
     epi_pre<R, EPI> pre;
     const float rms = pre.wait(set, n_in, e, mi, row0, n_out, [&] {
-        if (xs_on) stage_block((uint4 *)xsh, (const uint4 *)x, n_in / 4);
+        if (set.xs) stage_block((uint4 *)xsh, (const uint4 *)x, n_in / 4);
     });
-    if (xs_on) __syncthreads();
+    if (set.xs) __syncthreads();
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
@@ -72,7 +71,7 @@ __global__ void __launch_bounds__(W * 32) k_gemv_h(gemv_set set, int n_in, const
         for (int p = 0; p < PF; p++) {
             const int b = bb + step * p;
             if (b >= n8) break;
-            const float4 a = xs_on ? xsh[2 * b] : __ldg(x4 + 2 * b), c = xs_on ? xsh[2 * b + 1] : __ldg(x4 + 2 * b + 1);
+            const float4 a = set.xs ? xsh[2 * b] : __ldg(x4 + 2 * b), c = set.xs ? xsh[2 * b + 1] : __ldg(x4 + 2 * b + 1);
 #pragma unroll
             for (int r = 0; r < R; r++) acc[r] += dot8<T>(w[p][r], a, c);
             if (b + step * PF < n8)
@@ -125,7 +124,6 @@ template <int T> static void launch_half(gemv_set &set, int n_in, const float *x
     const bool split = glu ? n_in >= 2048 : n_in <= 2048;
     if (epi == EPI_RESNORM) {
         if (old) launch_h<T, 2, false, EPI_RESNORM, 16, 1>(set, n_in, x, e);
-        else if (e.ob == 8) launch_h_pf<T, 4, EPI_RESNORM, 16, 8>(set, n_in, x, e);
         else if (e.ob == 16 && n_in <= 2048) launch_h_pf<T, 4, EPI_RESNORM, 8, 2>(set, n_in, x, e);
         else if (e.ob == 16) launch_h_pf<T, 4, EPI_RESNORM, 16, 4>(set, n_in, x, e);
         else launch_h_pf<T, 4, EPI_RESNORM, 16, 2>(set, n_in, x, e);
@@ -151,12 +149,12 @@ template <int T> static void launch_half(gemv_set &set, int n_in, const float *x
 // one quantizes for itself). H100, tg128: 1B F16 (2048 outputs, 64 or 128
 // blocks; its down projection 17.2 -> 11.8 us) 903 -> 920 t/s, TinyLlama
 // 927 -> 943; Qwen2.5-0.5B (896) kept 32: 8 rows, 112 blocks, 1402 -> 1374.
-// INGOT_CUDA_RESROWS=32/16/8 forces a size.
+// INGOT_CUDA_RESROWS=32/16 forces a size.
 static int resnorm_rows_h(int n_out) {
     static int force = -1;
     if (force < 0) force = getenv("INGOT_CUDA_RESROWS") ? atoi(getenv("INGOT_CUDA_RESROWS")) : 0;
     if (hold_shapes()) return 32;
-    if (force == 32 || force == 16 || force == 8) return force;
+    if (force == 32 || force == 16) return force;
     const int want = device_sms() * 7 / 8;
     return n_out / 32 < want && n_out / 16 >= want ? 16 : 32;
 }

@@ -29,9 +29,9 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             g_nq[i] = nq_tag{};
         }
         g_nq_cap = 0;
-        // (sums of squares per 32 values, or per 8 at the least)
-        bool ok = cudaMalloc((void **)&g_nq[0].buf, one + (size_t)nb * 16) == cudaSuccess &&
-                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 16) == cudaSuccess;
+        // (sums of squares per 32 values, or per 16: resnorm_rows_h)
+        bool ok = cudaMalloc((void **)&g_nq[0].buf, one + (size_t)nb * 8) == cudaSuccess &&
+                  cudaMalloc((void **)&g_nq[1].buf, one + (size_t)nb * 8) == cudaSuccess;
         if (ok) g_nq_cap = one;
         else {
             cudaGetLastError();
@@ -325,7 +325,7 @@ struct gemv_epi {
     const float *nw; // RESNORM: the norm's weights
     float *ss;       // RESNORM: sums of squares of res per 32 rows (per ob)
     float eps;       // RESNORM: the norm's epsilon (for the tag, not the kernel)
-    int ob;          // F16 RESNORM: rows per block, 32 (with the int8 copy), 16 or 8 (without)
+    int ob;          // F16 RESNORM: rows per block, 32 (with the int8 copy) or 16 (without)
 };
 
 // claim the buffer for a deferred norm's output out (n values, see nq_tag):
