@@ -7,7 +7,9 @@ INGOT_CUDA_TRACE=FILE (see src/backend/cuda/trace.cuh): one line per block,
 block's last warp left its main loop, GEMVs only). Launches are told apart
 by the order in which their blocks got past the previous kernel (ready),
 the repeating per-layer pattern is found, and each position of it is
-averaged over layers.
+averaged over layers. A line "prev_end 0 T T T T" (T: when the step
+before ended) gives the time between steps: from there to this step's
+first block.
 
 usage: bench/trace_report.py TRACE_FILE [--json]
 """
@@ -64,10 +66,13 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     recs = []
+    prev_end = None
     with open(sys.argv[1]) as f:
         for line in f:
             p = line.split()
-            if len(p) in (5, 6):
+            if p and p[0] == "prev_end":
+                prev_end = int(p[2])
+            elif len(p) in (5, 6):
                 recs.append((p[0], int(p[1]), int(p[2]), int(p[3]), int(p[4]), int(p[5] if len(p) == 6 else p[3])))
     if not recs:
         sys.exit("no records in " + sys.argv[1])
@@ -91,7 +96,9 @@ def main():
         })
     layer_us = sum(r["us"] + r["gap_us"] for r in rows)
     other = [L for i, L in enumerate(ls) if i < s or i >= s + n * p]
+    first = min(r[2] for r in recs)
     res = {
+        "between_steps_us": (first - prev_end) / 1e3 if prev_end and first > prev_end else None,
         "step_us": total / 1e3, "launches": len(ls), "layers": n, "per_layer": rows,
         "layer_us": layer_us, "outside_layers_us": sum((L["end"] - L["start"] + L["gap"]) for L in other) / 1e3,
         "outside": [{"tag": L["tag"], "blocks": L["blocks"], "us": (L["end"] - L["start"]) / 1e3,
@@ -102,6 +109,9 @@ def main():
         return
     print("step %.1f us, %d launches, %d layers of %d launches (%.1f us per layer), %.1f us outside the layers"
           % (res["step_us"], len(ls), n, p, layer_us, res["outside_layers_us"]))
+    if res["between_steps_us"] is not None:
+        print("between steps (the step before's last block to this step's first): %.1f us"
+              % res["between_steps_us"])
     print()
     print("| # | kernel | blocks | time us | 90% of blocks done us | gap to next us | ready - first arrival us "
           "| blocks arriving after the first ready | start to loop done us | loop done to end us | share |")

@@ -36,15 +36,18 @@ static double rel_err(const float *a, const float *b, int n) {
 
 /* Sampler pairs, one per setting: ig_sample (which may move only the top
  * candidates off the device) against the sampler over the whole row. */
-enum { N_SAMP = 3 };
+enum { N_SAMP = 4 };
 static struct ig_sampler *samp_top[N_SAMP], *samp_whole[N_SAMP];
 static int samp_mismatch, samp_n;
 static void samplers_init(int nv) {
     struct ig_sampler_params p[N_SAMP] = {ig_sampler_default_params(), ig_sampler_default_params(),
-                                          ig_sampler_default_params()};
-    p[0].temp = 0;                     /* greedy, penalty 1.1 */
-    p[1].seed = 5;                     /* the defaults: top-k 40, top-p 0.9 */
-    p[2].top_k = 3, p[2].temp = 1.5f, p[2].repeat_penalty = 1, p[2].seed = 9;
+                                          ig_sampler_default_params(), ig_sampler_default_params()};
+    /* (first: one candidate, which the CUDA output GEMV keeps itself; a
+     * later sampler of the same row asks for more) */
+    p[0].temp = 0, p[0].repeat_penalty = 1; /* greedy alone */
+    p[1].temp = 0;                          /* greedy, penalty 1.1 */
+    p[2].seed = 5;                          /* the defaults: top-k 40, top-p 0.9 */
+    p[3].top_k = 3, p[3].temp = 1.5f, p[3].repeat_penalty = 1, p[3].seed = 9;
     for (int i = 0; i < N_SAMP; i++) samp_top[i] = ig_sampler_init(&p[i], nv), samp_whole[i] = ig_sampler_init(&p[i], nv);
 }
 /* row r of the last step, through every pair (ig_sample first: before
@@ -221,6 +224,18 @@ int main(int argc, char **argv) {
     }
     CHECK(worst <= tol, "two-sequence steps differ from each sequence alone: rel err %g", worst);
     printf("two-sequence steps vs single: max rel err %.3g\n", worst);
+    ig_ctx_free(c);
+
+    /* one token a step of one sequence (a greedy pick may come from the
+     * output projection itself: see ig_sample) */
+    c = new_ctx(m, 128, 1);
+    for (int i = 0; i < N; i++) {
+        int32_t sp = i, ss = 0;
+        int8_t sw = 1;
+        struct ig_batch sb = {1, &a[i], &sp, &ss, &sw};
+        CHECK(ig_decode(c, &sb) == IG_OK, "one-token step %d failed", i);
+        samplers_check(c, 0);
+    }
     CHECK(samp_mismatch == 0, "ig_sample differs from the sampler over the whole row: %d of %d", samp_mismatch, samp_n);
     printf("ig_sample vs the whole row: %d of %d tokens differ\n", samp_mismatch, samp_n);
     for (int i = 0; i < N_SAMP; i++) ig_sampler_free(samp_top[i]), ig_sampler_free(samp_whole[i]);

@@ -46,6 +46,11 @@ void ig_cuda_rmsnorm(float *out, const float *x, const int32_t *idx, const float
 size_t ig_cuda_matmul_scratch(int n_tok, long long n_in);
 void ig_cuda_matmul(int type, const void *w, size_t row_bytes, int n_in, int n_out, int group, const float *x,
                     float *out, int n_tok, void *scratch);
+/* The output projection (logits): ig_cuda_matmul, and for one token the
+ * GEMV also keeps the row's largest logit (ig_cuda_topk with k = 1 on out
+ * then reads that instead of scanning the row). */
+void ig_cuda_matmul_logits(int type, const void *w, size_t row_bytes, int n_in, int n_out, int group, const float *x,
+                           float *out, int n_tok, void *scratch);
 /* Up to 3 Q8_0/Q4_0 matrices (same n_in) over one token in one launch; false if not applicable. */
 bool ig_cuda_matmul_n(int type, const void *const *w, const int *n_out, float *const *out, int n_w, int n_in,
                       const float *x, int n_tok, void *scratch);

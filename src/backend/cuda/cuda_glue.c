@@ -198,7 +198,10 @@ static void rmsnorm(struct ig_backend *b, float *out, const float *x, const int3
 }
 static void matmul(struct ig_backend *b, const struct ig_weight *W, const float *x, float *out, int32_t n_tok,
                    void *scratch) {
-    ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok, scratch);
+    if (W == &cb(b)->w.output) /* (the logits: see ig_cuda_matmul_logits) */
+        ig_cuda_matmul_logits(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok,
+                              scratch);
+    else ig_cuda_matmul(W->type, W->data, W->row_bytes, (int)W->n_in, (int)W->n_out, W->group, x, out, n_tok, scratch);
 }
 /* n_w (1-3) weights of one type and width, as the one-launch kernels take
  * them: their data and row counts; false if they differ */

@@ -71,11 +71,23 @@ static int g_nq_turn;
 // gate/up over the same input convert it once.
 static const float *g_x16_src;
 static size_t g_x16_n;
+// Likewise the logits whose largest value the output GEMV kept (g_top1, see
+// ig_cuda_matmul_logits): a one-token step's, NULL once anything else may
+// have written them.
+static const float *g_top1_src;
+static bool g_top1_want;            // (ig_cuda_matmul_logits is asking)
+__device__ unsigned long long g_top1; // the key (topk.cuh's order)
+static unsigned long long *top1_key(void) {
+    static void *p = NULL;
+    if (!p) CK(cudaGetSymbolAddress(&p, g_top1));
+    return (unsigned long long *)p;
+}
 static void nq_resolve(const void *p);
 static void nq_clobber(const void *p) {
     for (int i = 0; i < 2; i++)
         if (p == g_nq[i].src) g_nq[i].src = NULL;
     if (p == g_x16_src) g_x16_src = NULL;
+    if (p == g_top1_src) g_top1_src = NULL;
 }
 // the tag of one token's x (n values), or NULL
 static nq_tag *nq_find(const float *x, int n) {
@@ -252,12 +264,14 @@ extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
 enum { N_SLOTS = IG_CUDA_GRAPH_SLOTS };
 static cudaGraphExec_t g_exec[N_SLOTS];
 static bool g_warm[N_SLOTS]; // the slot's step ran once since the last reset
+static const float *g_slot_top1[N_SLOTS]; // the recorded step's g_top1_src
 
 extern "C" int ig_cuda_graph_begin(int slot) {
     if (slot <= 0 || slot >= N_SLOTS) return -1;
     if (g_exec[slot]) {
         trace_restart(g_stream);
         CK(cudaGraphLaunch(g_exec[slot], g_stream));
+        g_top1_src = g_slot_top1[slot];
         return 1;
     }
     if (!g_warm[slot]) {
@@ -276,6 +290,7 @@ extern "C" bool ig_cuda_capture_end(int slot) {
     CK(cudaStreamEndCapture(g_stream, &g));
     bool ok = cudaGraphInstantiate(&g_exec[slot], g, 0) == cudaSuccess;
     if (!ok) cudaGetLastError(), g_exec[slot] = NULL;
+    g_slot_top1[slot] = g_top1_src;
     CK(cudaGraphDestroy(g));
     if (ok) CK(cudaGraphLaunch(g_exec[slot], g_stream)); // the recorded step has not run yet
     return ok;
@@ -284,7 +299,9 @@ extern "C" bool ig_cuda_capture_end(int slot) {
 extern "C" void ig_cuda_graph_reset(void) {
     trace_dump(g_stream); // (trace builds) the last replayed step
     g_nq[0].src = g_nq[1].src = NULL, g_x16_src = NULL; // a new owner starts without converted inputs
+    g_top1_src = NULL;
     for (int i = 0; i < N_SLOTS; i++) {
+        g_slot_top1[i] = NULL;
         if (g_exec[i]) CK(cudaGraphExecDestroy(g_exec[i]));
         g_exec[i] = NULL;
         g_warm[i] = false;
@@ -380,6 +397,7 @@ __device__ __forceinline__ float deq_mlx(int t, const uint8_t *w, size_t row_byt
 __global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int n_rows, int group, const int32_t *tok,
                         float *out) {
     TRACE(TR_EMBED);
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) g_top1 = 0; // (a step starts: see top1_offer)
     const int r = tok[blockIdx.x], i = blockIdx.y * blockDim.x + threadIdx.x;
     if (i < n_in)
         out[(size_t)blockIdx.x * n_in + i] = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
@@ -390,6 +408,7 @@ __global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int
 extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, int group,
                               const int32_t *tok, int n_tok, float *out) {
     nq_clobber(out);
+    g_top1_src = NULL; // (a new step)
     // a value per thread, all loads at once (one block per token walking the
     // row took 8-10 us for 4096 values, H100)
     k_embed<<<dim3(n_tok, (n_in + 255) / 256), 256, 0, g_stream>>>(type, (const uint8_t *)w, row_bytes, n_in, n_rows,
@@ -890,6 +909,7 @@ static bool epi_on(void) {
     return on;
 }
 
+#include "backend/cuda/topk.cuh"
 #include "backend/cuda/gemv_int8.cuh"
 #include "backend/cuda/gemv_f16.cuh"
 
@@ -1221,13 +1241,21 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
 extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
                                float *out, int n_tok, void *scratch) {
     nq_clobber(out);
+    gemv_epi e = {};
+    e.top1 = g_top1_want ? top1_key() : NULL;
     if (n_tok == 1 && gemv_mode() == 2) { // int8 GEMV: may read a deferred norm's output as it is
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
-        if (matmul_int8(type, set, n_in, x, 1, false, scratch)) return;
+        if (matmul_int8(type, set, n_in, x, 1, false, scratch, EPI_PLAIN, &e)) {
+            if (e.top1) g_top1_src = out;
+            return;
+        }
     }
     if (n_tok == 1 && gemv_mode() >= 1 && (type == T_F16 || type == T_BF16)) { // (likewise)
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
-        if (gemv_half(type, set, n_in, x, false)) return;
+        if (gemv_half(type, set, n_in, x, false, EPI_PLAIN, &e)) {
+            if (e.top1) g_top1_src = out;
+            return;
+        }
     }
     nq_resolve(x);
     const bool mmq_first = gemv_mode() == 2 && mmq_applies(type, n_in, n_tok); // (tensor cores on the weights as stored)
@@ -1244,6 +1272,20 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
     case T_MLX8: launch_matmul<T_MLX8>(w, rb, n_in, n_out, group, x, out, n_tok, scratch); break;
     default: fprintf(stderr, "ingot: CUDA matmul: type %d\n", type); abort();
     }
+}
+
+// The logits of one token keep their largest value as a top-k key (the
+// order of topk.cuh) in g_top1: the output GEMV's blocks offer their
+// outputs' largest (top1_offer), the step's first kernel zeroes it
+// (k_embed), and a greedy pick reads it (ig_cuda_topk, k = 1) instead of
+// two launches over the whole row. INGOT_CUDA_TOP1=0: off.
+extern "C" void ig_cuda_matmul_logits(int type, const void *w, size_t rb, int n_in, int n_out, int group,
+                                      const float *x, float *out, int n_tok, void *scratch) {
+    static int on = -1;
+    if (on < 0) on = !getenv("INGOT_CUDA_TOP1") || atoi(getenv("INGOT_CUDA_TOP1")) != 0;
+    g_top1_want = on && n_tok == 1;
+    ig_cuda_matmul(type, w, rb, n_in, n_out, group, x, out, n_tok, scratch);
+    g_top1_want = false;
 }
 
 // ------------------------------------------------------------ elementwise
@@ -1538,7 +1580,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 }
 
 #include "backend/cuda/attn_flash.cuh"
-#include "backend/cuda/topk.cuh"
 
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
     // called when a context is made (never during graph capture): also size

@@ -326,7 +326,22 @@ struct gemv_epi {
     float *ss;       // RESNORM: sums of squares of res per 32 rows (per ob)
     float eps;       // RESNORM: the norm's epsilon (for the tag, not the kernel)
     int ob;          // F16 RESNORM: rows per block, 32 (with the int8 copy) or 16 (without)
+    unsigned long long *top1; // PLAIN, one matrix: keep the largest output's key (see g_top1), or NULL
 };
+
+// (e.top1) the largest of a group's R outputs, as written, offered to *top1
+// (read first: most groups hold no new maximum and need no atomic)
+template <int R>
+__device__ __forceinline__ void top1_offer(const gemv_set &set, int mi, int row0, const float *acc,
+                                           unsigned long long *top1) {
+    tk_key_t best = 0;
+#pragma unroll
+    for (int o = 0; o < R; o++) {
+        if (row0 + o >= set.n_out[mi]) break;
+        best = max(best, tk_key(acc[o] + (set.bias[mi] ? set.bias[mi][row0 + o] : 0.f), row0 + o));
+    }
+    if (best > *(volatile tk_key_t *)top1) atomicMax(top1, best);
+}
 
 // claim the buffer for a deferred norm's output out (n values, see nq_tag):
 // its int8 copy and sums of squares go where e says (e->eps given); false
@@ -476,6 +491,8 @@ __device__ __forceinline__ void gemv1_finish(const gemv_set &set, int mi, int ro
     if (!hold || row0 >= set.n_out[mi]) return;
     if constexpr (EPI == EPI_ROPE) qkv_write<R>(set, mi, row0, acc, e.ra, pre.rope);
     else set_write<R, GLU>(set, mi, row0, acc);
+    if constexpr (EPI == EPI_PLAIN && !GLU)
+        if (e.top1) top1_offer<R>(set, mi, row0, acc, e.top1);
 }
 
 // One token. The 8 warps of a block form groups of KS that share R rows:

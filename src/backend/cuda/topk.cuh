@@ -164,8 +164,20 @@ size_t ig_cuda_topk_scratch(int n_rows, int n, int k) {
     return (size_t)n_rows * (size_t)topk_slices(n) * (size_t)k * sizeof(tk_key_t);
 }
 
+// the largest logit of a one-token step's output GEMV (g_top1)
+__global__ void k_top1_read(int32_t *ids, float *vals) {
+    TRACE(TR_TOPK_MERGE);
+    const tk_key_t key = g_top1;
+    ids[0] = tk_idx(key), vals[0] = tk_val(key);
+}
+
 bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, float *vals, void *scratch) {
     if (k < 1 || k > TK_SLICE || (k & (k - 1)) || k > n || n_rows < 1) return false;
+    if (k == 1 && n_rows == 1 && logits == g_top1_src) { // the output GEMV kept it
+        k_top1_read<<<1, 1, 0, g_stream>>>(ids, vals);
+        LAUNCHED();
+        return true;
+    }
     int lg_k = 0;
     while ((1 << lg_k) < k) lg_k++;
     const int n_sl = topk_slices(n);

@@ -8,7 +8,10 @@
 // ready time) and when its last thread ended, read from the GPU's global timer. The records
 // restart at each replay of a recorded step, so FILE (written when the
 // backend lets its steps go, e.g. at exit) holds the last replayed step,
-// one line per block: tag, block, start, ready, end, loop done (ns).
+// one line per block: tag, block, start, ready, end, loop done (ns), and a
+// line "prev_end" with when the last block of the step before it ended
+// (its sampler's kernels included), so that the time between steps (the
+// logits' copy, the host's turn, the next step's upload and launch) shows.
 // bench/trace_report.py turns it into a per-kernel breakdown.
 // Other builds: TRACE(tag) is empty and nothing is recorded.
 
@@ -31,6 +34,7 @@ struct trace_rec {
 };
 __device__ trace_rec *g_trace;
 __device__ unsigned g_trace_n, g_trace_cap;
+__device__ unsigned long long g_trace_last_end, g_trace_prev_end; // see trace_restart
 __shared__ unsigned long long s_trace_t1, s_trace_t3;
 __shared__ unsigned s_trace_done;
 
@@ -53,9 +57,10 @@ struct trace_scope {
         const unsigned n = blockDim.x * blockDim.y * blockDim.z;
         if (atomicAdd(&s_trace_done, 1u) != n - 1 || !g_trace) return;
         const unsigned i = atomicAdd(&g_trace_n, 1u);
+        const unsigned long long t1 = s_trace_t1 == ~0ull ? t0 : s_trace_t1, t2 = trace_now();
+        atomicMax(&g_trace_last_end, t2);
         if (i >= g_trace_cap) return;
-        const unsigned long long t1 = s_trace_t1 == ~0ull ? t0 : s_trace_t1;
-        g_trace[i] = trace_rec{t0, t1, trace_now(), s_trace_t3 ? s_trace_t3 : t1, tag,
+        g_trace[i] = trace_rec{t0, t1, t2, s_trace_t3 ? s_trace_t3 : t1, tag,
                                (int)(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z))};
     }
 };
@@ -87,11 +92,15 @@ static void trace_init(void) {
     CK(cudaMemcpyToSymbol(g_trace_n, &zero, sizeof zero));
     fprintf(stderr, "ingot: tracing kernels into %s\n", g_trace_file);
 }
-// before a replay: the records start over
+// before a replay: the records start over, and the end of the last block
+// so far (the step before's) is kept as prev_end
 static void trace_restart(cudaStream_t s) {
     if (!g_trace_host_buf) return;
-    void *n = NULL;
+    void *n = NULL, *last = NULL, *prev = NULL;
     CK(cudaGetSymbolAddress(&n, g_trace_n));
+    CK(cudaGetSymbolAddress(&last, g_trace_last_end));
+    CK(cudaGetSymbolAddress(&prev, g_trace_prev_end));
+    CK(cudaMemcpyAsync(prev, last, sizeof(unsigned long long), cudaMemcpyDeviceToDevice, s));
     CK(cudaMemsetAsync(n, 0, sizeof(unsigned), s));
 }
 static void trace_dump(cudaStream_t s) {
@@ -108,6 +117,9 @@ static void trace_dump(cudaStream_t s) {
         for (unsigned i = 0; i < n; i++)
             fprintf(f, "%s %d %llu %llu %llu %llu\n", trace_names[r[i].tag], r[i].blk, r[i].t0, r[i].t1, r[i].t2,
                     r[i].t3);
+        unsigned long long prev = 0;
+        CK(cudaMemcpyFromSymbol(&prev, g_trace_prev_end, sizeof prev));
+        if (prev) fprintf(f, "prev_end 0 %llu %llu %llu %llu\n", prev, prev, prev, prev);
     }
     if (f) fclose(f);
     free(r);
