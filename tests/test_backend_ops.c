@@ -118,7 +118,7 @@ static void make_steps(struct steps *st, struct be *e[2], int n_tok, const int32
         m[8] = put(e[i], tok_list, (size_t)n_tok * 8);
         m[9] = put(e[i], list, (size_t)n_list * 4);
         st->s[i] = (struct ig_step){m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], n_tok, n_out, n_ctx, 1, m[8], m[9],
-                                   n_seq == n_tok};
+                                   n_seq == n_tok, n_used};
     }
     free(list), free(tok_list);
 }
@@ -670,7 +670,7 @@ int main(int argc, char **argv) {
     test_qkv_rope_store(e, m);
     test_matmul_add_norm(e, hp, 3);
     test_matmul_add_norm(e, hp, 6);
-    const int ctxs[] = {16, 200, 1024};
+    const int ctxs[] = {16, 160, 200, 1024}; /* (160: one token over 79 cells, 200: 96) */
     for (size_t j = 0; j < sizeof ctxs / sizeof ctxs[0]; j++) {
         test_attention(e, m, ctxs[j], 1, false, false);
         test_attention(e, m, ctxs[j], 5, false, false);

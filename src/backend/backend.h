@@ -42,6 +42,7 @@ struct ig_step {
     /* 1: no two tokens of the step share a sequence (decode), so every cell
      * a token sees, its own cell aside, was written by an earlier step */
     int32_t one_per_seq;
+    int32_t n_used_cells; /* n_used[0], as the host knows it */
 };
 
 struct ig_attn_args {
@@ -161,8 +162,10 @@ struct ig_backend_ops {
      * over the same buffers, only the step data uploaded before it differs)
      * is recorded once and replayed after.
      * graph_begin returns 1 if it replayed the step (skip the forward), 0 if
-     * it started recording (run the forward, then graph_end), -1 if not. */
-    int (*graph_begin)(struct ig_backend *b, int32_t key);
+     * it started recording (run the forward, then graph_end), -1 if not.
+     * s: the step, by which a backend may tell steps of one key apart whose
+     * launches differ for it (CUDA: a context of up to 128 cells). */
+    int (*graph_begin)(struct ig_backend *b, int32_t key, const struct ig_step *s);
     void (*graph_end)(struct ig_backend *b, int32_t key);
 };
 

@@ -292,14 +292,14 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     int32_t runs = 1;
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + o_cseq, d + o_cpos, d + o_used, b->n,
-                        n_out, c->n_ctx, runs, d + 5 * nb, d + o_list, n_seqs == b->n};
+                        n_out, c->n_ctx, runs, d + 5 * nb, d + o_list, n_seqs == b->n, used};
     /* decode steps (each token the next of its own sequence, every row of
      * logits wanted) of the same size all launch the same work: backends that
      * can record a step replay it instead; key = the number of sequences.
      * (Not runs == n: [A, B, A] has that, and its launches differ: attention
      * may read earlier cells early only with one token per sequence.) */
     int32_t key = n_out == b->n && s.one_per_seq && b->n <= 64 ? b->n : 0;
-    int g = key && ops->graph_begin ? ops->graph_begin(be, key) : -1;
+    int g = key && ops->graph_begin ? ops->graph_begin(be, key, &s) : -1;
     if (g != 1) ig_forward(c, &s);
     if (g == 0) ops->graph_end(be, key);
     /* the logits stay in backend memory until asked for (ig_logits copies

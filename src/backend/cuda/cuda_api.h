@@ -31,8 +31,12 @@ double ig_cuda_copy_bandwidth(size_t bytes);
  * not); -1 run the step plainly (the slot's first step since a reset runs
  * unrecorded, so that everything it allocates or initializes exists before a
  * recording; or capture is not possible). Reset drops every graph. */
-enum { IG_CUDA_GRAPH_SLOTS = 65 };
+enum { IG_CUDA_GRAPH_SLOTS = 129 };
 int ig_cuda_graph_begin(int slot);
+/* The slot of a step of `key` (1..64) sequences, n_tok tokens and n_used
+ * cells: steps whose launches differ (the attention of one token over up to
+ * 128 cells, see ig_cuda_attention) get their own. */
+int ig_cuda_step_slot(int key, int n_tok, int n_used);
 bool ig_cuda_capture_end(int slot);
 void ig_cuda_graph_reset(void);
 
@@ -81,11 +85,11 @@ size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim);
 /* Attention of n_tok tokens over their sequences' cells (step lists); prompts
  * of 16+ tokens on tensor cores. one_per_seq: no two tokens share a sequence,
  * so the cells before each token's position may be read before the kernels
- * of this step finish. */
+ * of this step finish. n_used_cells: *n_used, as the host knows it. */
 void ig_cuda_attention(const float *q, const float *kc, const float *vc, const int32_t *seq, const int32_t *pos,
                        const int32_t *cell_seq, const int32_t *cell_pos, const int32_t *n_used,
                        const int32_t *tok_list, const int32_t *list, float *out, float *scratch, int n_tok, int n_ctx,
-                       int n_head, int n_head_kv, int head_dim, int n_runs, bool one_per_seq);
+                       int n_head, int n_head_kv, int head_dim, int n_runs, bool one_per_seq, int n_used_cells);
 void ig_cuda_add(float *x, const float *y, size_t n);
 /* Drop the FP16 copies of weights kept for batched matmuls (call before
  * freeing weights: they are keyed by address). */

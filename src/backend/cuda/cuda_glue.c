@@ -15,6 +15,7 @@ struct cuda_backend {
     char name[160];
     int32_t n_head, head_dim;
     bool capturing, no_graphs; /* INGOT_CUDA_GRAPHS=0 turns replay off */
+    int slot;                  /* the graph slot of the step being recorded (ig_cuda_step_slot) */
     bool no_topk;              /* INGOT_CUDA_TOPK=0: sampling reads whole rows (for comparison) */
 };
 
@@ -256,8 +257,8 @@ static bool qkv_rope_store(struct ig_backend *b, const struct ig_weight *const *
 static void attention(struct ig_backend *b, const struct ig_attn_args *a) {
     const struct ig_step *s = a->step;
     ig_cuda_attention(a->q, a->k_cache, a->v_cache, s->seq, s->pos, s->cell_seq, s->cell_pos, s->n_used, s->tok_list,
-                      s->list, a->out, a->scratch,
-                      s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim, s->n_runs, s->one_per_seq);
+                      s->list, a->out, a->scratch, s->n_tok, s->n_ctx, a->n_head, a->n_head_kv, a->head_dim, s->n_runs,
+                      s->one_per_seq, s->n_used_cells);
 }
 static void add(struct ig_backend *b, float *x, const float *y, size_t n) { ig_cuda_add(x, y, n); }
 static void swiglu(struct ig_backend *b, float *g, const float *u, size_t n) { ig_cuda_swiglu(g, u, n); }
@@ -278,14 +279,15 @@ static double bandwidth(struct ig_backend *b, size_t bytes) {
     return bw;
 }
 
-static int graph_begin(struct ig_backend *be, int32_t key) {
+static int graph_begin(struct ig_backend *be, int32_t key, const struct ig_step *s) {
     struct cuda_backend *b = cb(be);
     if (b->no_graphs) return -1;
     if (g_graph_owner != b) {
         ig_cuda_graph_reset();
         g_graph_owner = b;
     }
-    int r = ig_cuda_graph_begin(key);
+    b->slot = ig_cuda_step_slot(key, s->n_tok, s->n_used_cells);
+    int r = ig_cuda_graph_begin(b->slot);
     b->capturing = r == 0;
     return r;
 }
@@ -294,7 +296,7 @@ static void graph_end(struct ig_backend *be, int32_t key) {
     struct cuda_backend *b = cb(be);
     if (!b->capturing) return;
     b->capturing = false;
-    if (!ig_cuda_capture_end(key)) b->no_graphs = true; /* ran nothing: never happens on capture success */
+    if (!ig_cuda_capture_end(b->slot)) b->no_graphs = true; /* ran nothing: never happens on capture success */
 }
 
 static const struct ig_backend_ops k_cuda_ops = {

@@ -260,7 +260,8 @@ extern "C" void ig_cuda_download(void *dst, const void *src, size_t n) {
 // ----------------------------------------------------------------- graphs
 // A decode step is ~15 launches per layer: recorded once as a CUDA graph and
 // replayed, it costs one launch. Slot k holds the step of k sequences (one
-// token each); slot 0 is unused.
+// token each), slot 64 + 1 that of one token over up to 128 cells (its
+// attention kernel differs: ig_cuda_step_slot); slot 0 is unused.
 enum { N_SLOTS = IG_CUDA_GRAPH_SLOTS };
 static cudaGraphExec_t g_exec[N_SLOTS];
 static bool g_warm[N_SLOTS]; // the slot's step ran once since the last reset
@@ -1386,8 +1387,16 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
 // block of a (token, head) to finish (an atomic count after a memory fence)
 // combines them: o = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M). Q (one
 // token): the output is also quantized to int8 blocks for the O projection.
+// CHM = 2 ATT_CH (one token, head_dim <= 128): a context of up to CHM
+// cells is one split, with no combining step (a fence, an atomic and a
+// pass over the partials: about 1 us of a decode layer's critical path);
+// longer ones still split by ATT_CH, for the parallelism. H100, tg128:
+// TinyLlama F16 1006 -> 1041 t/s, 1B Q4_0 2078-2090 -> 2189-2191, 8B Q4_0
+// 514 -> 519; at 2048 cells of depth unchanged (against splits of 128 there:
+// 8B Q4_0 322 -> 318; and 32 sequences at once 21.8k -> 20.5k t/s, hence
+// only for one token).
 
-enum { ATT_CH = 64, ATT_WARPS = 8, ATT_CPW = ATT_CH / ATT_WARPS, ATT_MAX_HD = 256 };
+enum { ATT_CH = 64, ATT_WARPS = 8, ATT_MAX_HD = 256 };
 
 static unsigned *g_att_count; // a zeroed counter per (token, head); the last block resets its own
 static size_t g_att_count_n;
@@ -1400,13 +1409,13 @@ __device__ __forceinline__ void att_store(float4 r, bool ok, float *out, uint8_t
     if (Q) quant8_store(r, ok, xq, n_head * hd / 32, th * hd / 4 + f);
 }
 
-template <int LPC, int NV, bool Q>
+template <int LPC, int NV, bool Q, int CHM>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     k_attn_dec(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *cell_pos,
                const int32_t *tok_list, const int32_t *list, float *part, unsigned *count, float *out, uint8_t *xq,
                int n_head, int n_head_kv, int hd, int n_split, bool early) {
     TRACE(TR_ATT_DEC);
-    constexpr int CPS = 32 / LPC, STEPS = ATT_CPW / CPS; // cells per warp step, steps
+    constexpr int CPS = 32 / LPC, STEPS = CHM / ATT_WARPS / CPS; // cells per warp step, steps (at most)
     __shared__ float red_m[ATT_WARPS], red_l[ATT_WARPS];
     __shared__ float4 ov[ATT_WARPS][ATT_MAX_HD / 4];
     __shared__ float4 acc4[ATT_WARPS * 32];
@@ -1417,7 +1426,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     pdl_launch();
     // the step's lists are inputs of the whole step: read before the wait
     const int off = tok_list[2 * t], len = tok_list[2 * t + 1], p = pos[t];
-    const int ns = min(n_split, (len + ATT_CH - 1) / ATT_CH);
+    const int ch = len <= CHM ? CHM : ATT_CH, cpw = ch / ATT_WARPS; // cells per split, per warp
+    const int ns = min(n_split, (len + ch - 1) / ch);
     if ((int)blockIdx.y >= ns) return;
     const float scale = rsqrtf((float)hd);
     float4 qv[NV];
@@ -1427,8 +1437,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         bool past[STEPS]; // written by an earlier step
 #pragma unroll
         for (int s = 0; s < STEPS; s++) {
-            const int i = split * ATT_CH + warp * ATT_CPW + s * CPS + sub;
-            const int c = i < len ? list[off + i] : -1;
+            const int j = s * CPS + sub, i = split * ch + warp * cpw + j;
+            const int c = i < len && j < cpw ? list[off + i] : -1;
             const int cp = c >= 0 ? cell_pos[c] : 0x7fffffff;
             cell[s] = cp <= p ? c : -1; // later positions: a prompt's causal edge
             past[s] = early && cp < p;
@@ -1581,6 +1591,17 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 
 #include "backend/cuda/attn_flash.cuh"
 
+// one token over at most 2 ATT_CH cells: the kernel of one split (see
+// ATT_CH); INGOT_CUDA_ATT_ONE=0: never
+static bool att_single(int n_tok, int n_used) {
+    static int on = -1;
+    if (on < 0) on = !getenv("INGOT_CUDA_ATT_ONE") || atoi(getenv("INGOT_CUDA_ATT_ONE")) != 0;
+    return on && n_tok == 1 && n_used <= 2 * ATT_CH;
+}
+extern "C" int ig_cuda_step_slot(int key, int n_tok, int n_used) {
+    return key + (att_single(n_tok, n_used) ? (IG_CUDA_GRAPH_SLOTS - 1) / 2 : 0);
+}
+
 extern "C" size_t ig_cuda_attn_scratch(int n_tok, int n_ctx, int n_head, int head_dim) {
     // called when a context is made (never during graph capture): also size
     // the split counters
@@ -1602,7 +1623,7 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
                                   const int32_t *pos, const int32_t *cell_seq, const int32_t *cell_pos,
                                   const int32_t *n_used, const int32_t *tok_list, const int32_t *list, float *out,
                                   float *scratch, int n_tok, int n_ctx, int n_head, int n_head_kv, int head_dim,
-                                  int n_runs, bool one_per_seq) {
+                                  int n_runs, bool one_per_seq, int n_used_cells) {
     nq_clobber(out);
     // prompts (16+ tokens, 8+ per run of one sequence) on tensor cores;
     // INGOT_CUDA_FLASH=0 keeps them on the exact FP32 kernel below
@@ -1633,12 +1654,14 @@ extern "C" void ig_cuda_attention(const float *q, const float *kc, const float *
     static int early_on = -1;
     if (early_on < 0) early_on = !getenv("INGOT_CUDA_ATT_EARLY") || atoi(getenv("INGOT_CUDA_ATT_EARLY")) != 0;
     const bool early = early_on && one_per_seq;
-#define ATT_LAUNCH(LPC, NV)                                                                                      \
-    launch_pdl(qz ? k_attn_dec<LPC, NV, true> : k_attn_dec<LPC, NV, false>, grid, ATT_WARPS * 32, 0, q, kc, vc, pos, \
-               cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split, early)
-    if (n4 <= 8) ATT_LAUNCH(8, 1);
-    else if (n4 <= 16) ATT_LAUNCH(16, 1);
-    else if (n4 <= 32) ATT_LAUNCH(32, 1);
-    else ATT_LAUNCH(32, 2);
+#define ATT_LAUNCH(LPC, NV, CHM)                                                                                 \
+    launch_pdl(qz ? k_attn_dec<LPC, NV, true, CHM> : k_attn_dec<LPC, NV, false, CHM>, grid, ATT_WARPS * 32, 0, q, kc, \
+               vc, pos, cell_pos, tok_list, list, scratch, g_att_count, out, xq, n_head, n_head_kv, head_dim, n_split, \
+               early)
+    const bool one = att_single(n_tok, n_used_cells); // (see ATT_CH)
+    if (n4 <= 8) one ? ATT_LAUNCH(8, 1, 2 * ATT_CH) : ATT_LAUNCH(8, 1, ATT_CH);
+    else if (n4 <= 16) one ? ATT_LAUNCH(16, 1, 2 * ATT_CH) : ATT_LAUNCH(16, 1, ATT_CH);
+    else if (n4 <= 32) one ? ATT_LAUNCH(32, 1, 2 * ATT_CH) : ATT_LAUNCH(32, 1, ATT_CH);
+    else ATT_LAUNCH(32, 2, ATT_CH); // (2 ATT_CH would spill)
 #undef ATT_LAUNCH
 }
