@@ -1390,11 +1390,11 @@ extern "C" void ig_cuda_rope_store(float *q, const float *k, const float *v, flo
 // CHM = 2 ATT_CH (one token, head_dim <= 128): a context of up to CHM
 // cells is one split, with no combining step (a fence, an atomic and a
 // pass over the partials: about 1 us of a decode layer's critical path);
-// longer ones still split by ATT_CH, for the parallelism. H100, tg128:
-// TinyLlama F16 1006 -> 1041 t/s, 1B Q4_0 2078-2090 -> 2189-2191, 8B Q4_0
-// 514 -> 519; at 2048 cells of depth unchanged (against splits of 128 there:
-// 8B Q4_0 322 -> 318; and 32 sequences at once 21.8k -> 20.5k t/s, hence
-// only for one token).
+// longer ones and many sequences keep splits of ATT_CH (splits of 128
+// there measured 8B Q4_0 at 2048 cells of depth 322 -> 318 t/s and 32
+// sequences at once 21.8k -> 20.5k). H100, tg128 (INGOT_CUDA_ATT_ONE=0 vs
+// 1): TinyLlama F16 995-1000 -> 1031-1034 t/s, 1B Q4_0 2050-2060 ->
+// 2132-2136, 8B Q4_0 510 -> 517-520; 2048 deep and 32 sequences unchanged.
 
 enum { ATT_CH = 64, ATT_WARPS = 8, ATT_MAX_HD = 256 };
 
