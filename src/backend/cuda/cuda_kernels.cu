@@ -75,7 +75,6 @@ static size_t g_x16_n;
 // ig_cuda_matmul_logits): a one-token step's, NULL once anything else may
 // have written them.
 static const float *g_top1_src;
-static bool g_top1_want;            // (ig_cuda_matmul_logits is asking)
 __device__ unsigned long long g_top1; // the key (topk.cuh's order)
 static unsigned long long *top1_key(void) {
     static void *p = NULL;
@@ -1239,11 +1238,12 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
     return nq_claim_deferred(out, n_out, NULL, &e) && gemv_half(type, set, n_in, y, false, EPI_RESNORM, &e);
 }
 
-extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
-                               float *out, int n_tok, void *scratch) {
+// out = W x; top1 (one token): the GEMV keeps out's largest value in g_top1
+static void matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x, float *out,
+                   int n_tok, void *scratch, bool top1) {
     nq_clobber(out);
     gemv_epi e = {};
-    e.top1 = g_top1_want ? top1_key() : NULL;
+    e.top1 = top1 && n_tok == 1 ? top1_key() : NULL;
     if (n_tok == 1 && gemv_mode() == 2) { // int8 GEMV: may read a deferred norm's output as it is
         gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
         if (matmul_int8(type, set, n_in, x, 1, false, scratch, EPI_PLAIN, &e)) {
@@ -1280,13 +1280,15 @@ extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int
 // outputs' largest (top1_offer), the step's first kernel zeroes it
 // (k_embed), and a greedy pick reads it (ig_cuda_topk, k = 1) instead of
 // two launches over the whole row. INGOT_CUDA_TOP1=0: off.
+extern "C" void ig_cuda_matmul(int type, const void *w, size_t rb, int n_in, int n_out, int group, const float *x,
+                               float *out, int n_tok, void *scratch) {
+    matmul(type, w, rb, n_in, n_out, group, x, out, n_tok, scratch, false);
+}
 extern "C" void ig_cuda_matmul_logits(int type, const void *w, size_t rb, int n_in, int n_out, int group,
                                       const float *x, float *out, int n_tok, void *scratch) {
     static int on = -1;
     if (on < 0) on = !getenv("INGOT_CUDA_TOP1") || atoi(getenv("INGOT_CUDA_TOP1")) != 0;
-    g_top1_want = on && n_tok == 1;
-    ig_cuda_matmul(type, w, rb, n_in, n_out, group, x, out, n_tok, scratch);
-    g_top1_want = false;
+    matmul(type, w, rb, n_in, n_out, group, x, out, n_tok, scratch, on);
 }
 
 // ------------------------------------------------------------ elementwise
@@ -1415,7 +1417,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                const int32_t *tok_list, const int32_t *list, float *part, unsigned *count, float *out, uint8_t *xq,
                int n_head, int n_head_kv, int hd, int n_split, bool early) {
     TRACE(TR_ATT_DEC);
-    constexpr int CPS = 32 / LPC, STEPS = CHM / ATT_WARPS / CPS; // cells per warp step, steps (at most)
+    constexpr int CPS = 32 / LPC, CPW = CHM / ATT_WARPS, STEPS = CPW / CPS; // cells per warp, per warp step; steps
     __shared__ float red_m[ATT_WARPS], red_l[ATT_WARPS];
     __shared__ float4 ov[ATT_WARPS][ATT_MAX_HD / 4];
     __shared__ float4 acc4[ATT_WARPS * 32];
@@ -1426,8 +1428,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     pdl_launch();
     // the step's lists are inputs of the whole step: read before the wait
     const int off = tok_list[2 * t], len = tok_list[2 * t + 1], p = pos[t];
-    const int ch = len <= CHM ? CHM : ATT_CH, cpw = ch / ATT_WARPS; // cells per split, per warp
-    const int ns = min(n_split, (len + ch - 1) / ch);
+    const int ns = min(n_split, (len + CHM - 1) / CHM);
     if ((int)blockIdx.y >= ns) return;
     const float scale = rsqrtf((float)hd);
     float4 qv[NV];
@@ -1437,8 +1438,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         bool past[STEPS]; // written by an earlier step
 #pragma unroll
         for (int s = 0; s < STEPS; s++) {
-            const int j = s * CPS + sub, i = split * ch + warp * cpw + j;
-            const int c = i < len && j < cpw ? list[off + i] : -1;
+            const int i = split * CHM + warp * CPW + s * CPS + sub;
+            const int c = i < len ? list[off + i] : -1;
             const int cp = c >= 0 ? cell_pos[c] : 0x7fffffff;
             cell[s] = cp <= p ? c : -1; // later positions: a prompt's causal edge
             past[s] = early && cp < p;
