@@ -344,6 +344,29 @@ void ig_sampler_reset(struct ig_sampler *s, uint64_t seed);
  * not accept the token. -1 if i is out of range. */
 ig_token ig_sample(struct ig_ctx *c, int32_t i, struct ig_sampler *s);
 
+/* Called with each token ig_generate picks; return false to stop there. */
+typedef bool (*ig_token_fn)(ig_token t, void *user);
+
+/* Generate tokens of sequence seq: pick a token from row `row` of the last
+ * ig_decode's logits with s (ig_sample, then ig_sampler_accept), hand it to
+ * on_token, and unless that returns false or n_max tokens were picked
+ * (n_max < 0: no limit), decode it at position pos, pos + 1, ... and pick
+ * the next from its logits. The last token picked is not decoded (as in a
+ * loop of ig_sample and ig_decode that stops after a pick). seq's cells at
+ * positions >= pos are freed first. Returns the number of tokens picked
+ * (each one handed to on_token), or a negative ig_status: -IG_ERR_ARG, or
+ * an error of the decode of an accepted token (-IG_ERR_CTX_FULL).
+ *
+ * With a greedy s (temp <= 0, repeat_penalty 1) on a backend that can pick
+ * on the device (CUDA), the decode of each pick is queued before the pick
+ * reaches the host (the device feeds it to the step), so the device never
+ * waits for the host between tokens; a step queued for a pick that
+ * on_token refuses is undone (its cell freed), and ig_logits has no rows
+ * afterwards. INGOT_PIPELINE=0 turns that off (1: on also where it gains
+ * nothing, the CPU). */
+int32_t ig_generate(struct ig_ctx *c, int32_t row, int32_t seq, int32_t pos, int32_t n_max, struct ig_sampler *s,
+                    ig_token_fn on_token, void *user);
+
 /* ----------------------------------------------------------------- system */
 
 /* Number of CPU cores this process may run on (its affinity mask: taskset,

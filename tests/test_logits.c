@@ -9,9 +9,13 @@
  *   - a batch that does not fit returns IG_ERR_CTX_FULL and changes nothing;
  *   - a cached (seq, pos) is overwritten in its cell; one twice in a batch
  *     is an error;
- *   - ig_sample gives the token the sampler gives over the whole row.
+ *   - ig_sample gives the token the sampler gives over the whole row;
+ *   - ig_generate with a greedy sampler, pipelined or not, picks what a
+ *     loop of ig_sample and ig_decode picks, and leaves the cache as it
+ *     does, also when the callback refuses a pick.
  * usage: test_logits MODEL.gguf OUT.bin   (backend from $INGOT_BACKEND,
  * threads from $INGOT_TEST_THREADS, default 2) */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "ingot.h"
 
 #include <math.h>
@@ -90,6 +94,85 @@ static void run_seq(struct ig_ctx *c, const ig_token *toks, int n, int seq, int 
         CHECK(s == IG_OK, "decode: %s", ig_status_str(s));
         for (int j = 0; j < k; j++) memcpy(out + (size_t)(i + j) * nv, ig_logits(c, j), (size_t)nv * sizeof(float));
     }
+}
+
+/* ig_generate's callback: keep the picks, refuse the stop-th */
+struct picks {
+    ig_token t[64];
+    int n, stop;
+};
+static bool keep_pick(ig_token t, void *user) {
+    struct picks *p = user;
+    if (p->n < 64) p->t[p->n] = t;
+    return ++p->n != p->stop;
+}
+/* prompt a (N tokens, logits of the last) in a fresh context */
+static struct ig_ctx *prompted(struct ig_model *m, const ig_token *a) {
+    struct ig_ctx *c = new_ctx(m, 128, 1);
+    int32_t pos[N], seq[N];
+    for (int i = 0; i < N; i++) pos[i] = i, seq[i] = 0;
+    struct ig_batch b = {N, a, pos, seq, NULL};
+    return ig_decode(c, &b) == IG_OK ? c : NULL;
+}
+enum { GEN = 24 };
+static int check_generate(struct ig_model *m, const ig_token *a, int nv) {
+    int fails0 = failures;
+    struct ig_sampler_params gp = ig_sampler_default_params();
+    gp.temp = 0, gp.repeat_penalty = 1;
+    struct ig_sampler *g = ig_sampler_init(&gp, nv);
+    /* the reference: pick, decode, GEN times (the last pick not decoded) */
+    ig_token want[GEN];
+    struct ig_ctx *c = prompted(m, a);
+    CHECK(c != NULL, "prompt failed");
+    for (int i = 0; c && i < GEN; i++) {
+        want[i] = ig_sample(c, 0, g);
+        int32_t p = N + i, sq = 0;
+        struct ig_batch b = {1, &want[i], &p, &sq, NULL};
+        if (i + 1 < GEN) CHECK(ig_decode(c, &b) == IG_OK, "decode %d failed", i);
+    }
+    ig_ctx_free(c);
+    const char *modes[2] = {"0", "1"};
+    for (int mo = 0; mo < 2; mo++) {
+        setenv("INGOT_PIPELINE", modes[mo], 1);
+        /* GEN picks in one call */
+        c = prompted(m, a);
+        struct picks p = {.stop = -1};
+        int32_t r = ig_generate(c, 0, 0, N, GEN, g, keep_pick, &p);
+        CHECK(r == GEN && p.n == GEN, "pipeline %s: %d picks (%d handed on), want %d", modes[mo], r, p.n, GEN);
+        int diff = 0;
+        for (int i = 0; i < GEN && i < p.n; i++) diff += p.t[i] != want[i];
+        CHECK(diff == 0, "pipeline %s: %d of %d picks differ from ig_sample + ig_decode", modes[mo], diff, GEN);
+        CHECK(ig_seq_pos_max(c, 0) == N + GEN - 2 && ig_ctx_n_used(c) == N + GEN - 1,
+              "pipeline %s: cache ends at %d with %d cells, want %d and %d", modes[mo], ig_seq_pos_max(c, 0),
+              ig_ctx_n_used(c), N + GEN - 2, N + GEN - 1);
+        printf("ig_generate (INGOT_PIPELINE=%s): %d of %d picks differ\n", modes[mo], diff, GEN);
+        ig_ctx_free(c);
+        /* refused at the 5th pick (its step was maybe queued: undone), then
+         * the 5th decoded by hand and 8 more picks from there */
+        c = prompted(m, a);
+        struct picks q = {.stop = 5};
+        r = ig_generate(c, 0, 0, N, -1, g, keep_pick, &q);
+        CHECK(r == 5 && q.n == 5, "pipeline %s: stopped after %d picks, want 5", modes[mo], r);
+        CHECK(ig_seq_pos_max(c, 0) == N + 3 && ig_ctx_n_used(c) == N + 4, "pipeline %s: after a refusal the cache "
+              "ends at %d with %d cells, want %d and %d", modes[mo], ig_seq_pos_max(c, 0), ig_ctx_n_used(c), N + 3, N + 4);
+        int32_t p4 = N + 4, sq = 0;
+        struct ig_batch b4 = {1, &want[4], &p4, &sq, NULL};
+        CHECK(ig_decode(c, &b4) == IG_OK, "decode after a refusal failed");
+        struct picks q2 = {.stop = -1};
+        r = ig_generate(c, 0, 0, N + 5, 8, g, keep_pick, &q2);
+        diff = 0;
+        for (int i = 0; i < 8 && i < q2.n; i++) diff += q2.t[i] != want[5 + i];
+        CHECK(r == 8 && diff == 0, "pipeline %s: after a refusal %d picks, %d differ", modes[mo], r, diff);
+        /* one pick: nothing decoded; a bad row */
+        r = ig_generate(c, 0, 0, N + 12, 1, g, keep_pick, &q2);
+        CHECK(r == 1 && ig_seq_pos_max(c, 0) == N + 11, "pipeline %s: one pick gave %d, cache ends at %d", modes[mo],
+              r, ig_seq_pos_max(c, 0));
+        CHECK(ig_generate(c, 7, 0, N, 4, g, keep_pick, &q2) == -IG_ERR_ARG, "a row out of range is accepted");
+        ig_ctx_free(c);
+    }
+    unsetenv("INGOT_PIPELINE");
+    ig_sampler_free(g);
+    return failures - fails0;
 }
 
 int main(int argc, char **argv) {
@@ -240,6 +323,10 @@ int main(int argc, char **argv) {
     printf("ig_sample vs the whole row: %d of %d tokens differ\n", samp_mismatch, samp_n);
     for (int i = 0; i < N_SAMP; i++) ig_sampler_free(samp_top[i]), ig_sampler_free(samp_whole[i]);
     ig_ctx_free(c);
+
+    /* ig_generate, greedy: pipelined (the device feeds each pick to the
+     * next step) and plain, against a loop of ig_sample and ig_decode */
+    CHECK(check_generate(m, a, nv) == 0, "ig_generate");
 
     /* steps of three sequences one token each (a backend may record and
      * replay them), then steps of three tokens that alternate between

@@ -134,6 +134,9 @@ void ig_ctx_free(struct ig_ctx *c) {
         if (c->d_topk) b->ops->free(b, c->d_topk);
         if (c->topk_scratch) b->ops->free(b, c->topk_scratch);
         if (c->h_topk) b->ops->host_free(b, c->h_topk);
+        if (c->d_pick) b->ops->free(b, c->d_pick);
+        if (c->pick_scratch) b->ops->free(b, c->pick_scratch);
+        if (c->h_pick) b->ops->host_free(b, c->h_pick);
         b->ops->destroy(b);
     }
     free(c->cell_seq), free(c->cell_pos), free(c->tok_cell), free(c->out_idx), free(c->seq_slot), free(c->seq_cnt);
@@ -239,8 +242,11 @@ static enum ig_status place(struct ig_ctx *c, const struct ig_batch *b) {
     return IG_OK;
 }
 
-enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
+enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) { return ig_decode_step(c, b, -1); }
+
+enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_t feed_row) {
     if (!c || !b || b->n < 1 || b->n > c->n_batch || !b->token || !b->pos || !b->seq) return IG_ERR_ARG;
+    if (feed_row >= 0 && (feed_row >= c->n_logits || !c->d_pick || !c->be->ops->pick_feed)) return IG_ERR_ARG;
     int32_t n_out = 0;
     for (int32_t t = 0; t < b->n; t++) {
         if (b->token[t] < 0 || b->token[t] >= c->m->hp.n_vocab) return IG_ERR_ARG;
@@ -289,6 +295,8 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) {
     int32_t n_list =
         ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb, &n_seqs);
     ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));
+    if (feed_row >= 0) /* (the logits rows grow only for more than one row: not moved) */
+        ops->pick_feed(be, c->d_logits + (size_t)feed_row * nv, (int32_t)nv, d, c->d_pick, c->h_pick, c->pick_scratch);
     int32_t runs = 1;
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + o_cseq, d + o_cpos, d + o_used, b->n,

@@ -49,6 +49,11 @@ struct ig_ctx {
     void *topk_scratch;
     int32_t topk_cap; /* rows the buffers hold at k = IG_TOPK_MAX */
     int32_t topk_k;   /* k of the rows in h_topk for the last step; 0: none */
+
+    /* pipelined greedy decode (ig_generate, backend pick_feed): the pick in
+     * backend memory (id, value), its host copy, the backend's scratch */
+    int32_t *d_pick, *h_pick;
+    void *pick_scratch;
 };
 
 /* The step's cell lists (see struct ig_step): for each distinct sequence of
@@ -58,6 +63,11 @@ struct ig_ctx {
  * (it is again on return); cnt holds n_tok + 1. Returns the length of list. */
 int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
                       int32_t *cnt, int32_t *list, int32_t *tok_list, int32_t *n_seq);
+
+/* ig_decode, or with feed_row >= 0 a step whose first token is the greedy
+ * pick of row feed_row of the last step's logits, made by the backend
+ * (pick_feed: c->d_pick etc. allocated) without the host waiting for it. */
+enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_t feed_row);
 
 /* The forward step over a batch already placed in cells (engine/forward.c);
  * leaves n_out rows of logits in c->d_logits. */

@@ -34,6 +34,9 @@ int32_t ig_samp_draw(struct ig_cands *c, float u);
  * those n gives the token ig_sampler_sample gives over the whole row; 0 when
  * the whole row is needed (no top-k, or a penalty below 1). */
 int32_t ig_sampler_n_cand(const struct ig_sampler *s);
+/* s always picks the largest logit (temp <= 0, no repeat penalty): its
+ * picks need no history and no host (ig_generate's pipelined path). */
+bool ig_sampler_greedy(const struct ig_sampler *s);
 /* The chain over the n (>= ig_sampler_n_cand) largest logits, in that order. */
 ig_token ig_sampler_sample_top(struct ig_sampler *s, const int32_t *ids, const float *logits, int32_t n);
 

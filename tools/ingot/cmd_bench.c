@@ -92,6 +92,12 @@ static void reset_peak_rss(void) {
 /* One bandwidth reading beside a timed run, at the backend's own size. A
  * host buffer is not the model's memory: the peak RSS before it is kept in
  * *peak and the count restarted after it. */
+/* ig_generate's callback of a benchmark: every token goes on */
+static bool any_token(ig_token t, void *user) {
+    (void)t, (void)user;
+    return true;
+}
+
 static double measure_bw(struct ig_ctx *c, double *peak) {
     double p = peak_rss_mib();
     if (p > *peak) *peak = p;
@@ -226,7 +232,15 @@ int cmd_bench(int argc, char **argv) {
             if (rep == 0 && have_bw) bwv[0] = measure_bw(c, &peak_mib);
             int64_t t = ig_time_us();
             for (long s2 = 0; s2 < par; s2++) btok[s2] = toks[(depth + 1 + s2) % nb];
-            for (long i = depth + 1; i <= depth + n_gen; i++) {
+            if (par == 1) { /* one sequence: generation as `ingot run --temp 0` makes it (ig_generate) */
+                int32_t p0 = (int32_t)depth + 1, zero = 0;
+                struct ig_batch b = {1, btok, &p0, &zero, NULL};
+                if (ig_decode(c, &b) != IG_OK) return die("decode failed");
+                /* n_gen decodes and picks, as below: the last pick is not decoded */
+                if (ig_generate(c, 0, 0, p0 + 1, (int32_t)n_gen, greedy, any_token, NULL) != (int32_t)n_gen)
+                    return die("decode failed");
+            }
+            for (long i = depth + 1; par > 1 && i <= depth + n_gen; i++) {
                 for (long s2 = 0; s2 < par; s2++) bpos[s2] = (int32_t)i, bseq[s2] = (int32_t)s2, bwant[s2] = 1;
                 struct ig_batch b = {(int32_t)par, btok, bpos, bseq, bwant};
                 if (ig_decode(c, &b) != IG_OK) return die("decode failed");

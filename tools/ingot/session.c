@@ -310,6 +310,56 @@ static bool stopper_push(struct stopper *st, const char *s, size_t n) {
     return true;
 }
 
+/* one generation's state, for ig_generate's callback */
+struct gen_loop {
+    struct session *s;
+    const struct run_opts *o;
+    volatile sig_atomic_t *interrupt;
+    struct gen_stats *gs;
+    struct stopper *st;
+    struct ig_detok *dt;
+    int32_t ctx_size;
+    bool failed;
+};
+
+/* ig_generate's callback: a picked token's checks and output; true when it
+ * joins the history and generation goes on */
+static bool gen_token(ig_token t, void *user) {
+    struct gen_loop *g = user;
+    struct session *s = g->s;
+    if (g->interrupt && *g->interrupt) {
+        g->gs->why = "interrupted";
+        return false;
+    }
+    if (s->n_hist >= g->ctx_size) { /* (the pick needs a cell after the last) */
+        g->gs->why = "context full";
+        return false;
+    }
+    if (ig_token_is_eog(s->m, t)) return false;
+    g->gs->n_gen++;
+    char piece[4096];
+    int32_t k = ig_detok_push(s->m, g->dt, t, piece, sizeof piece);
+    if (k > 0 && !stopper_push(g->st, piece, (size_t)k)) {
+        die("out of memory");
+        g->failed = true;
+        return false;
+    }
+    if (g->st->hit) {
+        g->gs->why = "stop string";
+        return false;
+    }
+    if (g->o->max_tokens >= 0 && g->gs->n_gen >= g->o->max_tokens) {
+        g->gs->why = "token limit";
+        return false;
+    }
+    if (!hist_push(s, t)) {
+        die("out of memory");
+        g->failed = true;
+        return false;
+    }
+    return true;
+}
+
 bool session_generate(struct session *s, const struct run_opts *o, volatile sig_atomic_t *interrupt,
                       struct gen_stats *gs, char **text) {
     struct stopper st = {.o = o, .text = text};
@@ -317,51 +367,19 @@ bool session_generate(struct session *s, const struct run_opts *o, volatile sig_
     struct ig_detok dt;
     ig_detok_reset(&dt, s->n_hist == 1 && s->hist[0] == s->info.bos);
     char piece[4096];
-    int32_t ctx_size = ig_ctx_n_ctx(s->c), seq = 0;
     gs->n_gen = 0;
-    gs->why = "end of text";
+    gs->why = o->max_tokens == 0 ? "token limit" : "end of text";
     int64_t t0 = ig_time_us();
     bool ok = true;
-    while (o->max_tokens < 0 || gs->n_gen < o->max_tokens) {
-        if (interrupt && *interrupt) {
-            gs->why = "interrupted";
-            break;
-        }
-        if (s->n_hist >= ctx_size) {
-            gs->why = "context full";
-            break;
-        }
-        ig_token t = ig_sample(s->c, 0, s->smp);
-        ig_sampler_accept(s->smp, t);
-        if (ig_token_is_eog(s->m, t)) break;
-        gs->n_gen++;
-        int32_t k = ig_detok_push(s->m, &dt, t, piece, sizeof piece);
-        if (k > 0 && !stopper_push(&st, piece, (size_t)k)) {
-            die("out of memory");
+    if (o->max_tokens != 0) {
+        /* (a greedy sampler on a GPU: each step queued before its token is read) */
+        struct gen_loop g = {s, o, interrupt, gs, &st, &dt, ig_ctx_n_ctx(s->c), false};
+        int32_t r = ig_generate(s->c, 0, 0, s->n_hist, o->max_tokens, s->smp, gen_token, &g);
+        if (r < 0) {
+            die("decoding failed: %s", ig_status_str((enum ig_status)-r));
             ok = false;
-            break;
         }
-        if (st.hit) {
-            gs->why = "stop string";
-            break;
-        }
-        if (o->max_tokens >= 0 && gs->n_gen >= o->max_tokens) {
-            gs->why = "token limit";
-            break;
-        }
-        int32_t pos = s->n_hist;
-        struct ig_batch b = {1, &t, &pos, &seq, NULL};
-        enum ig_status e = ig_decode(s->c, &b);
-        if (e != IG_OK) {
-            die("decoding failed: %s", ig_status_str(e));
-            ok = false;
-            break;
-        }
-        if (!hist_push(s, t)) {
-            die("out of memory");
-            ok = false;
-            break;
-        }
+        ok = ok && !g.failed;
     }
     gs->us = ig_time_us() - t0;
     if (!st.hit) {

@@ -200,6 +200,16 @@ static double bandwidth(struct ig_backend *b, size_t bytes) {
     return ig_pool_read_bandwidth(cpu(b)->pool, bytes ? bytes : (size_t)256 << 20);
 }
 
+/* the greedy pick, at once (the ops before it are done) */
+static void pick_feed(struct ig_backend *b, const float *logits, int32_t n, int32_t *tok, int32_t *pick,
+                      int32_t *host, void *scratch) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (logits[i] > logits[best]) best = i;
+    *tok = *pick = *host = best;
+}
+static void pick_wait(struct ig_backend *b) {}
+
 const struct ig_backend_ops ig_cpu_ref_ops = {
     .name = "cpu-ref",
     .create = create,
@@ -225,4 +235,6 @@ const struct ig_backend_ops ig_cpu_ref_ops = {
     .add = add,
     .swiglu = swiglu,
     .bandwidth = bandwidth,
+    .pick_feed = pick_feed,
+    .pick_wait = pick_wait,
 };

@@ -171,6 +171,16 @@ __global__ void k_top1_read(int32_t *ids, float *vals) {
     ids[0] = tk_idx(key), vals[0] = tk_val(key);
 }
 
+// the pick of a pipelined greedy step (ig_cuda_pick_feed): the largest
+// logit kept by the output GEMV (FROM_TOP1) or picked by ig_cuda_topk into
+// pick[0], as the next step's token
+template <bool FROM_TOP1> __global__ void k_pick_feed(int32_t *tok, int32_t *pick) {
+    TRACE(TR_TOPK_MERGE);
+    const int32_t id = FROM_TOP1 ? tk_idx(g_top1) : pick[0];
+    tok[0] = id;
+    if (FROM_TOP1) pick[0] = id;
+}
+
 bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, float *vals, void *scratch) {
     if (k < 1 || k > TK_SLICE || (k & (k - 1)) || k > n || n_rows < 1) return false;
     if (k == 1 && n_rows == 1 && logits == g_top1_src) { // the output GEMV kept it
@@ -196,4 +206,29 @@ bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, f
     k_topk_merge<<<n_rows, TK_THREADS, smem, g_stream>>>((const tk_key_t *)scratch, n_sl, lg_k, ids, vals);
     LAUNCHED();
     return true;
+}
+
+// The copy home runs on a side stream (after an event on g_stream), so that
+// the step queued next does not wait for it; the host waits on g_pick_done.
+static cudaStream_t g_side;
+static cudaEvent_t g_pick_ready, g_pick_done;
+void ig_cuda_pick_feed(const float *logits, int n, int32_t *tok, int32_t *pick, int32_t *host, void *scratch) {
+    if (!g_side) {
+        CK(cudaStreamCreateWithFlags(&g_side, cudaStreamNonBlocking));
+        CK(cudaEventCreateWithFlags(&g_pick_ready, cudaEventDisableTiming));
+        CK(cudaEventCreateWithFlags(&g_pick_done, cudaEventDisableTiming));
+    }
+    if (logits == g_top1_src) k_pick_feed<true><<<1, 1, 0, g_stream>>>(tok, pick);
+    else {
+        (void)ig_cuda_topk(logits, 1, n, 1, pick, (float *)(pick + 1), scratch); // (k = 1, n >= 1: applies)
+        k_pick_feed<false><<<1, 1, 0, g_stream>>>(tok, pick);
+    }
+    LAUNCHED();
+    CK(cudaEventRecord(g_pick_ready, g_stream));
+    CK(cudaStreamWaitEvent(g_side, g_pick_ready, 0));
+    CK(cudaMemcpyAsync(host, pick, sizeof(int32_t), cudaMemcpyDeviceToHost, g_side));
+    CK(cudaEventRecord(g_pick_done, g_side));
+}
+void ig_cuda_pick_wait(void) {
+    if (g_pick_done) CK(cudaEventSynchronize(g_pick_done));
 }
