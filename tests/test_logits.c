@@ -258,6 +258,19 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N; i++)
         CHECK(rel_err(tmp + (size_t)i * nv, la + (size_t)i * nv, nv) <= tol, "chunked prefill differs at pos %d", i);
 
+    /* chunks queued back to back, no logits read in between (a backend
+     * whose upload returns before reading its host memory must not let the
+     * next chunk's step data overwrite it) */
+    ig_seq_drop(c, -1, 0);
+    for (int i = 0; i < N; i += 3) {
+        int32_t qp[3], qs[3] = {0, 0, 0};
+        int k = N - i < 3 ? N - i : 3;
+        for (int j = 0; j < k; j++) qp[j] = i + j;
+        struct ig_batch qb = {k, a + i, qp, qs, NULL};
+        CHECK(ig_decode(c, &qb) == IG_OK, "queued chunk at %d failed", i);
+    }
+    CHECK(rel_err(ig_logits(c, 0), la + (size_t)(N - 1) * nv, nv) <= tol, "chunks queued back to back differ");
+
     /* drop the last 8 positions and decode them again */
     ig_seq_drop(c, 0, N - 8);
     CHECK(ig_seq_pos_max(c, 0) == N - 9, "pos max after drop is %d", ig_seq_pos_max(c, 0));

@@ -151,20 +151,26 @@ struct ig_backend_ops {
                  float *vals, void *scratch);
 
     /* --- optional: pipelined greedy decode (ig_generate). Queue, behind the
-     * work already queued, the pick of the largest of the n logits at
-     * `logits` (backend memory; ties: the lowest index): written to *tok
-     * (backend memory: the token of the step queued next, whose step data
-     * is already uploaded) and to pick[0] (backend memory, 2 int32), and
-     * copied from there to *host (host_alloc memory). Does not wait;
-     * pick_wait waits until *host holds it. The next step need not wait for
-     * the copy home. scratch: topk_scratch(1, n, 1) bytes (none without
-     * topk_scratch). queues: the ops return before the work is done (a
-     * GPU), so that ig_generate pipelines by default; a backend that works
-     * synchronously (the CPU) offers pick_feed for tests (INGOT_PIPELINE=1). */
-    void (*pick_feed)(struct ig_backend *b, const float *logits, int32_t n, int32_t *tok, int32_t *pick,
-                      int32_t *host, void *scratch);
+     * work already queued, the upload of a step's data (n int32 from host
+     * to dst, as upload) with dst[0], the step's token, replaced by the
+     * pick of the largest of the n_logits logits at `logits` (backend
+     * memory, the step before's; ties: the lowest index), which also goes
+     * to pick[0] (backend memory, 2 int32) and from there to *host
+     * (host_alloc memory). Does not wait; pick_wait waits until *host holds
+     * the pick. The step queued next waits for neither the copy home nor,
+     * where it can be made earlier, the upload. scratch:
+     * topk_scratch(1, n_logits, 1) bytes (none without topk_scratch).
+     * queues: the ops return before the work is done (a GPU), so that
+     * ig_generate pipelines by default; a backend that works synchronously
+     * (the CPU) offers pick_feed for tests (INGOT_PIPELINE=1). */
+    void (*pick_feed)(struct ig_backend *b, int32_t *dst, const int32_t *src, size_t n, const float *logits,
+                      int32_t n_logits, int32_t *pick, int32_t *host, void *scratch);
     void (*pick_wait)(struct ig_backend *b);
     bool queues;
+    /* --- optional: wait until the host memory of earlier uploads may be
+     * written again (the copies of a backend whose upload returns before
+     * it has read them) */
+    void (*upload_wait)(struct ig_backend *b);
 
     /* --- optional: the bandwidth of the memory the weights live in, in GB/s
      * (0: could not measure): the yardstick of decode, which reads every

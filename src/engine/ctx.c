@@ -279,6 +279,7 @@ enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_
     /* all step metadata in one block, one transfer (each is a driver call on a GPU) */
     size_t nb = (size_t)c->n_batch, nt = (size_t)b->n * sizeof(int32_t);
     int32_t *h = c->h_meta, *d = c->d_meta;
+    if (ops->upload_wait) ops->upload_wait(be); /* the last step's upload has read h */
     memcpy(h, b->token, nt);
     memcpy(h + nb, b->pos, nt);
     memcpy(h + 2 * nb, b->seq, nt);
@@ -294,9 +295,10 @@ enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_
     int32_t n_seqs = 0;
     int32_t n_list =
         ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb, &n_seqs);
-    ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));
     if (feed_row >= 0) /* (the logits rows grow only for more than one row: not moved) */
-        ops->pick_feed(be, c->d_logits + (size_t)feed_row * nv, (int32_t)nv, d, c->d_pick, c->h_pick, c->pick_scratch);
+        ops->pick_feed(be, d, h, o_list + (size_t)n_list, c->d_logits + (size_t)feed_row * nv, (int32_t)nv,
+                       c->d_pick, c->h_pick, c->pick_scratch);
+    else ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));
     int32_t runs = 1;
     for (int32_t t = 1; t < b->n; t++) runs += b->seq[t] != b->seq[t - 1];
     struct ig_step s = {d, d + nb, d + 2 * nb, d + 3 * nb, d + 4 * nb, d + o_cseq, d + o_cpos, d + o_used, b->n,

@@ -201,12 +201,13 @@ static double bandwidth(struct ig_backend *b, size_t bytes) {
 }
 
 /* the greedy pick, at once (the ops before it are done) */
-static void pick_feed(struct ig_backend *b, const float *logits, int32_t n, int32_t *tok, int32_t *pick,
-                      int32_t *host, void *scratch) {
+static void pick_feed(struct ig_backend *b, int32_t *dst, const int32_t *src, size_t n, const float *logits,
+                      int32_t n_logits, int32_t *pick, int32_t *host, void *scratch) {
     int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
+    for (int32_t i = 1; i < n_logits; i++)
         if (logits[i] > logits[best]) best = i;
-    *tok = *pick = *host = best;
+    memcpy(dst, src, n * sizeof *dst);
+    dst[0] = *pick = *host = best;
 }
 static void pick_wait(struct ig_backend *b) {}
 

@@ -100,11 +100,15 @@ void ig_cuda_swiglu(float *g, const float *u, size_t n);
  * if not possible (nothing launched). scratch: ig_cuda_topk_scratch bytes. */
 size_t ig_cuda_topk_scratch(int n_rows, int n, int k);
 bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, float *vals, void *scratch);
-/* Queue the greedy pick of one row of n logits into tok[0] and pick[0]
- * (device), copied to host[0] (pinned) on a side stream: the backend's
- * pick_feed. ig_cuda_pick_wait waits for that copy. */
-void ig_cuda_pick_feed(const float *logits, int n, int32_t *tok, int32_t *pick, int32_t *host, void *scratch);
+/* The backend's pick_feed: n int32 of step data from src (pinned) to dst
+ * with dst[0] the greedy pick of one row of n_logits logits, also into
+ * pick[0] and from there into host[0] (pinned). ig_cuda_pick_wait waits for
+ * host[0]; ig_cuda_upload_wait for the last upload from host memory (this
+ * one's or ig_cuda_upload's) to have read it. */
+void ig_cuda_pick_feed(int32_t *dst, const int32_t *src, size_t n, const float *logits, int n_logits, int32_t *pick,
+                       int32_t *host, void *scratch);
 void ig_cuda_pick_wait(void);
+void ig_cuda_upload_wait(void);
 
 #ifdef __cplusplus
 }

@@ -271,11 +271,12 @@ static bool topk(struct ig_backend *b, const float *logits, int32_t n_rows, int3
     return !cb(b)->no_topk && ig_cuda_topk(logits, n_rows, n, k, ids, vals, scratch);
 }
 
-static void pick_feed(struct ig_backend *b, const float *logits, int32_t n, int32_t *tok, int32_t *pick,
-                      int32_t *host, void *scratch) {
-    ig_cuda_pick_feed(logits, n, tok, pick, host, scratch);
+static void pick_feed(struct ig_backend *b, int32_t *dst, const int32_t *src, size_t n, const float *logits,
+                      int32_t n_logits, int32_t *pick, int32_t *host, void *scratch) {
+    ig_cuda_pick_feed(dst, src, n, logits, n_logits, pick, host, scratch);
 }
 static void pick_wait(struct ig_backend *b) { ig_cuda_pick_wait(); }
+static void upload_wait(struct ig_backend *b) { ig_cuda_upload_wait(); }
 
 /* bytes 0: 1 GiB, halved while the device has no room for two buffers */
 static double bandwidth(struct ig_backend *b, size_t bytes) {
@@ -339,6 +340,7 @@ static const struct ig_backend_ops k_cuda_ops = {
     .pick_feed = pick_feed,
     .pick_wait = pick_wait,
     .queues = true,
+    .upload_wait = upload_wait,
     .bandwidth = bandwidth,
 };
 

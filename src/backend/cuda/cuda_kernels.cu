@@ -35,6 +35,10 @@
 enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_BF16 = 30, T_MLX4 = 40, T_MLX8 = 41 };
 
 static cudaStream_t g_stream;
+// a second stream for the copies of pipelined greedy steps, and their events
+// (topk.cuh: ig_cuda_pick_feed)
+static cudaStream_t g_side;
+static cudaEvent_t g_ev_upload, g_ev_fed, g_ev_home;
 static bool g_pdl; // programmatic dependent launch (Hopper and newer)
 
 // One token's activations quantized to int8 by the kernel that wrote them
@@ -183,7 +187,12 @@ extern "C" bool ig_cuda_init(char *name, size_t name_len, size_t *free_b, size_t
     snprintf(name, name_len, "%s", p.name);
     const char *pdl = getenv("INGOT_CUDA_PDL");
     g_pdl = p.major >= 9 && !(pdl && !strcmp(pdl, "0"));
-    if (!g_stream) CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    if (!g_stream) {
+        CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+        CK(cudaStreamCreateWithFlags(&g_side, cudaStreamNonBlocking));
+        cudaEvent_t *ev[] = {&g_ev_upload, &g_ev_fed, &g_ev_home};
+        for (cudaEvent_t *e : ev) CK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
+    }
     trace_init();
     return true;
 }
@@ -220,9 +229,11 @@ extern "C" void ig_cuda_host_free(void *p) {
     CK(cudaStreamSynchronize(g_stream));
     CK(cudaFreeHost(p));
 }
+static bool capturing(void);
 extern "C" void ig_cuda_upload(void *dst, const void *src, size_t n) {
     nq_clobber(dst);
     if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, g_stream));
+    if (n && !capturing()) CK(cudaEventRecord(g_ev_upload, g_stream)); // (upload_wait)
 }
 // Device memory bandwidth: a device-to-device copy of `bytes` (bytes read +
 // bytes written per second), median of 9 timed copies after 2 untimed.

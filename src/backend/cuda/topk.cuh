@@ -171,14 +171,15 @@ __global__ void k_top1_read(int32_t *ids, float *vals) {
     ids[0] = tk_idx(key), vals[0] = tk_val(key);
 }
 
-// the pick of a pipelined greedy step (ig_cuda_pick_feed): the largest
-// logit kept by the output GEMV (FROM_TOP1) or picked by ig_cuda_topk into
-// pick[0], as the next step's token
-template <bool FROM_TOP1> __global__ void k_pick_feed(int32_t *tok, int32_t *pick) {
-    TRACE(TR_TOPK_MERGE);
+// A pipelined greedy step's data moved into place from the staging buffer
+// (dst[0], the token: the pick), the pick being the largest logit kept by
+// the output GEMV (FROM_TOP1) or the one ig_cuda_topk put in pick[0]
+template <bool FROM_TOP1> __global__ void k_pick_feed(int32_t *dst, const int32_t *stage, int n, int32_t *pick) {
+    TRACE(TR_PICK_FEED);
     const int32_t id = FROM_TOP1 ? tk_idx(g_top1) : pick[0];
-    tok[0] = id;
-    if (FROM_TOP1) pick[0] = id;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = i == 0 ? id : stage[i];
+    if (FROM_TOP1 && i == 0) pick[0] = id;
 }
 
 bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, float *vals, void *scratch) {
@@ -208,27 +209,44 @@ bool ig_cuda_topk(const float *logits, int n_rows, int n, int k, int32_t *ids, f
     return true;
 }
 
-// The copy home runs on a side stream (after an event on g_stream), so that
-// the step queued next does not wait for it; the host waits on g_pick_done.
-static cudaStream_t g_side;
-static cudaEvent_t g_pick_ready, g_pick_done;
-void ig_cuda_pick_feed(const float *logits, int n, int32_t *tok, int32_t *pick, int32_t *host, void *scratch) {
-    if (!g_side) {
-        CK(cudaStreamCreateWithFlags(&g_side, cudaStreamNonBlocking));
-        CK(cudaEventCreateWithFlags(&g_pick_ready, cudaEventDisableTiming));
-        CK(cudaEventCreateWithFlags(&g_pick_done, cudaEventDisableTiming));
+// Pipelined greedy steps (ig_cuda_pick_feed). On the side stream the
+// step data goes to a staging buffer while the step before still runs, and
+// the pick goes home; g_stream waits only for the staging copy (long done)
+// and runs k_pick_feed before the step. Events: g_ev_upload, the last copy
+// from host memory (upload_wait); g_ev_fed, the last k_pick_feed (the
+// staging buffer free again, the pick ready); g_ev_home, the pick home.
+static int32_t *g_stage;
+static size_t g_stage_cap;
+void ig_cuda_pick_feed(int32_t *dst, const int32_t *src, size_t n, const float *logits, int n_logits, int32_t *pick,
+                       int32_t *host, void *scratch) {
+    nq_clobber(dst);
+    if (n > g_stage_cap) {
+        CK(cudaStreamSynchronize(g_side));
+        cudaFree(g_stage);
+        g_stage_cap = cudaMalloc((void **)&g_stage, n * sizeof(int32_t)) == cudaSuccess ? n : 0;
+        if (!g_stage_cap) cudaGetLastError(), g_stage = NULL;
     }
-    if (logits == g_top1_src) k_pick_feed<true><<<1, 1, 0, g_stream>>>(tok, pick);
+    const int32_t *stage = g_stage;
+    if (g_stage) {
+        CK(cudaStreamWaitEvent(g_side, g_ev_fed, 0));
+        CK(cudaMemcpyAsync(g_stage, src, n * sizeof(int32_t), cudaMemcpyHostToDevice, g_side));
+        CK(cudaEventRecord(g_ev_upload, g_side));
+        CK(cudaStreamWaitEvent(g_stream, g_ev_upload, 0));
+    } else { // (no memory for the staging buffer: the upload in line)
+        ig_cuda_upload(dst, src, n * sizeof(int32_t));
+        stage = dst;
+    }
+    const int grid = (int)((n + 255) / 256);
+    if (logits == g_top1_src) k_pick_feed<true><<<grid, 256, 0, g_stream>>>(dst, stage, (int)n, pick);
     else {
-        (void)ig_cuda_topk(logits, 1, n, 1, pick, (float *)(pick + 1), scratch); // (k = 1, n >= 1: applies)
-        k_pick_feed<false><<<1, 1, 0, g_stream>>>(tok, pick);
+        (void)ig_cuda_topk(logits, 1, n_logits, 1, pick, (float *)(pick + 1), scratch); // (k = 1, n >= 1: applies)
+        k_pick_feed<false><<<grid, 256, 0, g_stream>>>(dst, stage, (int)n, pick);
     }
     LAUNCHED();
-    CK(cudaEventRecord(g_pick_ready, g_stream));
-    CK(cudaStreamWaitEvent(g_side, g_pick_ready, 0));
+    CK(cudaEventRecord(g_ev_fed, g_stream));
+    CK(cudaStreamWaitEvent(g_side, g_ev_fed, 0));
     CK(cudaMemcpyAsync(host, pick, sizeof(int32_t), cudaMemcpyDeviceToHost, g_side));
-    CK(cudaEventRecord(g_pick_done, g_side));
+    CK(cudaEventRecord(g_ev_home, g_side));
 }
-void ig_cuda_pick_wait(void) {
-    if (g_pick_done) CK(cudaEventSynchronize(g_pick_done));
-}
+void ig_cuda_pick_wait(void) { CK(cudaEventSynchronize(g_ev_home)); }
+void ig_cuda_upload_wait(void) { CK(cudaEventSynchronize(g_ev_upload)); }
