@@ -23,6 +23,8 @@ static void bench_usage(FILE *f) {
             "  -p N            prompt tokens (default 512; 0 skips)\n"
             "  -n N            generated tokens (default 128; 0 skips); each is picked\n"
             "                  greedily from the step's logits and fed back, as in a run\n"
+            "                  with --temp 0 (on a GPU the next step is queued before the\n"
+            "                  host reads the pick; INGOT_PIPELINE=0: after)\n"
             "  -r N            repetitions, median reported (default 5)\n"
             "  -d N            context depth: generation starts after N cached tokens\n"
             "                  (default 0), to see how decode speed holds as context grows\n"
