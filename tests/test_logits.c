@@ -153,8 +153,9 @@ static int check_generate(struct ig_model *m, const ig_token *a, int nv) {
         struct picks q = {.stop = 5};
         r = ig_generate(c, 0, 0, N, -1, g, keep_pick, &q);
         CHECK(r == 5 && q.n == 5, "pipeline %s: stopped after %d picks, want 5", modes[mo], r);
-        CHECK(ig_seq_pos_max(c, 0) == N + 3 && ig_ctx_n_used(c) == N + 4, "pipeline %s: after a refusal the cache "
-              "ends at %d with %d cells, want %d and %d", modes[mo], ig_seq_pos_max(c, 0), ig_ctx_n_used(c), N + 3, N + 4);
+        CHECK(ig_seq_pos_max(c, 0) == N + 3 && ig_ctx_n_used(c) == N + 4,
+              "pipeline %s: after a refusal the cache ends at %d with %d cells, want %d and %d", modes[mo],
+              ig_seq_pos_max(c, 0), ig_ctx_n_used(c), N + 3, N + 4);
         int32_t p4 = N + 4, sq = 0;
         struct ig_batch b4 = {1, &want[4], &p4, &sq, NULL};
         CHECK(ig_decode(c, &b4) == IG_OK, "decode after a refusal failed");

@@ -246,7 +246,8 @@ enum ig_status ig_decode(struct ig_ctx *c, const struct ig_batch *b) { return ig
 
 enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_t feed_row) {
     if (!c || !b || b->n < 1 || b->n > c->n_batch || !b->token || !b->pos || !b->seq) return IG_ERR_ARG;
-    if (feed_row >= 0 && (feed_row >= c->n_logits || !c->d_pick || !c->be->ops->pick_feed)) return IG_ERR_ARG;
+    if (feed_row >= 0 && (b->n != 1 || feed_row >= c->n_logits || !c->d_pick || !c->be->ops->pick_feed))
+        return IG_ERR_ARG;
     int32_t n_out = 0;
     for (int32_t t = 0; t < b->n; t++) {
         if (b->token[t] < 0 || b->token[t] >= c->m->hp.n_vocab) return IG_ERR_ARG;
@@ -295,7 +296,7 @@ enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_
     int32_t n_seqs = 0;
     int32_t n_list =
         ig_cell_lists(c->cell_seq, used, b->seq, b->n, c->seq_slot, c->seq_cnt, h + o_list, h + 5 * nb, &n_seqs);
-    if (feed_row >= 0) /* (the logits rows grow only for more than one row: not moved) */
+    if (feed_row >= 0) /* (one token: the logits rows were not moved) */
         ops->pick_feed(be, d, h, o_list + (size_t)n_list, c->d_logits + (size_t)feed_row * nv, (int32_t)nv,
                        c->d_pick, c->h_pick, c->pick_scratch);
     else ops->upload(be, d, h, (o_list + (size_t)n_list) * sizeof(int32_t));

@@ -64,7 +64,7 @@ struct ig_ctx {
 int32_t ig_cell_lists(const int32_t *cell_seq, int32_t n_cells, const int32_t *seq, int32_t n_tok, int32_t *slot,
                       int32_t *cnt, int32_t *list, int32_t *tok_list, int32_t *n_seq);
 
-/* ig_decode, or with feed_row >= 0 a step whose first token is the greedy
+/* ig_decode, or with feed_row >= 0 a step of one token that is the greedy
  * pick of row feed_row of the last step's logits, made by the backend
  * (pick_feed: c->d_pick etc. allocated) without the host waiting for it. */
 enum ig_status ig_decode_step(struct ig_ctx *c, const struct ig_batch *b, int32_t feed_row);

@@ -91,15 +91,15 @@ static void reset_peak_rss(void) {
     if (f) fputs("5", f), fclose(f);
 }
 
-/* One bandwidth reading beside a timed run, at the backend's own size. A
- * host buffer is not the model's memory: the peak RSS before it is kept in
- * *peak and the count restarted after it. */
 /* ig_generate's callback of a benchmark: every token goes on */
 static bool any_token(ig_token t, void *user) {
     (void)t, (void)user;
     return true;
 }
 
+/* One bandwidth reading beside a timed run, at the backend's own size. A
+ * host buffer is not the model's memory: the peak RSS before it is kept in
+ * *peak and the count restarted after it. */
 static double measure_bw(struct ig_ctx *c, double *peak) {
     double p = peak_rss_mib();
     if (p > *peak) *peak = p;

@@ -220,7 +220,8 @@ static size_t g_stage_cap;
 void ig_cuda_pick_feed(int32_t *dst, const int32_t *src, size_t n, const float *logits, int n_logits, int32_t *pick,
                        int32_t *host, void *scratch) {
     nq_clobber(dst);
-    if (n > g_stage_cap) {
+    if (n > g_stage_cap) { // (the last k_pick_feed and staging copy done with it)
+        CK(cudaStreamSynchronize(g_stream));
         CK(cudaStreamSynchronize(g_side));
         cudaFree(g_stage);
         g_stage_cap = cudaMalloc((void **)&g_stage, n * sizeof(int32_t)) == cudaSuccess ? n : 0;
