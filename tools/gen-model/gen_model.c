@@ -39,7 +39,10 @@ static void usage(FILE *f) {
             "  --tied           share token_embd as the output projection\n"
             "  --rope-base F    RoPE frequency base\n"
             "  --rope-freqs     add rope_freqs.weight (per-frequency divisors, as Llama 3 GGUFs have)\n"
-            "  --type T         f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k for 2-D weights (default f32)\n"
+            "  --type T         f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k for 2-D weights (default f32);\n"
+            "                   q4_k_m: llama.cpp's Q4_K_M mix (Q4_K, with Q6_K for the output and for\n"
+            "                   attn_v and ffn_down of the first and last eighth of the layers and every\n"
+            "                   third between)\n"
             "  --seed S         weight seed (default 1)\n"
             "  --fast           matrices repeat their first 61 rows (speed benchmarks of large\n"
             "                   models: a Llama-3-8B Q4_K file in seconds, not minutes)\n");
@@ -139,7 +142,7 @@ int main(int argc, char **argv) {
         enum ig_dtype t;
     } k_types[] = {{"f32", IG_DTYPE_F32}, {"f16", IG_DTYPE_F16}, {"bf16", IG_DTYPE_BF16},
                    {"q8_0", IG_DTYPE_Q8_0}, {"q4_0", IG_DTYPE_Q4_0}, {"q4_k", IG_DTYPE_Q4_K},
-                   {"q6_k", IG_DTYPE_Q6_K}};
+                   {"q6_k", IG_DTYPE_Q6_K}, {"q4_k_m", IG_DTYPE_Q4_K}};
     int ti = -1;
     for (int k = 0; k < (int)(sizeof k_types / sizeof k_types[0]); k++)
         if (!strcmp(type, k_types[k].name)) ti = k;
@@ -152,7 +155,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     enum ig_dtype wt = k_types[ti].t;
-    int blck = ig_dtype_get(wt)->blck;
+    bool q4_k_m = !strcmp(type, "q4_k_m");
+    int blck = ig_dtype_get(q4_k_m ? IG_DTYPE_Q6_K : wt)->blck;
     if (s.n_embd % blck || s.n_ff % blck) {
         fprintf(stderr, "ingot-gen: n_embd and n_ff must be multiples of %d for %s\n", blck, type);
         return 2;
@@ -171,7 +175,7 @@ int main(int argc, char **argv) {
     ig_gguf_w_u32(w, K("attention.head_count_kv"), (uint32_t)s.n_head_kv);
     ig_gguf_w_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
     ig_gguf_w_f32(w, K("rope.freq_base"), s.rope_base);
-    ig_gguf_w_u32(w, "general.file_type", (uint32_t)wt);
+    ig_gguf_w_u32(w, "general.file_type", q4_k_m ? 15u : (uint32_t)wt); /* (llama.cpp's MOSTLY_Q4_K_M) */
 
     /* synthetic SentencePiece vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces */
     int nv = s.n_vocab;
@@ -220,7 +224,11 @@ int main(int argc, char **argv) {
         ADD(L("attn_norm.weight"), IG_DTYPE_F32, 1, s.n_embd, 0);
         ADD(L("attn_q.weight"), wt, 0, s.n_embd, nq);
         ADD(L("attn_k.weight"), wt, 0, s.n_embd, nkv);
-        ADD(L("attn_v.weight"), wt, 0, s.n_embd, nkv);
+        /* Q4_K_M: more bits for V and down in some layers (llama.cpp's use_more_bits) */
+        int e8 = s.n_layer / 8;
+        bool more = q4_k_m && (l < e8 || l >= 7 * s.n_layer / 8 || (l - e8) % 3 == 2);
+        enum ig_dtype wm = more ? IG_DTYPE_Q6_K : wt;
+        ADD(L("attn_v.weight"), wm, 0, s.n_embd, nkv);
         if (qwen) {
             ADD(L("attn_q.bias"), IG_DTYPE_F32, 2, nq, 0);
             ADD(L("attn_k.bias"), IG_DTYPE_F32, 2, nkv, 0);
@@ -230,10 +238,10 @@ int main(int argc, char **argv) {
         ADD(L("ffn_norm.weight"), IG_DTYPE_F32, 1, s.n_embd, 0);
         ADD(L("ffn_gate.weight"), wt, 0, s.n_embd, s.n_ff);
         ADD(L("ffn_up.weight"), wt, 0, s.n_embd, s.n_ff);
-        ADD(L("ffn_down.weight"), wt, 0, s.n_ff, s.n_embd);
+        ADD(L("ffn_down.weight"), wm, 0, s.n_ff, s.n_embd);
     }
     ADD("output_norm.weight", IG_DTYPE_F32, 1, s.n_embd, 0);
-    if (!s.tied) ADD("output.weight", wt, 0, s.n_embd, nv);
+    if (!s.tied) ADD("output.weight", q4_k_m ? IG_DTYPE_Q6_K : wt, 0, s.n_embd, nv);
 
     struct gen g = {seed, names, n_in, kind};
     ig_gguf_w_set_fill(w, fill, &g);

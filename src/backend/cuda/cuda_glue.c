@@ -63,6 +63,32 @@ static void *repack(const struct ig_weight *w) {
     return out;
 }
 
+/* Q6_K goes to the GPU reordered within each row (same bytes, same row
+ * size): all super-blocks' low nibbles (128 bytes each), then their high bit
+ * pairs (64), then their 16 scales, ordered so that the 4 a GEMV lane needs
+ * are adjacent (n, l / 16, m for the scale of weights 128n + 32m + l), then
+ * their d: a lane's pieces are 4- or 8-byte aligned (as stored, super-blocks
+ * of 210 bytes are only 2-byte aligned). */
+static void *repack_q6k(const struct ig_weight *w) {
+    size_t R = (size_t)w->n_out, nsb = (size_t)w->n_in / 256, rb = w->row_bytes;
+    uint8_t *out = malloc(R * rb);
+    if (!out) return NULL;
+    for (size_t r = 0; r < R; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * rb;
+        uint8_t *o = out + r * rb;
+        for (size_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *b = row + sb * 210;
+            memcpy(o + 128 * sb, b, 128);
+            memcpy(o + 128 * nsb + 64 * sb, b + 128, 64);
+            for (int n = 0; n < 2; n++)
+                for (int t = 0; t < 2; t++)
+                    for (int m = 0; m < 4; m++) o[192 * nsb + 16 * sb + 8 * n + 4 * t + m] = b[192 + 8 * n + t + 2 * m];
+            memcpy(o + 208 * nsb + 2 * sb, b + 208, 2);
+        }
+    }
+    return out;
+}
+
 /* MLX4/MLX8: codes of all rows, then all scales, then all biases, as F32. */
 static void *repack_mlx(const struct ig_weight *w, size_t *n) {
     size_t R = (size_t)w->n_out, ng = (size_t)(w->n_in / w->group), cb = R * w->row_bytes;
@@ -93,8 +119,8 @@ static bool up_weight(struct cuda_backend *b, struct ig_weight *dst, const struc
         ig_cuda_download(NULL, NULL, 0); /* the upload read r: wait before freeing it */
         free(r);
         dst->scales = dst->biases = NULL; /* inside data on the GPU */
-    } else if (src->type == IG_DTYPE_Q8_0 || src->type == IG_DTYPE_Q4_0) {
-        void *r = repack(src);
+    } else if (src->type == IG_DTYPE_Q8_0 || src->type == IG_DTYPE_Q4_0 || src->type == IG_DTYPE_Q6_K) {
+        void *r = src->type == IG_DTYPE_Q6_K ? repack_q6k(src) : repack(src);
         if (!r) return false;
         dst->data = upload(b, r, n);
         ig_cuda_download(NULL, NULL, 0); /* the upload read r: wait before freeing it */

@@ -364,17 +364,27 @@ __device__ __forceinline__ float deq_q4_k(const uint8_t *row, int i) {
     return h_to_f(*(const uint16_t *)b) * sc * (float)q - h_to_f(*(const uint16_t *)(b + 2)) * m;
 }
 
-__device__ __forceinline__ float deq_q6_k(const uint8_t *row, int i) {
-    const uint8_t *b = row + (size_t)(i / 256) * 210;
-    int j = i % 256, h = j / 128, qt = (j % 128) / 32, l = j % 32;
-    int lo = (b[64 * h + 32 * (qt % 2) + l] >> (4 * (qt / 2))) & 15;
-    int hi = (b[128 + 32 * h + l] >> (2 * qt)) & 3;
-    float d = h_to_f((uint16_t)(b[208] | (b[209] << 8)));
-    return d * (float)(int8_t)b[192 + 8 * h + 2 * qt + l / 16] * (float)((lo | (hi << 4)) - 32);
+// Q6_K rows as uploaded (cuda_glue.c, repack_q6k): of nsb super-blocks, the
+// low nibbles (128 bytes each), high bit pairs (64), scales (16: n, l / 16,
+// m) and d of all of them in turn
+struct q6k_row {
+    const uint8_t *ql, *qh;
+    const int8_t *sc;
+    const uint16_t *d;
+};
+__device__ __forceinline__ q6k_row q6k_at(const uint8_t *row, int nsb) {
+    return {row, row + 128 * nsb, (const int8_t *)(row + 192 * nsb), (const uint16_t *)(row + 208 * nsb)};
+}
+__device__ __forceinline__ float deq_q6_k(const uint8_t *row, int i, int nsb) {
+    const q6k_row w = q6k_at(row, nsb);
+    const int sb = i / 256, j = i % 256, h = j / 128, qt = (j % 128) / 32, l = j % 32;
+    const int lo = (w.ql[128 * sb + 64 * h + 32 * (qt % 2) + l] >> (4 * (qt / 2))) & 15;
+    const int hi = (w.qh[64 * sb + 32 * h + l] >> (2 * qt)) & 3;
+    return h_to_f(w.d[sb]) * (float)w.sc[16 * sb + 8 * h + 4 * (l / 16) + qt] * (float)((lo | (hi << 4)) - 32);
 }
 
-// element i of a row of type t
-__device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
+// element i of a row of n_in of type t
+__device__ __forceinline__ float deq(int t, const uint8_t *row, int i, int n_in) {
     switch (t) {
     case T_F32: return ((const float *)row)[i];
     case T_F16: return h_to_f(((const uint16_t *)row)[i]);
@@ -390,7 +400,7 @@ __device__ __forceinline__ float deq(int t, const uint8_t *row, int i) {
         return h_to_f(*(const uint16_t *)b) * (float)(q - 8);
     }
     case T_Q4_K: return deq_q4_k(row, i);
-    case T_Q6_K: return deq_q6_k(row, i);
+    case T_Q6_K: return deq_q6_k(row, i, n_in / 256);
     }
     return 0.f;
 }
@@ -413,7 +423,7 @@ __global__ void k_embed(int t, const uint8_t *w, size_t row_bytes, int n_in, int
     if (i < n_in)
         out[(size_t)blockIdx.x * n_in + i] = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
                                              : t == T_MLX4 || t == T_MLX8 ? deq_mlx(t, w, row_bytes, n_rows, n_in, group, r, i)
-                                                                          : deq(t, w + (size_t)r * row_bytes, i);
+                                                                          : deq(t, w + (size_t)r * row_bytes, i, n_in);
 }
 
 extern "C" void ig_cuda_embed(int type, const void *w, size_t row_bytes, int n_in, int n_rows, int group,
@@ -743,11 +753,11 @@ __global__ void k_matmul(const uint8_t *w, size_t row_bytes, int n_in, int n_out
 #pragma unroll
                 for (int l = 0; l < 32; l++) wv[l] = d * (float)((q[l] >> sh) & 15) - dm;
             } else {
-                const uint8_t *b = r + (size_t)sb * 210;
+                const q6k_row w = q6k_at(r, nsb);
                 const int h = k / 4, qt = k % 4;
-                const uint8_t *ql = b + 64 * h + 32 * (qt % 2), *qh = b + 128 + 32 * h;
-                float d = h_to_f((uint16_t)(b[208] | (b[209] << 8)));
-                float s0 = d * (float)(int8_t)b[192 + 8 * h + 2 * qt], s1 = d * (float)(int8_t)b[193 + 8 * h + 2 * qt];
+                const uint8_t *ql = w.ql + 128 * sb + 64 * h + 32 * (qt % 2), *qh = w.qh + 64 * sb + 32 * h;
+                const float d = h_to_f(w.d[sb]);
+                const float s0 = d * (float)w.sc[16 * sb + 8 * h + qt], s1 = d * (float)w.sc[16 * sb + 8 * h + 4 + qt];
 #pragma unroll
                 for (int l = 0; l < 32; l++) {
                     int q = (((ql[l] >> (4 * (qt / 2))) & 15) | (((qh[l] >> (2 * qt)) & 3) << 4)) - 32;
@@ -1028,7 +1038,7 @@ __global__ void k_deq_f16(int t, const uint8_t *w, size_t rb, int n_in, int n_ro
     for (int i = threadIdx.x; i < n_in; i += blockDim.x) {
         float v = t == T_Q8_0 || t == T_Q4_0 ? deq_repacked(t, w, n_rows, n_in / 32, r, i)
                   : t == T_MLX4 || t == T_MLX8 ? deq_mlx(t, w, rb, n_rows, n_in, group, r, i)
-                                               : deq(t, w + (size_t)r * rb, i);
+                                               : deq(t, w + (size_t)r * rb, i, n_in);
         out[(size_t)r * n_in + i] = __float2half(v);
     }
 }
@@ -1231,14 +1241,15 @@ extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n
                                         const float *nw, float *out, float eps, void *scratch) {
     const bool half = type == T_F16 || type == T_BF16;
     if (gemv_mode() != 2 || n_out % 32 || !epi_on()) return false;
-    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K && !(half && n_in % 8 == 0)) return false;
+    const bool kq = type == T_Q4_K || type == T_Q6_K; // (Q6_K: some layers' down projection in a Q4_K_M file)
+    if (type != T_Q8_0 && type != T_Q4_0 && !kq && !(half && n_in % 8 == 0)) return false;
     // Q4_K rows of 2048 (1B models): the blocks of whole 32-row chunks cost
     // more than the norm launch they save (gemv_micro, H100: O 3.8 vs 2.1 us,
     // down 8.0 vs 5.8 us; Llama-3.2-1B Q4_K 1685 -> 1573 t/s); at 4096 they
     // gain (8B 456 -> 470). INGOT_CUDA_RESNORM_MIN sets the smallest n_out.
     static int min_out = -1;
     if (min_out < 0) min_out = getenv("INGOT_CUDA_RESNORM_MIN") ? atoi(getenv("INGOT_CUDA_RESNORM_MIN")) : 0;
-    if (n_out < (min_out ? min_out : type == T_Q4_K ? 4096 : 0)) return false;
+    if (n_out < (min_out ? min_out : kq ? 4096 : 0)) return false;
     nq_resolve(x), nq_clobber(x), nq_clobber(out);
     gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
     gemv_epi e = {};

@@ -754,6 +754,120 @@ static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int e
     else launch_q4k<4, 1, 2, false>(set, n_in, xq, e);
 }
 
+// Q6_K, one token: rows as uploaded (q6k_row: low nibbles, high bit pairs,
+// scales and d of the super-blocks each in turn). For half n of a
+// super-block and l < 32, weight 128n + 32m + l (m < 4) is the nibble m / 2
+// of ql[64n + 32(m % 2) + l] with bits 2m, 2m + 1 of qh[32n + l] above it,
+// minus 32, times d and its scale. A lane takes one eighth of a super-block
+// (a unit: n, 8 values of l, all four m: 24 bytes, 32 weights, dp4a on the
+// codes less 32 against int8 activations); warps split rows in groups of KS
+// as in k_gemv_dq1, PF units per row in flight per lane, the first issued
+// before pdl_wait. A: the alignment of the rows (210 bytes a super-block):
+// 8-byte loads (super-blocks a multiple of 4), 4-byte, or 2-byte halves.
+template <int A> __device__ __forceinline__ uint2 ld_q6k(const uint8_t *p) {
+    if constexpr (A == 8) return __ldg((const uint2 *)p);
+    if constexpr (A == 4) return make_uint2(__ldg((const uint32_t *)p), __ldg((const uint32_t *)p + 1));
+    const uint16_t *h = (const uint16_t *)p;
+    return make_uint2((uint32_t)__ldg(h) | (uint32_t)__ldg(h + 1) << 16, (uint32_t)__ldg(h + 2) | (uint32_t)__ldg(h + 3) << 16);
+}
+struct q6k_unit {
+    uint2 lo, hi, qh; // ql[64n + l0 ...], ql[64n + 32 + l0 ...], qh[32n + l0 ...]
+    uint32_t sc;      // the 4 scales (m = 0..3), a byte each
+    uint16_t d;
+};
+template <int A> __device__ __forceinline__ void q6k_load(const q6k_row &w, int u, q6k_unit *o) {
+    const int sb = u / 8, n = (u / 4) % 2, l0 = 8 * (u % 4);
+    o->lo = ld_q6k<A>(w.ql + 128 * sb + 64 * n + l0);
+    o->hi = ld_q6k<A>(w.ql + 128 * sb + 64 * n + 32 + l0);
+    o->qh = ld_q6k<A>(w.qh + 64 * sb + 32 * n + l0);
+    const uint8_t *sc = (const uint8_t *)w.sc + 16 * sb + 8 * n + 4 * (l0 / 16);
+    if constexpr (A >= 4) o->sc = __ldg((const uint32_t *)sc);
+    else o->sc = (uint32_t)__ldg((const uint16_t *)sc) | (uint32_t)__ldg((const uint16_t *)sc + 1) << 16;
+    o->d = __ldg(w.d + sb);
+}
+// the 6-bit codes less 32 of 4 weights of quarter m (word k), as signed bytes
+__device__ __forceinline__ int q6k_codes(const q6k_unit &w, int k, int m) {
+    const uint32_t q = m % 2 ? (k ? w.hi.y : w.hi.x) : (k ? w.lo.y : w.lo.x), h0 = k ? w.qh.y : w.qh.x;
+    const uint32_t nib = (m / 2 ? q >> 4 : q) & 0x0F0F0F0Fu;
+    const uint32_t h = (m == 0 ? h0 << 4 : m == 1 ? h0 << 2 : m == 2 ? h0 : h0 >> 2) & 0x30303030u;
+    return (int)__vsub4(nib | h, 0x20202020u);
+}
+
+template <int R, int KS, int PF, int EPI, int W, int A>
+__global__ void __launch_bounds__(W * 32) k_gemv_q6k(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
+    TRACE(EPI == EPI_RESNORM ? TR_Q6K_RES : TR_Q6K);
+    __shared__ float part[W][R];
+    const int nb = n_in / 32, nsb = n_in / 256, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int8_t *xc = (const int8_t *)xq;
+    const float *xd = (const float *)(xq + (size_t)nb * 32);
+    int mi;
+    const int row0 = set_row0(set, blockIdx.x, W / KS, warp / KS, R, false, &mi), n_out = set.n_out[mi];
+    q6k_row wr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) wr[r] = q6k_at(set.w[mi] + (size_t)min(row0 + r, n_out - 1) * nsb * 210, nsb);
+    pdl_launch();
+    q6k_unit wu[PF][R];
+    const int u0 = lane + 32 * (warp % KS), step = 32 * KS, nu = 8 * nsb;
+#pragma unroll
+    for (int p = 0; p < PF; p++)
+        if (u0 + step * p < nu)
+#pragma unroll
+            for (int r = 0; r < R; r++) q6k_load<A>(wr[r], u0 + step * p, &wu[p][r]);
+    epi_pre<R, EPI> pre;
+    const float rms = pre.wait(set, n_in, e, mi, row0, n_out);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    for (int uu = u0; uu < nu; uu += step * PF) {
+#pragma unroll
+        for (int p = 0; p < PF; p++) {
+            const int u = uu + step * p;
+            if (u >= nu) break;
+            // activation block of quarter m: 8 sb + 4 n + m; values l0 .. l0 + 7 of it
+            const int j0 = 8 * (u / 8) + 4 * ((u / 4) % 2), l0 = 8 * (u % 4);
+            int2 xm[4];
+            float dx[4];
+#pragma unroll
+            for (int m = 0; m < 4; m++) {
+                xm[m] = __ldg((const int2 *)(xc + (size_t)(j0 + m) * 32 + l0));
+                dx[m] = __ldg(xd + j0 + m);
+            }
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const q6k_unit &w = wu[p][r];
+                float s = 0.f;
+#pragma unroll
+                for (int m = 0; m < 4; m++) {
+                    const int dot = __dp4a(q6k_codes(w, 1, m), xm[m].y, __dp4a(q6k_codes(w, 0, m), xm[m].x, 0));
+                    s += (float)((int)(int8_t)(w.sc >> 8 * m) * dot) * dx[m];
+                }
+                acc[r] += h_to_f(w.d) * s;
+            }
+            if (u + step * PF < nu)
+#pragma unroll
+                for (int r = 0; r < R; r++) q6k_load<A>(wr[r], u + step * PF, &wu[p][r]);
+        }
+    }
+    TRACE_MID();
+    gemv1_finish<R, KS, false, EPI, W>(set, mi, row0, acc, rms, part, e, pre);
+}
+
+template <int R, int KS, int PF, int EPI = EPI_PLAIN, int W = DQ_WARPS>
+static void launch_q6k(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
+    const int grid = set_blocks(set, W / KS * R), nsb = n_in / 256;
+    if (nsb % 4 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 8>, grid, W * 32, 0, set, n_in, xq, e);
+    else if (nsb % 2 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 4>, grid, W * 32, 0, set, n_in, xq, e);
+    else launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 2>, grid, W * 32, 0, set, n_in, xq, e);
+}
+// (the shapes of Q4_K's, which reads as many bytes per row but with 16-byte loads)
+static void gemv_q6k(gemv_set &set, int n_in, const uint8_t *xq, int epi, const gemv_epi &e) {
+    const int n_out = set_rows(set);
+    if (epi == EPI_RESNORM) launch_q6k<4, 1, 2, EPI_RESNORM>(set, n_in, xq, e);
+    else if (n_out >= 32768) launch_q6k<4, 1, 1, EPI_PLAIN>(set, n_in, xq, e);
+    else if (n_out <= 2048 && n_in > 2048) launch_q6k<4, 2, 2, EPI_PLAIN>(set, n_in, xq, e);
+    else launch_q6k<4, 1, 2, EPI_PLAIN>(set, n_in, xq, e);
+}
+
 #include "backend/cuda/mmq.cuh"
 
 // Q8_0/Q4_0 matrices (repacked layout) over n_tok tokens; x is quantized into
@@ -767,8 +881,10 @@ static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int e
 // 256).
 static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch,
                         int epi = EPI_PLAIN, const gemv_epi *e = NULL) {
-    if (n_in % 32 || (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K) || !scratch) return false;
-    if (type == T_Q4_K && (n_tok != 1 || n_in % 256)) return false;
+    if (n_in % 32 || !scratch) return false;
+    if (type != T_Q8_0 && type != T_Q4_0 && type != T_Q4_K && type != T_Q6_K) return false;
+    if ((type == T_Q4_K || type == T_Q6_K) && (n_tok != 1 || n_in % 256)) return false;
+    if (type == T_Q6_K && (glu || epi == EPI_ROPE)) return false; // (not in any model's mix: not built)
     if (mmq_applies(type, n_in, n_tok) && epi == EPI_PLAIN) { // a few tokens: tensor cores
         nq_resolve(x);
         type == T_Q8_0 ? mmq<T_Q8_0>(set, n_in, x, n_tok, glu, scratch) : mmq<T_Q4_0>(set, n_in, x, n_tok, glu, scratch);
@@ -779,7 +895,8 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     if (in && !in->q8) in = NULL; // (quantized here, once resolved)
     uint8_t *xq = in ? in->buf : (uint8_t *)scratch;
     if (in && in->ss) set.ss = in->ss, set.ss_n = in->ss_n, set.eps = in->eps;
-    if (n_tok == 1 && (epi == EPI_RESNORM || (glu && epi == EPI_PLAIN && type != T_Q4_K && epi_on()))) {
+    const bool glu_quant = glu && epi == EPI_PLAIN && type != T_Q4_K && type != T_Q6_K && epi_on();
+    if (n_tok == 1 && (epi == EPI_RESNORM || glu_quant)) {
         if (epi == EPI_RESNORM) {
             if (!nq_claim_deferred(set.out[0], set.n_out[0], xq, &ge)) return false;
         } else if (nq_tag *t = nq_claim(set.out[0], set.n_out[0], xq)) {
@@ -793,6 +910,7 @@ static bool matmul_int8(int type, gemv_set &set, int n_in, const float *x, int n
     }
     if (type == T_Q8_0) gemv_dq<T_Q8_0>(set, n_in, xq, n_tok, glu, epi, ge);
     else if (type == T_Q4_0) gemv_dq<T_Q4_0>(set, n_in, xq, n_tok, glu, epi, ge);
-    else gemv_q4k(set, n_in, xq, glu, epi, ge);
+    else if (type == T_Q4_K) gemv_q4k(set, n_in, xq, glu, epi, ge);
+    else gemv_q6k(set, n_in, xq, epi, ge);
     return true;
 }

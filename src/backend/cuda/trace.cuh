@@ -18,7 +18,8 @@
 // kernel tags; the names are in trace_names (same order)
 enum {
     TR_EMBED, TR_NORM, TR_RMSNORM, TR_QUANT8, TR_GEMV_DQ, TR_GEMV1, TR_GEMV1_GLU, TR_GEMV1_QKV, TR_GEMV1_RES,
-    TR_Q4K, TR_Q4K_GLU, TR_Q4K_QKV, TR_Q4K_RES, TR_GEMV_H, TR_GEMV_H_QKV, TR_GEMV_H_GLU, TR_GEMV_H_RES, TR_GEMV_Q,
+    TR_Q4K, TR_Q4K_GLU, TR_Q4K_QKV, TR_Q4K_RES, TR_Q6K, TR_Q6K_RES, TR_GEMV_H, TR_GEMV_H_QKV, TR_GEMV_H_GLU,
+    TR_GEMV_H_RES, TR_GEMV_Q,
     TR_MATMUL, TR_MMQ, TR_ROPE, TR_ATT_DEC, TR_ATT_FLASH, TR_ADD, TR_BIAS, TR_SWIGLU, TR_TOPK, TR_TOPK_MERGE,
     TR_PICK_FEED, TR_N
 };
@@ -26,7 +27,8 @@ enum {
 #ifdef INGOT_CUDA_TRACE
 static const char *const trace_names[TR_N] = {
     "embed", "norm", "rmsnorm", "quant8", "gemv_dq", "gemv1", "gemv1_glu", "gemv1_qkv", "gemv1_res",
-    "q4k", "q4k_glu", "q4k_qkv", "q4k_res", "gemv_h", "gemv_h_qkv", "gemv_h_glu", "gemv_h_res", "gemv_q",
+    "q4k", "q4k_glu", "q4k_qkv", "q4k_res", "q6k", "q6k_res", "gemv_h", "gemv_h_qkv", "gemv_h_glu",
+    "gemv_h_res", "gemv_q",
     "matmul", "mmq", "rope", "attn_dec", "attn_flash", "add", "bias", "swiglu", "topk", "topk_merge", "pick_feed",
 };
 struct trace_rec {
