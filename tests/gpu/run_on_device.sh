@@ -42,20 +42,21 @@ qwen2_q4_0 --arch qwen2 --type q4_0 --tied $SMALL
 big_llama_q8_0 --arch llama --type q8_0 --n-embd 512 --n-head 8 --n-head-kv 2 --n-ff 1024 --n-vocab 2000 --n-layer 2
 llama_q4_k --arch llama --type q4_k --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 512 --n-vocab 300 --n-layer 2
 qwen2_q6_k --arch qwen2 --type q6_k --tied --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 512 --n-vocab 300 --n-layer 2
+llama_q4_k_m --arch llama --type q4_k_m --n-embd 256 --n-head 4 --n-head-kv 2 --n-ff 512 --n-vocab 300 --n-layer 8
 EOF2
 # prefill through cuBLAS (FP16 tensor cores) for every type: the 32-token
 # prompt forced onto that path, against the same NumPy reference (2e-2: FP16;
 # test_logits' own chunked/re-decode comparisons run the int8 GEMV: 8e-2)
-for name in llama_f16_tied llama_bf16 llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama_q4_k qwen2_q6_k; do
+for name in llama_f16_tied llama_bf16 llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama_q4_k qwen2_q6_k llama_q4_k_m; do
   if INGOT_CUDA_CUBLAS_MIN=16 INGOT_TEST_TOL=8e-2 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.cb.bin" > "$W/$name.cb.log" 2>&1 &&
      python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.cb.bin" --tol 2e-2 >> "$W/$name.cb.log" 2>&1; then
     echo "ok   cuBLAS prefill $name: $(grep -h 'max rel err' "$W/$name.cb.log" | tail -1)"
   else echo "FAIL cuBLAS prefill $name"; tail -5 "$W/$name.cb.log"; fails=$((fails+1)); fi
 done
-# the default Q8_0/Q4_0/Q4_K kernels quantize activations to int8 (dp4a; fused
+# the default Q8_0/Q4_0/Q4_K/Q6_K kernels quantize activations to int8 (dp4a; fused
 # gate/up + SwiGLU): decode and multi-token chunks (cuBLAS off), at the CPU
 # SIMD kernels' tolerance for 8-bit activations (8e-2)
-for name in llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama_q4_k; do
+for name in llama_q8_0 qwen2_q4_0 big_llama_q8_0 llama_q4_k qwen2_q6_k llama_q4_k_m; do
   if INGOT_CUDA_CUBLAS=0 INGOT_TEST_TOL=8e-2 INGOT_BACKEND=cuda "$B/tests/test_logits" "$W/$name.gguf" "$W/$name.i8.bin" > "$W/$name.i8.log" 2>&1 &&
      python3 tests/ref/reference.py "$W/$name.gguf" "$W/$name.i8.bin" --tol 8e-2 >> "$W/$name.i8.log" 2>&1; then
     echo "ok   int8 GEMV $name: $(grep -h 'max rel err' "$W/$name.i8.log" | tail -1)"
