@@ -256,8 +256,10 @@ int main(int argc, char **argv) {
     /* chunked prefill (5 tokens at a time) equals one batch */
     c = new_ctx(m, 128, 2);
     run_seq(c, a, N, 0, 0, 5, tmp, nv);
-    for (int i = 0; i < N; i++)
-        CHECK(rel_err(tmp + (size_t)i * nv, la + (size_t)i * nv, nv) <= tol, "chunked prefill differs at pos %d", i);
+    for (int i = 0; i < N; i++) {
+        double e = rel_err(tmp + (size_t)i * nv, la + (size_t)i * nv, nv);
+        CHECK(e <= tol, "chunked prefill differs at pos %d: rel err %g", i, e);
+    }
 
     /* chunks queued back to back, no logits read in between (a backend
      * whose upload returns before reading its host memory must not let the
