@@ -758,42 +758,60 @@ static void gemv_q4k(gemv_set &set, int n_in, const uint8_t *xq, bool glu, int e
 // scales and d of the super-blocks each in turn). For half n of a
 // super-block and l < 32, weight 128n + 32m + l (m < 4) is the nibble m / 2
 // of ql[64n + 32(m % 2) + l] with bits 2m, 2m + 1 of qh[32n + l] above it,
-// minus 32, times d and its scale. A lane takes one eighth of a super-block
-// (a unit: n, 8 values of l, all four m: 24 bytes, 32 weights, dp4a on the
-// codes less 32 against int8 activations); warps split rows in groups of KS
-// as in k_gemv_dq1, PF units per row in flight per lane, the first issued
-// before pdl_wait. A: the alignment of the rows (210 bytes a super-block):
-// 8-byte loads (super-blocks a multiple of 4), 4-byte, or 2-byte halves.
-template <int A> __device__ __forceinline__ uint2 ld_q6k(const uint8_t *p) {
-    if constexpr (A == 8) return __ldg((const uint2 *)p);
-    if constexpr (A == 4) return make_uint2(__ldg((const uint32_t *)p), __ldg((const uint32_t *)p + 1));
-    const uint16_t *h = (const uint16_t *)p;
-    return make_uint2((uint32_t)__ldg(h) | (uint32_t)__ldg(h + 1) << 16, (uint32_t)__ldg(h + 2) | (uint32_t)__ldg(h + 3) << 16);
+// minus 32, times d and its scale. A lane takes an eighth of a super-block
+// or a sixteenth (a unit: n, 4 V values of l, all four m: 12 V bytes, 16 V
+// weights), dp4a on the 6-bit codes against int8 activations less 32 times
+// their sum; warps split rows in groups of KS as in k_gemv_dq1, PF units per
+// row in flight per lane, the first issued before pdl_wait. A: the
+// alignment of the rows (210 bytes a super-block): with a multiple of 8
+// super-blocks, units of 16 values of l in 16-byte loads (V = 4); else 8
+// values with 4-byte loads (a multiple of 2) or 2-byte halves.
+
+// V words at p, aligned to A bytes
+template <int A, int V> __device__ __forceinline__ void ld_q6k(const uint8_t *p, uint32_t (&o)[V]) {
+    if constexpr (A == 16) {
+        static_assert(V == 4, "16-byte units");
+        const uint4 u = __ldg((const uint4 *)p);
+        o[0] = u.x, o[1] = u.y, o[2] = u.z, o[3] = u.w;
+    } else
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            if constexpr (A >= 4) o[k] = __ldg((const uint32_t *)p + k);
+            else o[k] = (uint32_t)__ldg((const uint16_t *)p + 2 * k) | (uint32_t)__ldg((const uint16_t *)p + 2 * k + 1) << 16;
+        }
 }
-struct q6k_unit {
-    uint2 lo, hi, qh; // ql[64n + l0 ...], ql[64n + 32 + l0 ...], qh[32n + l0 ...]
-    uint32_t sc;      // the 4 scales (m = 0..3), a byte each
+// a unit of 4 V values of l (V words of each of ql low, ql high, qh)
+template <int V> struct q6k_unit {
+    uint32_t lo[V], hi[V], qh[V]; // ql[64n + l0 ...], ql[64n + 32 + l0 ...], qh[32n + l0 ...]
+    uint32_t sc;                  // the 4 scales (m = 0..3), a byte each
     uint16_t d;
 };
-template <int A> __device__ __forceinline__ void q6k_load(const q6k_row &w, int u, q6k_unit *o) {
-    const int sb = u / 8, n = (u / 4) % 2, l0 = 8 * (u % 4);
-    o->lo = ld_q6k<A>(w.ql + 128 * sb + 64 * n + l0);
-    o->hi = ld_q6k<A>(w.ql + 128 * sb + 64 * n + 32 + l0);
-    o->qh = ld_q6k<A>(w.qh + 64 * sb + 32 * n + l0);
+// unit u: super-block, half n, first l
+template <int V> __device__ __forceinline__ void q6k_pos(int u, int *sb, int *n, int *l0) {
+    constexpr int H = 8 / V; // units per half
+    *sb = u / (2 * H), *n = (u / H) % 2, *l0 = 4 * V * (u % H);
+}
+template <int A, int V> __device__ __forceinline__ void q6k_load(const q6k_row &w, int u, q6k_unit<V> *o) {
+    int sb, n, l0;
+    q6k_pos<V>(u, &sb, &n, &l0);
+    ld_q6k<A, V>(w.ql + 128 * sb + 64 * n + l0, o->lo);
+    ld_q6k<A, V>(w.ql + 128 * sb + 64 * n + 32 + l0, o->hi);
+    ld_q6k<A, V>(w.qh + 64 * sb + 32 * n + l0, o->qh);
     const uint8_t *sc = (const uint8_t *)w.sc + 16 * sb + 8 * n + 4 * (l0 / 16);
     if constexpr (A >= 4) o->sc = __ldg((const uint32_t *)sc);
     else o->sc = (uint32_t)__ldg((const uint16_t *)sc) | (uint32_t)__ldg((const uint16_t *)sc + 1) << 16;
     o->d = __ldg(w.d + sb);
 }
-// the 6-bit codes less 32 of 4 weights of quarter m (word k), as signed bytes
-__device__ __forceinline__ int q6k_codes(const q6k_unit &w, int k, int m) {
-    const uint32_t q = m % 2 ? (k ? w.hi.y : w.hi.x) : (k ? w.lo.y : w.lo.x), h0 = k ? w.qh.y : w.qh.x;
+// the 6-bit codes (0..63) of 4 weights of quarter m (word k), a byte each;
+// the offset of 32 comes off as 32 times the activations' sum
+template <int V> __device__ __forceinline__ int q6k_codes(const q6k_unit<V> &w, int k, int m) {
+    const uint32_t q = m % 2 ? w.hi[k] : w.lo[k], h0 = w.qh[k];
     const uint32_t nib = (m / 2 ? q >> 4 : q) & 0x0F0F0F0Fu;
     const uint32_t h = (m == 0 ? h0 << 4 : m == 1 ? h0 << 2 : m == 2 ? h0 : h0 >> 2) & 0x30303030u;
-    return (int)__vsub4(nib | h, 0x20202020u);
+    return (int)(nib | h);
 }
 
-template <int R, int KS, int PF, int EPI, int W, int A>
+template <int R, int KS, int PF, int EPI, int W, int A, int V>
 __global__ void __launch_bounds__(W * 32) k_gemv_q6k(gemv_set set, int n_in, const uint8_t *xq, gemv_epi e) {
     TRACE(EPI == EPI_RESNORM ? TR_Q6K_RES : TR_Q6K);
     __shared__ float part[W][R];
@@ -806,13 +824,13 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q6k(gemv_set set, int n_in, con
 #pragma unroll
     for (int r = 0; r < R; r++) wr[r] = q6k_at(set.w[mi] + (size_t)min(row0 + r, n_out - 1) * nsb * 210, nsb);
     pdl_launch();
-    q6k_unit wu[PF][R];
-    const int u0 = lane + 32 * (warp % KS), step = 32 * KS, nu = 8 * nsb;
+    q6k_unit<V> wu[PF][R];
+    const int u0 = lane + 32 * (warp % KS), step = 32 * KS, nu = 16 / V * nsb;
 #pragma unroll
     for (int p = 0; p < PF; p++)
         if (u0 + step * p < nu)
 #pragma unroll
-            for (int r = 0; r < R; r++) q6k_load<A>(wr[r], u0 + step * p, &wu[p][r]);
+            for (int r = 0; r < R; r++) q6k_load<A, V>(wr[r], u0 + step * p, &wu[p][r]);
     epi_pre<R, EPI> pre;
     const float rms = pre.wait(set, n_in, e, mi, row0, n_out);
     float acc[R];
@@ -823,29 +841,45 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q6k(gemv_set set, int n_in, con
         for (int p = 0; p < PF; p++) {
             const int u = uu + step * p;
             if (u >= nu) break;
-            // activation block of quarter m: 8 sb + 4 n + m; values l0 .. l0 + 7 of it
-            const int j0 = 8 * (u / 8) + 4 * ((u / 4) % 2), l0 = 8 * (u % 4);
-            int2 xm[4];
+            // activation block of quarter m: 8 sb + 4 n + m; values l0 .. l0 + 4 V - 1 of it
+            int sb, n, l0;
+            q6k_pos<V>(u, &sb, &n, &l0);
+            const int j0 = 8 * sb + 4 * n;
+            int xm[4][V];
             float dx[4];
+            int x32[4]; // 32 times the sum of the unit's activation codes (shared by the R rows)
 #pragma unroll
             for (int m = 0; m < 4; m++) {
-                xm[m] = __ldg((const int2 *)(xc + (size_t)(j0 + m) * 32 + l0));
+                const int *xp = (const int *)(xc + (size_t)(j0 + m) * 32 + l0);
+                if constexpr (V == 4) {
+                    const int4 t = __ldg((const int4 *)xp);
+                    xm[m][0] = t.x, xm[m][1] = t.y, xm[m][2] = t.z, xm[m][3] = t.w;
+                } else {
+                    const int2 t = __ldg((const int2 *)xp);
+                    xm[m][0] = t.x, xm[m][1] = t.y;
+                }
                 dx[m] = __ldg(xd + j0 + m);
+                int sum = 0;
+#pragma unroll
+                for (int k = 0; k < V; k++) sum = __dp4a(xm[m][k], 0x01010101, sum);
+                x32[m] = 32 * sum;
             }
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                const q6k_unit &w = wu[p][r];
+                const q6k_unit<V> &w = wu[p][r];
                 float s = 0.f;
 #pragma unroll
                 for (int m = 0; m < 4; m++) {
-                    const int dot = __dp4a(q6k_codes(w, 1, m), xm[m].y, __dp4a(q6k_codes(w, 0, m), xm[m].x, 0));
+                    int dot = -x32[m];
+#pragma unroll
+                    for (int k = 0; k < V; k++) dot = __dp4a(q6k_codes(w, k, m), xm[m][k], dot);
                     s += (float)((int)(int8_t)(w.sc >> 8 * m) * dot) * dx[m];
                 }
                 acc[r] += h_to_f(w.d) * s;
             }
             if (u + step * PF < nu)
 #pragma unroll
-                for (int r = 0; r < R; r++) q6k_load<A>(wr[r], u + step * PF, &wu[p][r]);
+                for (int r = 0; r < R; r++) q6k_load<A, V>(wr[r], u + step * PF, &wu[p][r]);
         }
     }
     TRACE_MID();
@@ -855,9 +889,12 @@ __global__ void __launch_bounds__(W * 32) k_gemv_q6k(gemv_set set, int n_in, con
 template <int R, int KS, int PF, int EPI = EPI_PLAIN, int W = DQ_WARPS>
 static void launch_q6k(gemv_set &set, int n_in, const uint8_t *xq, const gemv_epi &e) {
     const int grid = set_blocks(set, W / KS * R), nsb = n_in / 256;
-    if (nsb % 4 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 8>, grid, W * 32, 0, set, n_in, xq, e);
-    else if (nsb % 2 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 4>, grid, W * 32, 0, set, n_in, xq, e);
-    else launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 2>, grid, W * 32, 0, set, n_in, xq, e);
+    static int wide = -1; // INGOT_CUDA_Q6K16=0: no 16-byte units
+    if (wide < 0) wide = !getenv("INGOT_CUDA_Q6K16") || atoi(getenv("INGOT_CUDA_Q6K16")) != 0;
+    if (nsb % 8 == 0 && wide) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 16, 4>, grid, W * 32, 0, set, n_in, xq, e);
+    else if (nsb % 4 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 8, 2>, grid, W * 32, 0, set, n_in, xq, e);
+    else if (nsb % 2 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 4, 2>, grid, W * 32, 0, set, n_in, xq, e);
+    else launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 2, 2>, grid, W * 32, 0, set, n_in, xq, e);
 }
 // The shapes of Q4_K's. H100, 8B all-Q6_K / Q4_K_M tg128 269 / 420 t/s;
 // not better: the output with 2 units in flight (267 / 418), 2 rows a warp
