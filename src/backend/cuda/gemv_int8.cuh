@@ -776,8 +776,8 @@ template <int A, int V> __device__ __forceinline__ void ld_q6k(const uint8_t *p,
     } else
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            if constexpr (A >= 4) o[k] = __ldg((const uint32_t *)p + k);
-            else o[k] = (uint32_t)__ldg((const uint16_t *)p + 2 * k) | (uint32_t)__ldg((const uint16_t *)p + 2 * k + 1) << 16;
+            const uint16_t *h = (const uint16_t *)p + 2 * k;
+            o[k] = A >= 4 ? __ldg((const uint32_t *)p + k) : (uint32_t)__ldg(h) | (uint32_t)__ldg(h + 1) << 16;
         }
 }
 // a unit of 4 V values of l (V words of each of ql low, ql high, qh)
@@ -892,7 +892,6 @@ static void launch_q6k(gemv_set &set, int n_in, const uint8_t *xq, const gemv_ep
     static int wide = -1; // INGOT_CUDA_Q6K16=0: no 16-byte units
     if (wide < 0) wide = !getenv("INGOT_CUDA_Q6K16") || atoi(getenv("INGOT_CUDA_Q6K16")) != 0;
     if (nsb % 8 == 0 && wide) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 16, 4>, grid, W * 32, 0, set, n_in, xq, e);
-    else if (nsb % 4 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 8, 2>, grid, W * 32, 0, set, n_in, xq, e);
     else if (nsb % 2 == 0) launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 4, 2>, grid, W * 32, 0, set, n_in, xq, e);
     else launch_pdl(k_gemv_q6k<R, KS, PF, EPI, W, 2, 2>, grid, W * 32, 0, set, n_in, xq, e);
 }
