@@ -191,15 +191,15 @@ ig_token ig_sampler_sample(struct ig_sampler *s, const float *logits) {
     return run_chain(s, &c);
 }
 
+bool ig_sampler_greedy(const struct ig_sampler *s) {
+    return s->p.temp <= 0 && (s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0);
+}
+
 /* The chain reads only the top_k largest logits after the penalty. A
  * penalty >= 1 only lowers a logit (or keeps it), and at most n_hist tokens
  * are lowered, so those top_k are among the top_k + n_hist before it: any
  * other token has at least top_k unpenalized tokens above it both before
  * and after. Greedy is top_k 1. */
-bool ig_sampler_greedy(const struct ig_sampler *s) {
-    return s->p.temp <= 0 && (s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0);
-}
-
 int32_t ig_sampler_n_cand(const struct ig_sampler *s) {
     int32_t k = s->p.temp <= 0 ? 1 : s->p.top_k;
     if (k <= 0) return 0;
