@@ -14,7 +14,7 @@
 // blocks (and optionally 100 KB of shared memory each, so that fewer fit):
 // what a boundary costs when the grid on one side of it is large.
 // Results (H100) are in bench/gpu-h100-latest.md.
-// build: nvcc -O3 -std=c++17 -arch=sm_90 bench/pdl_chain.cu -o pdl_chain
+// build: a CUDA build's target pdl_chain, or nvcc -O3 -std=c++17 -arch=sm_90 bench/pdl_chain.cu -o pdl_chain
 // run:   ./pdl_chain
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(THREADS) k_link(const float *vin, float *vout,
         for (int j = 0; j < 4; j++) s ^= b[j].x ^ b[j].y ^ b[j].z ^ b[j].w;
     }
     for (int k = tid; k < VEC; k += nt) {
-        const float v = __ldcg(vin + k);
+        const float v = __ldcg(vin + k); // (through L2: with the counter wait, L1 may hold an older copy)
         if (v != (float)i) atomicAdd(bad, 1);
         vout[k] = v + 1.f + (s == 0xdeadbeef ? 1.f : 0.f);
     }
@@ -90,6 +90,8 @@ __global__ void __launch_bounds__(THREADS) k_link(const float *vin, float *vout,
     }
 }
 
+// (its own launch helper, like the engine's launch_pdl: this file stands
+// alone, so that it builds in seconds and times nothing of the engine's)
 template <int MODE, int PF>
 static void launch(int blocks, const float *vin, float *vout, const uint4 *w, size_t n16, unsigned *cnt, int i,
                    int *bad, cudaStream_t st, size_t smem = 0, unsigned prev_blocks = 0) {
@@ -155,6 +157,8 @@ static double run(int n_k, int blocks, double mb, size_t slices, uint4 *w, size_
     CK(cudaMemcpy(n_bad, bad, sizeof(int), cudaMemcpyDeviceToHost));
     CK(cudaGraphExecDestroy(ge));
     CK(cudaGraphDestroy(g));
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
     return best * 1e3 / n_k;
 }
 
@@ -195,16 +199,16 @@ int main(void) {
     // B alternate; us per pair
     CK(cudaFuncSetAttribute(k_link<MODE_PDL, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
     printf("\nPDL wait, kernels alternating A (%d blocks) and B; us per A + B pair\n", sms);
-    printf("| B blocks | B shared KB | 0 MB | 8 MB |\n|--:|--:|--:|--:|\n");
+    printf("| B blocks | B shared KB | 0 MB | 8 MB | errors |\n|--:|--:|--:|--:|--:|\n");
     const int b2[] = {sms, 2 * sms, 4 * sms, 1792, 4096};
     const int s2[] = {0, 100};
     for (int b : b2)
         for (int sk : s2) {
-            int e;
-            const double t0 = run<MODE_PDL>(n_k, sms, 0, 1, w, wbytes / 16, vec, cnt, bad, st, &e, b, sk * 1024);
-            const double t1 = run<MODE_PDL>(n_k, sms, 8, (size_t)(wbytes / 8e6), w, wbytes / 16, vec, cnt, bad, st, &e, b,
-                                            sk * 1024);
-            printf("| %d | %d | %.2f | %.2f |\n", b, sk, 2 * t0, 2 * t1);
+            int e[2];
+            const double t0 = run<MODE_PDL>(n_k, sms, 0, 1, w, wbytes / 16, vec, cnt, bad, st, &e[0], b, sk * 1024);
+            const double t1 = run<MODE_PDL>(n_k, sms, 8, (size_t)(wbytes / 8e6), w, wbytes / 16, vec, cnt, bad, st, &e[1],
+                                            b, sk * 1024);
+            printf("| %d | %d | %.2f | %.2f | %d/%d |\n", b, sk, 2 * t0, 2 * t1, e[0], e[1]);
             fflush(stdout);
         }
     return 0;
