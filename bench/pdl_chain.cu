@@ -51,12 +51,16 @@ __device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
 template <int MODE, int PF>
 __global__ void __launch_bounds__(THREADS) k_link(const float *vin, float *vout, const uint4 *w, size_t n16,
                                                    unsigned *cnt, int i, unsigned prev_blocks, int *bad) {
+#if __CUDA_ARCH__ >= 900 // (PDL is Hopper's; other targets build, as in CI, and time plain launches)
     asm volatile("griddepcontrol.launch_dependents;");
+#endif
     const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, nt = (size_t)gridDim.x * blockDim.x;
     uint4 a[PF];
 #pragma unroll
     for (int p = 0; p < PF; p++) a[p] = tid + p * nt < n16 ? ld_stream(w + tid + p * nt) : make_uint4(0, 0, 0, 0);
+#if __CUDA_ARCH__ >= 900
     if (MODE == MODE_PDL) asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
     if (MODE == MODE_FLAG || MODE == MODE_FLAG_SLEEP) {
         if (threadIdx.x == 0) {
             if (i > 0)
