@@ -118,7 +118,6 @@ static double run(int n_k, int blocks, double mb, size_t slices, uint4 *w, size_
                   int *bad, cudaStream_t st, int *n_bad, int blocks2 = 0, size_t smem2 = 0) {
     if (!blocks2) blocks2 = blocks;
     const size_t n16 = (size_t)(mb * 1e6 / 16);
-    fprintf(stderr, "mode %d, %d blocks, %.0f MB\n", MODE, blocks, mb);
     cudaGraph_t g;
     cudaGraphExec_t ge;
     CK(cudaMemsetAsync(cnt, 0, n_k * sizeof(unsigned), st));
@@ -176,12 +175,12 @@ int main(void) {
     float *vec;
     unsigned *cnt;
     int *bad;
+    const int n_k = 400;
     CK(cudaMalloc(&w, wbytes));
     CK(cudaMemset(w, 1, wbytes));
     CK(cudaMalloc(&vec, 2 * VEC * sizeof(float)));
-    CK(cudaMalloc(&cnt, 4096 * sizeof(unsigned)));
+    CK(cudaMalloc(&cnt, n_k * sizeof(unsigned))); // a counter per kernel of the chain
     CK(cudaMalloc(&bad, sizeof(int)));
-    const int n_k = 400;
     printf("| blocks | MB a kernel | plain us | PDL wait us | counter us | counter+sleep us | errors |\n");
     printf("|--:|--:|--:|--:|--:|--:|--:|\n");
     const int bl[] = {sms, 2 * sms, 4 * sms};
