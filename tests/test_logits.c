@@ -253,6 +253,13 @@ int main(int argc, char **argv) {
     fwrite(la, sizeof(float), (size_t)N * nv, f);
     fclose(f);
 
+    /* the same prompt again, in the same batch: the same logits, bit for
+     * bit (no result may hang on which GPU block finishes first) */
+    c = new_ctx(m, 128, 2);
+    run_seq(c, a, N, 0, 0, N, tmp, nv);
+    CHECK(!memcmp(tmp, la, (size_t)N * nv * sizeof(float)), "a second run of the same prompt gave other logits");
+    ig_ctx_free(c);
+
     /* chunked prefill (5 tokens at a time) equals one batch */
     c = new_ctx(m, 128, 2);
     run_seq(c, a, N, 0, 0, 5, tmp, nv);

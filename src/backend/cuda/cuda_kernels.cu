@@ -842,7 +842,7 @@ static int set_blocks(gemv_set &set, int rows_per_block) {
     return set.first[set.n];
 }
 // the rows of all matrices of the set
-static int set_rows(const gemv_set &set) {
+__host__ __device__ static int set_rows(const gemv_set &set) {
     int n = 0;
     for (int i = 0; i < set.n; i++) n += set.n_out[i];
     return n;

@@ -16,6 +16,8 @@
 // Activations quantized once per matmul into the matmul scratch, for each
 // token xq_token_bytes (Q4_0's -8 offset becomes -8 * the code sum).
 
+static void mmq_reserve(void);
+
 extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
     // called when a context is made (never during graph capture): also size
     // the one-token buffers that kernels quantize their outputs into (g_nq),
@@ -38,38 +40,23 @@ extern "C" size_t ig_cuda_matmul_scratch(int n_tok, long long n_in) {
             for (int i = 0; i < 2; i++) cudaFree(g_nq[i].buf), g_nq[i].buf = NULL;
         }
     }
+    if (n_tok > 1) mmq_reserve();
     // (k_mmq's activations: tokens padded to a multiple of 8, at most 8, 16,
     // 32 or 64; in FP16, 64 bytes a 32-block)
     const int n_pad = n_tok <= 8 ? 8 : n_tok <= 16 ? 16 : n_tok <= 32 ? 32 : n_tok <= 64 ? 64 : n_tok;
     return (size_t)n_pad * (n_tok <= 64 ? IG_MAX(one, (size_t)nb * 64) : one) + 16;
 }
 
-// Up to 3 float buffers that k_quant8 zeroes too (after waiting for the
-// kernels before): the outputs of a multiply whose blocks add into them.
-struct zero_list {
-    float *p[3];
-    size_t n[3];
-    int cnt;
-};
-// every thread of the grid zeroes its share of z's buffers
-__device__ __forceinline__ void zero_list_clear(const zero_list &z) {
-    for (int m = 0; m < z.cnt; m++)
-        for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < z.n[m]; i += (size_t)gridDim.x * blockDim.x)
-            z.p[m][i] = 0.f;
-}
-
 // 8 threads per 32-value block, coalesced reads. n_rows (>= n_tok) rows
 // are written, those past n_tok as zeros; MMQ: in k_mmq's layout (mmq.cuh:
 // for 32-block k of token t, the codes at (k n_rows + t) 32 in the order
 // the mma lanes read them, then float2 (scale, code sum) at
-// nb n_rows 32 + (k n_rows + t) 8), else a token after another; and the
-// buffers of z zeroed.
+// nb n_rows 32 + (k n_rows + t) 8), else a token after another.
 template <bool MMQ>
-__global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows, zero_list z) {
+__global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows) {
     TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
-    zero_list_clear(z);
     const int nb = n_in / 32, n4 = n_rows * nb * 8;
     const int i0 = blockIdx.x * blockDim.x; // whole warps take part in the shuffles
     if (i0 >= n4) return;
@@ -88,11 +75,9 @@ __global__ void k_quant8(const float *x, uint8_t *xq, int n_in, int n_tok, int n
     *(uint32_t *)(xq + cell * 32 + 8 * (p % 4) + 4 * (p / 4)) = q.codes;
     if (p == 0) ((float2 *)(xq + (size_t)nb * n_rows * 32))[cell] = make_float2(q.amax / 127.f, (float)q.sum);
 }
-static void quant8_launch(bool mmq, const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows,
-                          const zero_list *z = NULL) {
+static void quant8_launch(bool mmq, const float *x, uint8_t *xq, int n_in, int n_tok, int n_rows) {
     const int threads = n_rows * (n_in / 32) * 8;
-    launch_pdl(mmq ? k_quant8<true> : k_quant8<false>, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_rows,
-               z ? *z : zero_list{});
+    launch_pdl(mmq ? k_quant8<true> : k_quant8<false>, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_rows);
 }
 
 template <int T> struct dq_traits {

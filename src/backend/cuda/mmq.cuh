@@ -11,8 +11,9 @@
 // alternate blocks of a chunk and add up at the end. The weight copies of
 // the first stages are issued before waiting for the previous kernel
 // (pdl_wait). Matrices with few row tiles split their blocks over gridDim.z
-// blocks, which add their sums into the output; the launch that prepares
-// the activations zeroes it first (zero_list).
+// blocks; the last of a tile's blocks to finish adds up their sums in a
+// fixed order (mmq_fixup), so that the results do not depend on which
+// block ends when.
 //
 // Two ways to multiply a 32-weight block, by the number of tokens:
 // - int8 (up to 16 tokens): activations quantized to int8 as for the
@@ -164,8 +165,18 @@ __device__ __forceinline__ void mmq_block_h(const uint8_t *b, int kk, int ra, in
     }
 }
 
+// Split row tiles (gridDim.z > 1): each block stores its sums in slot
+// blockIdx.z of g_mmq_part, laid out as the outputs of the set one matrix
+// after another (stride: n_tok x the set's rows), and k_mmq_sum adds the
+// slots up in split order. Atomics into the output were faster but left
+// the sum's order to the blocks' timing, so a prompt's logits, and greedy
+// picks at near ties, varied from run to run.
+static float *g_mmq_part; // mmq_reserve: MMQ_PART floats per multiprocessor
+enum { MMQ_PART = 2 * 64 * 64 };
+
 template <int T, int NJ, bool GLU, bool SPLIT, bool H>
-__global__ void __launch_bounds__(MMQ_W * MMQ_KW * 32) k_mmq(gemv_set set, int n_in, const uint8_t *xq, int n_tok) {
+__global__ void __launch_bounds__(MMQ_W * MMQ_KW * 32)
+    k_mmq(gemv_set set, int n_in, const uint8_t *xq, int n_tok, float *part) {
     TRACE(TR_MMQ);
     using S = mmq_stage<T, NJ, H>;
     constexpr int QB = S::QB, ROWS = S::ROWS, NTP = S::NTP, TH = MMQ_W * MMQ_KW * 32;
@@ -275,14 +286,20 @@ __global__ void __launch_bounds__(MMQ_W * MMQ_KW * 32) k_mmq(gemv_set set, int n
 #pragma unroll
             for (int q = 0; q < NJ * 4; q++) red[(((kw - 1) * MMQ_W + rw) * NJ * 4 + q) * 32 + lane] = acc[q / 4][q % 4];
         __syncthreads();
-        if (kw) return;
+        if (!kw)
 #pragma unroll
-        for (int k = 0; k < MMQ_KW - 1; k++)
+            for (int k = 0; k < MMQ_KW - 1; k++)
 #pragma unroll
-            for (int q = 0; q < NJ * 4; q++) acc[q / 4][q % 4] += red[((k * MMQ_W + rw) * NJ * 4 + q) * 32 + lane];
+                for (int q = 0; q < NJ * 4; q++) acc[q / 4][q % 4] += red[((k * MMQ_W + rw) * NJ * 4 + q) * 32 + lane];
     }
+    if (kw) return;
     float *out = set.out[mi];
-    const float *bias = blockIdx.z == 0 ? set.bias[mi] : NULL;
+    const float *bias = SPLIT ? NULL : set.bias[mi];
+    if (SPLIT) { // (k_mmq_sum adds the bias)
+        size_t off = 0;
+        for (int m = 0; m < mi; m++) off += set.n_out[m];
+        out = part + (size_t)blockIdx.z * n_tok * set_rows(set) + off * n_tok;
+    }
 #pragma unroll
     for (int j = 0; j < NJ; j++)
 #pragma unroll
@@ -298,13 +315,8 @@ __global__ void __launch_bounds__(MMQ_W * MMQ_KW * 32) k_mmq(gemv_set set, int n
                 const int row = r0 + ra;
                 const float v0 = acc[j][h] + (bias && row < n_out ? bias[row] : 0.f);
                 const float v1 = acc[j][2 + h] + (bias && row + 8 < n_out ? bias[row + 8] : 0.f);
-                if (SPLIT) {
-                    if (row < n_out) atomicAdd(o + row, v0);
-                    if (row + 8 < n_out) atomicAdd(o + row + 8, v1);
-                } else {
-                    if (row < n_out) o[row] = v0;
-                    if (row + 8 < n_out) o[row + 8] = v1;
-                }
+                if (row < n_out) o[row] = v0;
+                if (row + 8 < n_out) o[row + 8] = v1;
             }
         }
 }
@@ -318,19 +330,18 @@ static void launch_mmq(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, in
         attr = true;
     }
     const dim3 grid(set_blocks(set, GLU ? 8 * MMQ_W : 16 * MMQ_W), 1, split);
-    launch_pdl(k_mmq<T, NJ, GLU, SPLIT, H>, grid, MMQ_W * MMQ_KW * 32, smem, set, n_in, xq, n_tok);
+    launch_pdl(k_mmq<T, NJ, GLU, SPLIT, H>, grid, MMQ_W * MMQ_KW * 32, smem, set, n_in, xq, n_tok, g_mmq_part);
 }
 
 // The activations of n_tok tokens in FP16 for k_mmq<H> (n_tp tokens, those
 // past n_tok zero): for 32-block k of token t, 32 values at (k n_tp + t) 64
 // bytes in the order the mma lanes read them (lane t's 8 values at 16t:
 // elements 2t, 2t + 1, 8 + 2t, 9 + 2t, 16 + 2t, ... of the block), a
-// thread per lane's 8; and the buffers of z zeroed.
-__global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int n_tp, zero_list z) {
+// thread per lane's 8.
+__global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int n_tp) {
     TRACE(TR_QUANT8);
     pdl_launch();
     pdl_wait();
-    zero_list_clear(z);
     const int nb = n_in / 32, i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nb * n_tp * 4) return;
     const int k = i / (n_tp * 4), tok = i / 4 % n_tp, t = i % 4;
@@ -345,13 +356,42 @@ __global__ void k_x16_mmq(const float *x, uint8_t *xh, int n_in, int n_tok, int 
 
 // How many blocks share a matrix's row tiles: enough blocks for the GPU
 // (about one per multiprocessor), at least 2 chunks each; 1 for GLU (its
-// SwiGLU needs the whole sums).
+// SwiGLU needs the whole sums) and without the sums' slots. Split only
+// below 3/4 of a tile per multiprocessor, so tiles x split < 7/4 x sms
+// (the slots of mmq_reserve).
 static int mmq_split(const gemv_set &set, int n_in, bool glu) {
-    if (glu) return 1;
+    if (glu || !g_mmq_part) return 1;
     const int sms = device_sms(), tiles = (set_rows(set) + 16 * MMQ_W - 1) / (16 * MMQ_W);
     const int n_ch = (n_in / 32 + MMQ_KC - 1) / MMQ_KC;
+    static int cap = -1; // INGOT_CUDA_MMQ_SPLIT=N: at most N blocks a tile
+    if (cap < 0) cap = getenv("INGOT_CUDA_MMQ_SPLIT") ? IG_MAX(1, atoi(getenv("INGOT_CUDA_MMQ_SPLIT"))) : 1 << 20;
     if (tiles >= sms * 3 / 4) return 1;
-    return IG_MAX(1, IG_MIN((sms + tiles - 1) / tiles, n_ch / 2));
+    return IG_MAX(1, IG_MIN(IG_MIN((sms + tiles - 1) / tiles, n_ch / 2), cap));
+}
+// the split sums' slots (see mmq_split: at most 64 tokens x 64 rows x 7/4
+// tiles a multiprocessor), once; called when a context is made (never
+// during graph capture). Without them, no split.
+static void mmq_reserve(void) {
+    if (!g_mmq_part && cudaMalloc((void **)&g_mmq_part, (size_t)device_sms() * MMQ_PART * sizeof(float)) != cudaSuccess) {
+        cudaGetLastError();
+        g_mmq_part = NULL;
+    }
+}
+// out = the sum of the split slots in split order (+ bias), a thread an
+// output of the set
+__global__ void k_mmq_sum(gemv_set set, const float *part, int n_tok, int split) {
+    TRACE(TR_MMQ);
+    pdl_launch();
+    pdl_wait();
+    const size_t stride = (size_t)n_tok * set_rows(set);
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= stride) return;
+    float v = 0.f;
+    for (int z = 0; z < split; z++) v += __ldcg(part + z * stride + i);
+    int m = 0;
+    while (i >= (size_t)n_tok * set.n_out[m]) i -= (size_t)n_tok * set.n_out[m++];
+    const int row = (int)(i % set.n_out[m]);
+    set.out[m][i] = v + (set.bias[m] ? set.bias[m][row] : 0.f);
 }
 
 template <int T, int NJ, bool H>
@@ -388,24 +428,25 @@ static void mmq_tiles(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, boo
 }
 
 // quantize x (n_tok tokens) into scratch (int8, or FP16 for more tokens),
-// zeroing the outputs first when blocks split the rows' sums, and multiply
+// and multiply
 template <int T> static void mmq(gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
     const int nj = (n_tok + 7) / 8, split = mmq_split(set, n_in, glu);
     // token tiles: 8 a tile, in steps of 1 to 4 tiles, then 6 and 8
     const int njt = nj <= 4 ? nj : nj <= 6 ? 6 : 8, n_tp = 8 * njt;
     uint8_t *xq = (uint8_t *)scratch;
-    zero_list z = {};
-    if (split > 1)
-        for (int i = 0; i < set.n; i++) z.p[i] = set.out[i], z.n[i] = (size_t)n_tok * set.n_out[i], z.cnt = i + 1;
     // FP16 activations from 17 tokens (INGOT_CUDA_MMQ_F16=N: from N, 0: never)
     static int f16_min = -1;
     if (f16_min < 0) f16_min = getenv("INGOT_CUDA_MMQ_F16") ? atoi(getenv("INGOT_CUDA_MMQ_F16")) : 17;
     if (f16_min > 0 && n_tok >= f16_min) {
         const int threads = n_in / 32 * n_tp * 4;
-        launch_pdl(k_x16_mmq, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_tp, z);
+        launch_pdl(k_x16_mmq, (threads + 255) / 256, 256, 0, x, xq, n_in, n_tok, n_tp);
         mmq_tiles<T, true>(set, n_in, xq, n_tok, glu, split, njt);
     } else {
-        quant8_launch(true, x, xq, n_in, n_tok, n_tp, &z);
+        quant8_launch(true, x, xq, n_in, n_tok, n_tp);
         mmq_tiles<T, false>(set, n_in, xq, n_tok, glu, split, njt);
+    }
+    if (split > 1) {
+        const int n = n_tok * set_rows(set);
+        launch_pdl(k_mmq_sum, (n + 255) / 256, 256, 0, set, (const float *)g_mmq_part, n_tok, split);
     }
 }
