@@ -70,10 +70,12 @@ bool ig_cuda_qkv_rope_store(int type, const void *const *w, const float *const *
                             const float *x, float *q, float *k, float *v, float *kc, float *vc, const int32_t *pos,
                             const int32_t *cell, int head_dim, int n_rot, const double *inv_freq, bool neox,
                             void *scratch);
-/* One token, Q8_0/Q4_0/Q4_K/F16/BF16 W (n_out rows, a multiple of 32): x += W y, then
- * out = rmsnorm(x) * nw; false if not applicable (nothing launched). */
+/* x += W y, then out = rmsnorm(x) * nw, for n_tok tokens: one token with
+ * Q8_0/Q4_0/Q4_K/F16/BF16 W (n_out rows, a multiple of 32), or 2-64 with
+ * Q8_0/Q4_0 W whose int8 tensor-core GEMM splits its row tiles; false if not
+ * applicable (nothing launched). */
 bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n_out, const float *y, float *x, const float *nw,
-                             float *out, float eps, void *scratch);
+                             float *out, float eps, int n_tok, void *scratch);
 /* x += y, then out = rmsnorm(x) * w (n_rows rows of n) */
 void ig_cuda_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n_rows, int n, float eps);
 void ig_cuda_add_bias(float *x, const float *b, int n_tok, int n);

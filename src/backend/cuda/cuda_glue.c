@@ -260,8 +260,7 @@ static void add_rmsnorm(struct ig_backend *b, float *out, float *x, const float 
 }
 static bool matmul_add_norm(struct ig_backend *b, const struct ig_weight *W, const float *y, float *x, const float *w,
                             float *out, int32_t n_tok, float eps, void *scratch) {
-    return n_tok == 1 &&
-           ig_cuda_matmul_add_norm(W->type, W->data, (int)W->n_in, (int)W->n_out, y, x, w, out, eps, scratch);
+    return ig_cuda_matmul_add_norm(W->type, W->data, (int)W->n_in, (int)W->n_out, y, x, w, out, eps, n_tok, scratch);
 }
 static void add_bias(struct ig_backend *b, float *x, const float *bias, int32_t n_tok, int32_t n) {
     ig_cuda_add_bias(x, bias, n_tok, n);

@@ -518,13 +518,15 @@ __device__ __forceinline__ void quant8_store(float4 r, bool ok, uint8_t *xq, int
 // loads up to V float4s at once (independent loads in flight rather than
 // a loop of dependent ones), so a 4096-wide row costs one memory round trip.
 // ADD: x += y first and the sum is written back (the residual add fused into
-// the norm that follows it). Q (one row): the result is also quantized to
-// int8 blocks in the layout the int8 GEMV reads (see gemv_int8.cuh), so the
-// matmuls that follow skip their own quantization.
+// the norm that follows it); ADD 2: y is the split slots of the int8
+// tensor-core GEMM (mmq.cuh: `split` of them, `stride` apart), added up in
+// split order as k_mmq_sum does. Q (one row): the result is also quantized
+// to int8 blocks in the layout the int8 GEMV reads (see gemv_int8.cuh), so
+// the matmuls that follow skip their own quantization.
 enum { NORM_V = 8 }; // the most float4s per thread (V = 2 for rows up to 8192)
-template <int V, bool ADD, bool Q>
+template <int V, int ADD, bool Q>
 __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w,
-                                                int n, float eps, uint8_t *xq) {
+                                                int n, float eps, uint8_t *xq, int split, size_t stride) {
     TRACE(TR_NORM);
     __shared__ float sh[32];
     pdl_launch();
@@ -548,7 +550,12 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
         if (i < n4) {
             v[k] = xr[i];
             if (ADD) {
-                const float4 a = yr[i];
+                float4 a = ADD == 1 ? yr[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+                if (ADD == 2)
+                    for (int z = 0; z < split; z++) {
+                        const float4 b = __ldcg(yr + z * (stride / 4) + i);
+                        a.x += b.x, a.y += b.y, a.z += b.z, a.w += b.w;
+                    }
                 v[k].x += a.x, v[k].y += a.y, v[k].z += a.z, v[k].w += a.w;
             }
             ss += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
@@ -577,27 +584,35 @@ __global__ void __launch_bounds__(1024) k_norm4(float *out, float *x, const floa
 
 template <int V>
 static void norm4_launch(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
-                         float eps, int threads, uint8_t *xq) {
+                         float eps, int threads, uint8_t *xq, int split, size_t stride) {
     const bool q = xq != NULL;
-    if (y && q) launch_pdl(k_norm4<V, true, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
-    else if (y) launch_pdl(k_norm4<V, true, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
-    else if (q) launch_pdl(k_norm4<V, false, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
-    else launch_pdl(k_norm4<V, false, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq);
+    if (split) launch_pdl(k_norm4<V, 2, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq, split, stride);
+    else if (y && q) launch_pdl(k_norm4<V, 1, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq, 0, stride);
+    else if (y) launch_pdl(k_norm4<V, 1, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq, 0, stride);
+    else if (q) launch_pdl(k_norm4<V, 0, true>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq, 0, stride);
+    else launch_pdl(k_norm4<V, 0, false>, n_rows, threads, 0, out, x, y, idx, w, n, eps, xq, 0, stride);
 }
-
-static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
-                  float eps) {
-    nq_resolve(x), nq_clobber(out), nq_clobber(x); // (x is read too)
-    if (y) nq_resolve(y);
-    if (n % 4 || n > 4 * NORM_V * 1024) return false;
+// threads a row for k_norm4 over rows of n (about two float4s each), or 0
+// if it does not take them
+static int norm4_threads(int n) {
+    if (n % 4 || n > 4 * NORM_V * 1024) return 0;
     const int n4 = n / 4;
-    int threads = ((n4 + 1) / 2 + 31) / 32 * 32; // about two float4s per thread
+    int threads = ((n4 + 1) / 2 + 31) / 32 * 32;
     threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
-    if ((n4 + threads - 1) / threads > NORM_V) return false;
+    return (n4 + threads - 1) / threads > NORM_V ? 0 : threads;
+}
+// split > 0: y is that many slots of split sums, stride floats apart (the
+// caller checked norm4_threads)
+static bool norm4(float *out, float *x, const float *y, const int32_t *idx, const float *w, int n_rows, int n,
+                  float eps, int split = 0, size_t stride = 0) {
+    nq_resolve(x), nq_clobber(out), nq_clobber(x); // (x is read too)
+    if (y && !split) nq_resolve(y);
+    const int threads = norm4_threads(n);
+    if (!threads) return false;
     const nq_tag *t = n_rows == 1 ? nq_claim(out, n, NULL) : NULL;
     uint8_t *xq = t ? t->buf : NULL;
-    if ((n4 + threads - 1) / threads <= 2) norm4_launch<2>(out, x, y, idx, w, n_rows, n, eps, threads, xq);
-    else norm4_launch<NORM_V>(out, x, y, idx, w, n_rows, n, eps, threads, xq);
+    if ((n / 4 + threads - 1) / threads <= 2) norm4_launch<2>(out, x, y, idx, w, n_rows, n, eps, threads, xq, split, stride);
+    else norm4_launch<NORM_V>(out, x, y, idx, w, n_rows, n, eps, threads, xq, split, stride);
     return true;
 }
 
@@ -1237,8 +1252,25 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
  * nq_tag): the GEMV's epilogue adds the residual and writes out unscaled,
  * its int8 copy and the sums of squares; the next GEMVs (int8 or F16/BF16)
  * scale by 1 / rms. */
+// 2-64 tokens: x += W y through the int8 tensor-core GEMM with split row
+// tiles, the norm adding up the split sums itself (no k_mmq_sum launch);
+// false where that does not apply (no split, other types or shapes)
+static bool mmq_add_norm(int type, const void *w, int n_in, int n_out, const float *y, float *x, const float *nw,
+                         float *out, float eps, int n_tok, void *scratch) {
+    if ((type != T_Q8_0 && type != T_Q4_0) || gemv_mode() != 2 || !scratch || !mmq_applies(type, n_in, n_tok) ||
+        !norm4_threads(n_out))
+        return false;
+    gemv_set set = {{(const uint8_t *)w}, {out}, {n_out}, {0}, 1};
+    if (mmq_split(set, n_in, false) < 2) return false;
+    nq_resolve(y);
+    const int split = type == T_Q8_0 ? mmq<T_Q8_0>(set, n_in, y, n_tok, false, scratch, true)
+                                     : mmq<T_Q4_0>(set, n_in, y, n_tok, false, scratch, true);
+    return norm4(out, x, g_mmq_part, NULL, nw, n_tok, n_out, eps, split, (size_t)n_tok * n_out);
+}
+
 extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n_out, const float *y, float *x,
-                                        const float *nw, float *out, float eps, void *scratch) {
+                                        const float *nw, float *out, float eps, int n_tok, void *scratch) {
+    if (n_tok > 1) return mmq_add_norm(type, w, n_in, n_out, y, x, nw, out, eps, n_tok, scratch);
     const bool half = type == T_F16 || type == T_BF16;
     if (gemv_mode() != 2 || n_out % 32 || !epi_on()) return false;
     const bool kq = type == T_Q4_K || type == T_Q6_K; // (Q6_K: some layers' down projection in a Q4_K_M file)

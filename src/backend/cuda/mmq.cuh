@@ -428,8 +428,11 @@ static void mmq_tiles(gemv_set &set, int n_in, const uint8_t *xq, int n_tok, boo
 }
 
 // quantize x (n_tok tokens) into scratch (int8, or FP16 for more tokens),
-// and multiply
-template <int T> static void mmq(gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch) {
+// and multiply; returns the split (> 1: the sums are in g_mmq_part's
+// slots, added up into the outputs here unless `slots`: the caller's next
+// kernel reads them)
+template <int T>
+static int mmq(gemv_set &set, int n_in, const float *x, int n_tok, bool glu, void *scratch, bool slots = false) {
     const int nj = (n_tok + 7) / 8, split = mmq_split(set, n_in, glu);
     // token tiles: 8 a tile, in steps of 1 to 4 tiles, then 6 and 8
     const int njt = nj <= 4 ? nj : nj <= 6 ? 6 : 8, n_tp = 8 * njt;
@@ -445,8 +448,9 @@ template <int T> static void mmq(gemv_set &set, int n_in, const float *x, int n_
         quant8_launch(true, x, xq, n_in, n_tok, n_tp);
         mmq_tiles<T, false>(set, n_in, xq, n_tok, glu, split, njt);
     }
-    if (split > 1) {
+    if (split > 1 && !slots) {
         const int n = n_tok * set_rows(set);
         launch_pdl(k_mmq_sum, (n + 255) / 256, 256, 0, set, (const float *)g_mmq_part, n_tok, split);
     }
+    return split;
 }
