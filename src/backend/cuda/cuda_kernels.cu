@@ -1248,10 +1248,6 @@ extern "C" bool ig_cuda_matmul_glu(int type, const void *gate, const void *up, i
     return matmul_int8(type, set, n_in, x, n_tok, true, scratch);
 }
 
-/* One token: x += W y, then out = rmsnorm(x) * nw, the norm deferred (see
- * nq_tag): the GEMV's epilogue adds the residual and writes out unscaled,
- * its int8 copy and the sums of squares; the next GEMVs (int8 or F16/BF16)
- * scale by 1 / rms. */
 // 2-64 tokens: x += W y through the int8 tensor-core GEMM with split row
 // tiles, the norm adding up the split sums itself (no k_mmq_sum launch);
 // false where that does not apply (no split, other types or shapes)
@@ -1268,6 +1264,10 @@ static bool mmq_add_norm(int type, const void *w, int n_in, int n_out, const flo
     return norm4(out, x, g_mmq_part, NULL, nw, n_tok, n_out, eps, split, (size_t)n_tok * n_out);
 }
 
+/* One token: x += W y, then out = rmsnorm(x) * nw, the norm deferred (see
+ * nq_tag): the GEMV's epilogue adds the residual and writes out unscaled,
+ * its int8 copy and the sums of squares; the next GEMVs (int8 or F16/BF16)
+ * scale by 1 / rms. More tokens: mmq_add_norm. */
 extern "C" bool ig_cuda_matmul_add_norm(int type, const void *w, int n_in, int n_out, const float *y, float *x,
                                         const float *nw, float *out, float eps, int n_tok, void *scratch) {
     if (n_tok > 1) return mmq_add_norm(type, w, n_in, n_out, y, x, nw, out, eps, n_tok, scratch);

@@ -11,9 +11,9 @@
 // alternate blocks of a chunk and add up at the end. The weight copies of
 // the first stages are issued before waiting for the previous kernel
 // (pdl_wait). Matrices with few row tiles split their blocks over gridDim.z
-// blocks; the last of a tile's blocks to finish adds up their sums in a
-// fixed order (mmq_fixup), so that the results do not depend on which
-// block ends when.
+// blocks, each storing its sums in a slot (g_mmq_part); k_mmq_sum, or the
+// residual add + norm that follows (norm4), adds the slots up in a fixed
+// order, so that the results do not depend on which block ends when.
 //
 // Two ways to multiply a 32-weight block, by the number of tokens:
 // - int8 (up to 16 tokens): activations quantized to int8 as for the
