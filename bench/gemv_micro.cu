@@ -188,7 +188,7 @@ int main(int argc, char **argv) {
         CK(cudaMalloc(&out, (size_t)n_out_tot * 4));
         CK(cudaMalloc(&xq, xq_token_bytes(s.n_in / 32)));
         CK(cudaMemcpy(x, hx.data(), s.n_in * 4, cudaMemcpyHostToDevice));
-        k_quant8<false><<<(s.n_in / 4 + 255) / 256, 256, 0, g_stream>>>(x, xq, s.n_in, 1, 1, zero_list{});
+        k_quant8<false><<<(s.n_in / 4 + 255) / 256, 256, 0, g_stream>>>(x, xq, s.n_in, 1, 1);
         auto mkset = [&](int c) {
             gemv_set set;
             memset(&set, 0, sizeof set);
