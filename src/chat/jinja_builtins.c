@@ -101,7 +101,7 @@ static struct jv replace(struct jrender *r, const struct jstr *s, const struct j
         }
     }
     struct jv v = jv_str(r, b.p ? b.p : "", b.n);
-    free(b.p);
+    jb_free(&b);
     return v;
 }
 
@@ -222,7 +222,7 @@ struct jv jb_filter(struct jrender *r, int line, const char *name, struct jv v, 
         b.r = r;
         jv_to_json(r, v, &b, ind.t == JV_INT ? (int)ind.u.i : -1, 0);
         struct jv s = jv_str(r, b.p ? b.p : "", b.n);
-        free(b.p);
+        jb_free(&b);
         return s;
     }
     if (!strcmp(name, "length") || !strcmp(name, "count")) return jv_int(length(r, line, v));
@@ -251,7 +251,7 @@ struct jv jb_filter(struct jrender *r, int line, const char *name, struct jv v, 
             }
         }
         struct jv e = jv_str(r, b.p ? b.p : "", b.n);
-        free(b.p);
+        jb_free(&b);
         return e;
     }
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
@@ -276,7 +276,7 @@ struct jv jb_filter(struct jrender *r, int line, const char *name, struct jv v, 
             jv_to_str(r, attr.t == JV_STR ? get_attr(l->v[i], attr.u.s) : l->v[i], &b);
         }
         struct jv s = jv_str(r, b.p ? b.p : "", b.n);
-        free(b.p);
+        jb_free(&b);
         return s;
     }
     if (!strcmp(name, "list")) {
@@ -313,7 +313,7 @@ struct jv jb_filter(struct jrender *r, int line, const char *name, struct jv v, 
             b.r = r;
             for (size_t i = cs->n; i-- > 0;) jb_put(&b, cs->v[i].u.s->p, cs->v[i].u.s->n);
             struct jv s = jv_str(r, b.p ? b.p : "", b.n);
-            free(b.p);
+            jb_free(&b);
             return s;
         }
         struct jlist *src = as_list(r, line, v);
@@ -448,8 +448,8 @@ struct jv jb_filter(struct jrender *r, int line, const char *name, struct jv v, 
             line_start = s->p[i] == '\n';
         }
         struct jv out = jv_str(r, b.p ? b.p : "", b.n);
-        free(b.p);
-        free(pad.p);
+        jb_free(&b);
+        jb_free(&pad);
         return out;
     }
     if (!strcmp(name, "wordcount")) {
@@ -576,7 +576,7 @@ struct jv jb_method(struct jrender *r, int line, struct jv self, const char *nam
                 jb_put(&b, want_str(r, line, l->v[i], "join")->p, l->v[i].u.s->n);
             }
             struct jv out = jv_str(r, b.p ? b.p : "", b.n);
-            free(b.p);
+            jb_free(&b);
             return out;
         }
         if (!strcmp(name, "splitlines")) {

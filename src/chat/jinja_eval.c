@@ -223,7 +223,7 @@ static struct jv do_slice(struct jrender *r, const struct jnode *n, struct jv v,
     buf.r = r;
     for (int64_t i = a; step > 0 ? i < b : i > b; i += step) jb_put(&buf, v.u.s->p + off[i], off[i + 1] - off[i]);
     struct jv s = jv_str(r, buf.p ? buf.p : "", buf.n);
-    free(buf.p);
+    jb_free(&buf);
     return s;
 }
 
@@ -267,7 +267,7 @@ static struct jv call_macro(struct jrender *r, const struct jnode *call, const s
     render_body(st, m->a, &out);
     st->ctl = CTL_NONE;
     struct jv s = jv_str(r, out.p ? out.p : "", out.n);
-    free(out.p);
+    jb_free(&out);
     r->scope = saved;
     r->depth--;
     return s;
@@ -462,7 +462,7 @@ static void render_body(struct jstate *st, const struct jnode *body, struct jbuf
             b.r = r;
             render_body(st, n->a, &b);
             struct jv v = jv_str(r, b.p ? b.p : "", b.n);
-            free(b.p);
+            jb_free(&b);
             if (n->b) { /* apply the filter chain, innermost first */
                 const struct jnode *chain[16];
                 int k = 0;
@@ -497,9 +497,9 @@ enum ig_status ig_jinja_render(const struct ig_jinja *t, const cJSON *vars, char
     r->max_steps = 20000000;
     struct jbuf buf = {0};
     buf.r = r;
-    if (setjmp(r->fail)) {
+    if (setjmp(r->fail)) { /* (buf's text is among the live ones) */
         enum ig_status s = r->status != IG_OK ? r->status : IG_ERR_FORMAT;
-        free(buf.p);
+        jr_free_bufs(r);
         ja_free_all(&r->arena);
         free(st);
         return s;
@@ -510,7 +510,9 @@ enum ig_status ig_jinja_render(const struct ig_jinja *t, const cJSON *vars, char
     push_scope(r); /* template-level sets go here, above the caller's variables */
     st->root = r->scope;
     render_body(st, t->root, &buf);
-    *out = buf.p ? buf.p : calloc(1, 1);
+    char *text = jb_take(&buf); /* the caller's now */
+    jr_free_bufs(r);
+    *out = text ? text : calloc(1, 1);
     *out_len = buf.n;
     ja_free_all(&r->arena);
     free(st);

@@ -81,9 +81,11 @@ struct jv jv_from_cjson(struct jrender *r, const cJSON *j);
 struct jbuf {
     char *p;
     size_t n, cap;
-    struct jrender *r; /* for the size limit; NULL: unlimited */
+    struct jrender *r; /* for the size limit and jr_fail's cleanup; NULL: unlimited */
 };
 void jb_put(struct jbuf *b, const char *s, size_t n);
+void jb_free(struct jbuf *b);  /* free b's text (and forget it: see jrender.bufs) */
+char *jb_take(struct jbuf *b); /* b's text (maybe NULL), the caller's to free from now on */
 void jb_puts(struct jbuf *b, const char *s);
 void jb_putc(struct jbuf *b, char c);
 
@@ -134,7 +136,12 @@ struct jrender {
     size_t out_limit;
     uint64_t steps, max_steps; /* evaluation budget: a template never hangs */
     enum ig_status status;
+    /* the heap text of the render's live jbufs (b->r set), so that a
+     * jr_fail, which leaves their frames, frees them (jr_free_bufs) */
+    char **bufs;
+    int n_bufs, cap_bufs;
 };
+void jr_free_bufs(struct jrender *r); /* free every live jbuf's text and the list */
 
 void *jr_alloc(struct jrender *r, size_t n); /* ja_alloc or fail the render */
 _Noreturn void jr_fail(struct jrender *r, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

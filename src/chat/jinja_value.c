@@ -175,15 +175,54 @@ const char *jv_type_name(struct jv v) {
 
 /* ------------------------------------------------------------ output buffer */
 
+/* slot of text p in r's list of live jbuf texts, or -1 */
+static int jr_buf_slot(struct jrender *r, const char *p) {
+    for (int i = r->n_bufs - 1; i >= 0; i--)
+        if (r->bufs[i] == p) return i;
+    return -1;
+}
+void jr_free_bufs(struct jrender *r) {
+    for (int i = 0; i < r->n_bufs; i++) free(r->bufs[i]);
+    free(r->bufs);
+    r->bufs = NULL;
+    r->n_bufs = r->cap_bufs = 0;
+}
+char *jb_take(struct jbuf *b) {
+    if (b->r && b->p) {
+        const int i = jr_buf_slot(b->r, b->p);
+        if (i >= 0) b->r->bufs[i] = b->r->bufs[--b->r->n_bufs];
+    }
+    return b->p;
+}
+void jb_free(struct jbuf *b) {
+    free(jb_take(b));
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
+
 void jb_put(struct jbuf *b, const char *s, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 256;
         while (nc < b->n + n + 1) nc *= 2;
-        if (b->r && b->r->out_limit && nc > b->r->out_limit * 2) jr_fail(b->r, 0, "template output is too large");
+        struct jrender *r = b->r;
+        if (r && r->out_limit && nc > r->out_limit * 2) jr_fail(r, 0, "template output is too large");
+        /* (a new text gets its slot in r's list first: a full list fails
+         * the render with nothing untracked) */
+        if (r && !b->p && r->n_bufs == r->cap_bufs) {
+            const int nc2 = r->cap_bufs ? 2 * r->cap_bufs : 16;
+            char **nb = realloc(r->bufs, (size_t)nc2 * sizeof *nb);
+            if (!nb) r->status = IG_ERR_NOMEM, jr_fail(r, 0, "out of memory");
+            r->bufs = nb, r->cap_bufs = nc2;
+        }
         char *p = realloc(b->p, nc);
         if (!p) {
-            if (b->r) b->r->status = IG_ERR_NOMEM, jr_fail(b->r, 0, "out of memory");
+            if (r) r->status = IG_ERR_NOMEM, jr_fail(r, 0, "out of memory");
             return;
+        }
+        if (r) {
+            const int i = b->p ? jr_buf_slot(r, b->p) : -1;
+            if (i >= 0) r->bufs[i] = p;
+            else r->bufs[r->n_bufs++] = p;
         }
         b->p = p;
         b->cap = nc;
@@ -293,7 +332,7 @@ struct jv jv_stringify(struct jrender *r, struct jv v) {
     b.r = r;
     jv_to_str(r, v, &b);
     struct jv s = jv_str(r, b.p ? b.p : "", b.n);
-    free(b.p);
+    jb_free(&b);
     return s;
 }
 
