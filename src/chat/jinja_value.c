@@ -208,7 +208,8 @@ void jb_put(struct jbuf *b, const char *s, size_t n) {
         if (r && r->out_limit && nc > r->out_limit * 2) jr_fail(r, 0, "template output is too large");
         /* (a new text gets its slot in r's list first: a full list fails
          * the render with nothing untracked) */
-        if (r && !b->p && r->n_bufs == r->cap_bufs) {
+        const int i = r && b->p ? jr_buf_slot(r, b->p) : -1;
+        if (r && i < 0 && r->n_bufs == r->cap_bufs) {
             const int nc2 = r->cap_bufs ? 2 * r->cap_bufs : 16;
             char **nb = realloc(r->bufs, (size_t)nc2 * sizeof *nb);
             if (!nb) r->status = IG_ERR_NOMEM, jr_fail(r, 0, "out of memory");
@@ -219,11 +220,7 @@ void jb_put(struct jbuf *b, const char *s, size_t n) {
             if (r) r->status = IG_ERR_NOMEM, jr_fail(r, 0, "out of memory");
             return;
         }
-        if (r) {
-            const int i = b->p ? jr_buf_slot(r, b->p) : -1;
-            if (i >= 0) r->bufs[i] = p;
-            else r->bufs[r->n_bufs++] = p;
-        }
+        if (r) r->bufs[i >= 0 ? i : r->n_bufs++] = p;
         b->p = p;
         b->cap = nc;
     }
