@@ -286,13 +286,12 @@ __global__ void __launch_bounds__(MMQ_W * MMQ_KW * 32)
 #pragma unroll
             for (int q = 0; q < NJ * 4; q++) red[(((kw - 1) * MMQ_W + rw) * NJ * 4 + q) * 32 + lane] = acc[q / 4][q % 4];
         __syncthreads();
-        if (!kw)
+        if (kw) return;
 #pragma unroll
-            for (int k = 0; k < MMQ_KW - 1; k++)
+        for (int k = 0; k < MMQ_KW - 1; k++)
 #pragma unroll
-                for (int q = 0; q < NJ * 4; q++) acc[q / 4][q % 4] += red[((k * MMQ_W + rw) * NJ * 4 + q) * 32 + lane];
+            for (int q = 0; q < NJ * 4; q++) acc[q / 4][q % 4] += red[((k * MMQ_W + rw) * NJ * 4 + q) * 32 + lane];
     }
-    if (kw) return;
     float *out = set.out[mi];
     const float *bias = SPLIT ? NULL : set.bias[mi];
     if (SPLIT) { // (k_mmq_sum adds the bias)
